@@ -1,0 +1,1 @@
+"""One module per conversion route; the route table is :mod:`edgekit.routes`."""

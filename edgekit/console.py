@@ -1,0 +1,86 @@
+"""Rich tables and progress bars for the CLI."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgekit.profiles import DeviceProfile
+from edgekit.progress import ProgressCallback, ProgressEvent
+from edgekit.specs import Build, ModelSource
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[ProgressCallback]:
+    """A transient progress bar on stderr, one line per stage."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err_console,
+                  transient=True, disable=not err_console.is_terminal) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def on_event(event: ProgressEvent) -> None:
+            if event.stage not in tasks:
+                tasks[event.stage] = bar.add_task(event.message or event.stage, total=1.0)
+            bar.update(tasks[event.stage], completed=event.fraction, description=event.message or event.stage)
+
+        yield on_event
+
+
+def _fmt(value: float | None, digits: int = 5) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_build(build: Build) -> None:
+    table = Table(title=f"edgekit build for {build.target} ({build.source.framework})")
+    for column in ("format", "precision", "size", "cosine", "top-1 agr.", "max abs err", "status", "file"):
+        table.add_column(column, justify="right" if column in ("size", "cosine", "top-1 agr.", "max abs err") else "left")
+    for a in build.artifacts:
+        v = a.validation
+        status = "[green]passed[/]" if a.passed else f"[red]{v.status}[/]"
+        table.add_row(a.format, a.precision, human_size(a.size_bytes), _fmt(v.cosine), _fmt(v.top1_agreement, 3),
+                      _fmt(v.max_abs_error, 4), status, a.path)
+    for f in build.failures:
+        table.add_row(f.format, f.precision, "-", "-", "-", "-", "[red]no artifact[/]", f.error)
+    console.print(table)
+    for a in build.artifacts:
+        if a.validation.message:
+            console.print(f"[red]{a.format}/{a.precision}[/]: {a.validation.message}")
+    for f in build.failures:
+        console.print(f"[red]{f.format}/{f.precision}[/]: {f.error}" + (f"\n  hint: {f.hint}" if f.hint else ""))
+    console.print(f"manifest: {build.manifest_path}")
+
+
+def print_targets(profiles: list[DeviceProfile]) -> None:
+    table = Table(title="edgekit targets")
+    for column in ("name", "class", "formats", "precision", "description"):
+        table.add_column(column)
+    for p in profiles:
+        table.add_row(p.name, p.device_class, ", ".join(p.formats), p.precision, p.description)
+    console.print(table)
+
+
+def print_source(source: ModelSource) -> None:
+    console.print(f"[bold]{source.framework}[/] model ({source.kind}) {source.path or ''}")
+    if source.sha256:
+        console.print(f"sha256 {source.sha256}  size {human_size(source.size_bytes or 0)}")
+    for title, specs in (("inputs", source.inputs), ("outputs", source.outputs)):
+        table = Table(title=title)
+        for column in ("name", "shape", "dtype", "layout"):
+            table.add_column(column)
+        for spec in specs:
+            table.add_row(spec.name, "(" + ", ".join("?" if d is None else str(d) for d in spec.shape) + ")", spec.dtype, spec.layout)
+        console.print(table)

@@ -1,0 +1,70 @@
+"""One error hierarchy: every error carries a message and a hint, shown by the CLI and the GUI."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EdgekitError(Exception):
+    """Base of every error edgekit raises on purpose.
+
+    ``message`` says what went wrong, ``hint`` says what to do about it.
+    ``exit_code`` is what the CLI exits with: 2 for user errors, 1 for failed gates.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __reduce__(self):  # keep the hint when the error crosses a process boundary
+        return (type(self), (self.message, self.hint))
+
+    def __str__(self) -> str:
+        return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
+
+
+class ModelFileError(EdgekitError):
+    """A model file is missing, empty, truncated, of an unknown kind or corrupt."""
+
+
+class UnsafeModelError(EdgekitError):
+    """A model would run code or read files outside its folder if loaded."""
+
+
+class UnsupportedRouteError(EdgekitError):
+    """No converter exists for the asked (framework, format) pair."""
+
+
+class InvalidOptionError(EdgekitError):
+    """An option has a value edgekit does not accept."""
+
+
+class DataError(EdgekitError):
+    """Calibration or evaluation data is missing, empty or does not fit the model's inputs."""
+
+
+class ProfileError(EdgekitError):
+    """A device profile is unknown or its file is invalid."""
+
+
+class OutputError(EdgekitError):
+    """The output folder cannot be created or written."""
+
+
+class ConversionError(EdgekitError):
+    """A converter failed, crashed or timed out for one route."""
+
+
+class ValidationFailedError(EdgekitError):
+    """One or more artifacts did not pass validation (a failed gate, exit code 1)."""
+
+    exit_code = 1
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """A 'did you mean' phrase for a misspelled name, or an empty string."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""

@@ -1,0 +1,46 @@
+"""Frozen option objects shared by the pipeline and the converters."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class QuantScheme(BaseModel):
+    """How int8 quantization is done; defaults come from the device profile."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    per_channel: bool = True
+    symmetric_weights: bool = True
+    symmetric_activations: bool = False
+    io_dtype: Literal["float32", "int8", "uint8"] = "float32"
+    activations: Literal["int8", "int16"] = "int8"
+    calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuantScheme:
+        if self.activations == "int16" and self.io_dtype == "uint8":
+            raise ValueError("int16 activations cannot be combined with uint8 input/output")
+        return self
+
+
+class Tolerances(BaseModel):
+    """Minimum parity an artifact needs to pass, per precision (overridable per build)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cosine: float
+    top1_agreement: float | None = None
+
+    @classmethod
+    def default_for(cls, precision: str) -> Tolerances:
+        return _DEFAULT_TOLERANCES[precision]
+
+
+_DEFAULT_TOLERANCES = {
+    "fp32": Tolerances(cosine=0.9999),
+    "fp16": Tolerances(cosine=0.999),
+    "dynamic": Tolerances(cosine=0.98, top1_agreement=0.95),
+    "int8": Tolerances(cosine=0.98, top1_agreement=0.95),
+}

@@ -1,0 +1,197 @@
+"""``edgekit.convert``: one call from a model to validated artifacts and a manifest."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgekit.atomic import ensure_writable_dir, staging_dir
+from edgekit.data import load_feeds, synthetic_feeds
+from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
+from edgekit.manifest import MANIFEST_NAME, write_manifest
+from edgekit.options import QuantScheme, Tolerances
+from edgekit.profiles import DeviceProfile, load_profile
+from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.routes import ROUTES, find_route
+from edgekit.session import RouteJob
+from edgekit.sources import framework_of_object, is_in_memory
+from edgekit.sources.sniff import sniff
+from edgekit.specs import FORMATS, PRECISIONS, Build, ModelSource, RouteFailure
+from edgekit.worker import Cancelled, InProcessSession, WorkerSession
+
+DEFAULT_CALIBRATION_SAMPLES = 300
+DEFAULT_VALIDATION_SAMPLES = 200
+SYNTHETIC_VALIDATION_SAMPLES = 16
+
+
+def convert(
+    model: Any,
+    *,
+    target: str | Path = "cpu-x86",
+    formats: Sequence[str] | str | None = None,
+    precision: Sequence[str] | str | None = None,
+    calibration_data: Any = None,
+    validation_data: Any = None,
+    output_dir: str | Path = "build/edgekit",
+    example_inputs: Any = None,
+    allow_unsafe: bool = False,
+    quantization: Mapping[str, Any] | None = None,
+    tolerances: Mapping[str, float] | None = None,
+    name: str | None = None,
+    calibration_samples: int = DEFAULT_CALIBRATION_SAMPLES,
+    validation_samples: int = DEFAULT_VALIDATION_SAMPLES,
+    isolate: bool | None = None,
+    timeout: float | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Build:
+    """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
+
+    ``model`` is a path (.keras, .h5, SavedModel folder, TorchScript .pt, .pt2, .onnx) or an in-memory
+    Keras model, ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and
+    precision default to the target profile's. Model files are loaded in a worker process
+    (``isolate``), in-memory models in this one. Artifacts that fail validation are kept and marked
+    failed; routes that produce nothing are listed in ``Build.failures``.
+    """
+    progress = progress or ignore
+    cancel = cancel or threading.Event()
+    profile = load_profile(target)
+    framework = _framework_of(model)
+    explicit_formats = formats is not None
+    format_list = _as_list(formats, profile.formats, "format", FORMATS)
+    precision_list = _as_list(precision, (profile.precision,), "precision", PRECISIONS)
+    jobs_wanted = _routes_to_build(framework, format_list, precision_list, explicit_formats)
+    scheme = _scheme(profile, quantization)
+    out = ensure_writable_dir(Path(output_dir))
+    if isolate is None:
+        isolate = not is_in_memory(model)
+    config = {
+        "target": profile.name,
+        "requested": {"formats": formats, "precision": precision, "quantization": dict(quantization or {}),
+                      "tolerances": dict(tolerances or {}), "allow_unsafe": allow_unsafe},
+        "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
+                      "calibration_samples": calibration_samples, "validation_samples": validation_samples},
+        "profile": profile.model_dump(mode="json"),
+    }
+    with staging_dir(out) as staging:
+        session = WorkerSession(staging, cancel) if isolate else InProcessSession()
+        try:
+            source = session.call("open", model, example_inputs, allow_unsafe, progress=progress, timeout=timeout)
+            calibration = _calibration(calibration_data, source, precision_list, calibration_samples)
+            validation, validation_origin = _validation(validation_data, calibration, source, validation_samples)
+            config["effective"]["validation_data"] = validation_origin
+            session.call("set_validation", validation, progress=progress, timeout=timeout)
+            artifacts, failures = [], []
+            for fmt, prec in jobs_wanted:
+                if cancel.is_set():
+                    raise Cancelled("the build was cancelled", "nothing half-written was kept")
+                job = RouteJob(
+                    format=fmt, precision=prec, scheme=scheme, tolerances=_tolerances(prec, tolerances, profile),
+                    output_dir=out, staging_dir=_job_dir(staging, fmt, prec), stem=f"{name or _default_name(model)}_{prec}",
+                    calibration=calibration if prec == "int8" else [],
+                )
+                try:
+                    artifacts.append(session.call("build_route", job, progress=progress, timeout=timeout))
+                except Cancelled:
+                    raise
+                except EdgekitError as exc:
+                    failures.append(RouteFailure(format=fmt, precision=prec, route=job.label, error=exc.message, hint=exc.hint))
+        finally:
+            session.close()
+    build = Build(
+        output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=source, target=profile.name,
+        artifacts=tuple(artifacts), failures=tuple(failures),
+    )
+    progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
+    write_manifest(build, config)
+    return build
+
+
+def _framework_of(model: Any) -> str:
+    if is_in_memory(model):
+        framework = framework_of_object(model)
+        if framework is None:
+            raise InvalidOptionError(
+                f"edgekit cannot convert an object of type {type(model).__module__}.{type(model).__qualname__}",
+                "pass a model file path, a Keras model, a torch.nn.Module (with example_inputs=) or an onnx.ModelProto",
+            )
+        return framework
+    return sniff(Path(model)).framework
+
+
+def _as_list(value: Sequence[str] | str | None, default: Sequence[str], what: str, allowed: Sequence[str]) -> list[str]:
+    items = list(default) if value is None else [value] if isinstance(value, str) else list(value)
+    if not items:
+        raise InvalidOptionError(f"no {what} given", f"choose from: {', '.join(allowed)}")
+    for item in items:
+        if item not in allowed:
+            raise InvalidOptionError(f"unknown {what} '{item}'", f"{did_you_mean(item, allowed)}choose from: {', '.join(allowed)}")
+    return list(dict.fromkeys(items))
+
+
+def _routes_to_build(framework: str, formats: list[str], precisions: list[str], explicit: bool) -> list[tuple[str, str]]:
+    """Every (format, precision) pair to build; unknown routes fail here, before any work."""
+    if not explicit:
+        formats = [f for f in formats if (framework, f) in ROUTES] or formats
+    pairs = []
+    for fmt in formats:
+        for prec in precisions:
+            if prec == "dynamic" and fmt != "tflite" and len(formats) > 1:
+                continue  # dynamic-range is a TFLite scheme; other formats get the rest of the list
+            find_route(framework, fmt, prec)
+            pairs.append((fmt, prec))
+    if not pairs:
+        raise InvalidOptionError("nothing to build for these formats and precisions", "dynamic-range precision exists only for tflite")
+    return pairs
+
+
+def _scheme(profile: DeviceProfile, overrides: Mapping[str, Any] | None) -> QuantScheme:
+    if not overrides:
+        return profile.quantization
+    try:
+        return QuantScheme.model_validate({**profile.quantization.model_dump(), **dict(overrides)})
+    except ValueError as exc:
+        raise InvalidOptionError(f"invalid quantization options: {exc}", f"fields: {', '.join(QuantScheme.model_fields)}") from None
+
+
+def _tolerances(precision: str, overrides: Mapping[str, float] | None, profile: DeviceProfile) -> Tolerances:
+    base = Tolerances.default_for(precision).model_dump()
+    budgets = profile.budgets
+    if budgets.min_cosine is not None:
+        base["cosine"] = budgets.min_cosine
+    if budgets.min_top1_agreement is not None:
+        base["top1_agreement"] = budgets.min_top1_agreement
+    try:
+        return Tolerances.model_validate({**base, **dict(overrides or {})})
+    except ValueError as exc:
+        raise InvalidOptionError(f"invalid tolerances: {exc}", "give cosine= and/or top1_agreement= as numbers") from None
+
+
+def _calibration(data: Any, source: ModelSource, precisions: list[str], limit: int) -> list:
+    if data is None:
+        if "int8" in precisions:
+            raise DataError(
+                "int8 quantization needs calibration data",
+                "give calibration_data= / --calibration: an array, a .npy/.npz file, an image folder or an iterable of batches",
+            )
+        return []
+    return load_feeds(data, source.inputs, what="calibration", limit=limit)
+
+
+def _validation(data: Any, calibration: list, source: ModelSource, limit: int) -> tuple[list, str]:
+    if data is not None:
+        return load_feeds(data, source.inputs, what="validation", limit=limit), "validation_data"
+    if calibration:
+        return calibration[:limit], "calibration_data"
+    return synthetic_feeds(source.inputs, SYNTHETIC_VALIDATION_SAMPLES), "synthetic (standard normal)"
+
+
+def _job_dir(staging: Path, fmt: str, precision: str) -> Path:
+    path = staging / f"{fmt}-{precision}"
+    path.mkdir()
+    return path
+
+
+def _default_name(model: Any) -> str:
+    return "model" if is_in_memory(model) else Path(model).name.split(".")[0] or "model"

@@ -1,0 +1,103 @@
+"""LiteRT (TFLite) runner: ai-edge-litert, falling back to tflite_runtime on devices."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import ConversionError, EdgekitError
+from edgekit.runtime.base import Runner, dequantize, quantize
+from edgekit.specs import TensorSpec
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            raise EdgekitError(
+                "no LiteRT runtime is installed", "pip install ai-edge-litert (or tflite-runtime on a device)"
+            ) from None
+    return Interpreter
+
+
+def _spec(detail: dict) -> TensorSpec:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    signature = detail.get("shape_signature", detail["shape"])
+    shape = tuple(None if int(d) < 0 else int(d) for d in signature)
+    return TensorSpec(
+        name=detail["name"], shape=shape, dtype=np.dtype(detail["dtype"]).name,
+        scale=float(scale) if scale else None, zero_point=int(zero_point) if scale else None,
+    )
+
+
+class LiteRtRunner(Runner):
+    """Runs a .tflite through its default signature, so inputs and outputs keep their signature names."""
+
+    runtime = "litert"
+
+    def __init__(self, path: Path, threads: int | None) -> None:
+        interpreter_class = _interpreter_class()
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ConversionError(
+                f"LiteRT cannot load {path.name}: {str(exc).splitlines()[0]}", "the .tflite file is corrupt"
+            ) from exc
+        signatures = self.interpreter.get_signature_list()
+        self.signature = next(iter(signatures), None)
+        if self.signature is None:
+            self.interpreter.allocate_tensors()
+            in_details = self.interpreter.get_input_details()
+            out_details = self.interpreter.get_output_details()
+            self._in_names = [d["name"] for d in in_details]
+            self._out_names = [d["name"] for d in out_details]
+        else:
+            runner = self.interpreter.get_signature_runner(self.signature)
+            in_map, out_map = runner.get_input_details(), runner.get_output_details()
+            in_details = [dict(d, name=k) for k, d in in_map.items()]
+            out_details = [dict(d, name=k) for k, d in out_map.items()]
+            self._runner = runner
+        self.inputs = tuple(_spec(d) for d in in_details)
+        self.outputs = tuple(_spec(d) for d in out_details)
+
+    def _prepare(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        prepared = {}
+        for spec in self.inputs:
+            value = np.asarray(feed[spec.name])
+            is_quantized = spec.scale is not None and np.issubdtype(np.dtype(spec.dtype), np.integer)
+            if is_quantized and np.issubdtype(value.dtype, np.floating):
+                value = quantize(value, spec)
+            prepared[spec.name] = value.astype(spec.dtype, copy=False)
+        return prepared
+
+    def _finish(self, name: str, value: np.ndarray) -> np.ndarray:
+        spec = next(s for s in self.outputs if s.name == name)
+        if spec.scale is not None and np.issubdtype(value.dtype, np.integer):
+            return dequantize(value, spec)
+        return value
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        prepared = self._prepare(feed)
+        if self.signature is not None:
+            result = self._runner(**prepared)
+            return {name: self._finish(name, np.asarray(v)) for name, v in result.items()}
+        for index, name in enumerate(self._in_names):
+            detail = self.interpreter.get_input_details()[index]
+            self.interpreter.set_tensor(detail["index"], prepared[name])
+        self.interpreter.invoke()
+        return {
+            d["name"]: self._finish(d["name"], self.interpreter.get_tensor(d["index"]).copy())
+            for d in self.interpreter.get_output_details()
+        }
+
+
+def load(path: Path, *, device: str | None = None, threads: int | None = None) -> LiteRtRunner:
+    if device not in (None, "CPU", "cpu", "xnnpack"):
+        raise EdgekitError(
+            f"the TFLite delegate {device} is not available in this edgekit runner",
+            "TFLite artifacts run on the CPU (XNNPACK) here",
+        )
+    return LiteRtRunner(path, threads)

@@ -1,0 +1,61 @@
+"""ONNX Runtime runner (CPU execution provider unless another is asked for and present)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import ConversionError, EdgekitError
+from edgekit.runtime.base import Runner
+from edgekit.specs import TensorSpec
+
+_ORT_TYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(int16)": "int16", "tensor(int32)": "int32",
+    "tensor(int64)": "int64", "tensor(bool)": "bool",
+}
+
+
+def _spec(arg) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else None for d in (arg.shape or ()))
+    return TensorSpec(name=arg.name, shape=shape, dtype=_ORT_TYPES.get(arg.type, arg.type))
+
+
+class OnnxRuntimeRunner(Runner):
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, provider: str, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=[provider])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ConversionError(
+                f"ONNX Runtime cannot load {path.name}: {str(exc).splitlines()[0]}",
+                "the artifact is corrupt or uses an operator this ONNX Runtime does not have",
+            ) from exc
+        self.provider = provider
+        self.inputs = tuple(_spec(a) for a in self.session.get_inputs())
+        self.outputs = tuple(_spec(a) for a in self.session.get_outputs())
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [o.name for o in self.outputs]
+        values = self.session.run(names, feed)
+        return dict(zip(names, values, strict=True))
+
+
+def load(path: Path, *, device: str | None = None, threads: int | None = None) -> OnnxRuntimeRunner:
+    import onnxruntime as ort
+
+    provider = device or "CPUExecutionProvider"
+    available = ort.get_available_providers()
+    if provider not in available:
+        raise EdgekitError(
+            f"ONNX Runtime execution provider {provider} is not available on this machine",
+            f"available here: {', '.join(available)}",
+        )
+    return OnnxRuntimeRunner(path, provider, threads)

@@ -1,0 +1,133 @@
+"""The framework side of a build: load the source once, then convert and validate route after route.
+
+A ``BuildSession`` runs inside a worker process for model files, or in the caller's process for
+in-memory models; the pipeline talks to it through the same three calls either way.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.atomic import publish_files
+from edgekit.data import Feed
+from edgekit.errors import ConversionError, EdgekitError
+from edgekit.options import QuantScheme, Tolerances
+from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.routes import RouteRequest, find_route
+from edgekit.sources import load_source
+from edgekit.sources.base import LoadedSource
+from edgekit.specs import Artifact, ModelSource
+from edgekit.validation import compare, match_names
+
+
+@dataclass(frozen=True)
+class RouteJob:
+    """One (format, precision) artifact to build and validate."""
+
+    format: str
+    precision: str
+    scheme: QuantScheme
+    tolerances: Tolerances
+    output_dir: Path
+    staging_dir: Path
+    stem: str
+    calibration: list[Feed] = field(default_factory=list)
+    static_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.format}/{self.precision}"
+
+
+def files_digest(files: list[Path]) -> str:
+    """sha256 over the artifact's files in order (for a single file, the same as ``sha256sum``)."""
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class BuildSession:
+    """Holds the loaded source and its reference outputs for the length of one build."""
+
+    def __init__(self) -> None:
+        self.source: LoadedSource | None = None
+        self.validation: list[Feed] = []
+        self.references: list[dict[str, Any]] = []
+
+    def open(self, model: Any, example_inputs: Any = None, allow_unsafe: bool = False, progress: ProgressCallback = ignore) -> ModelSource:
+        progress(ProgressEvent("load", 0.0, "loading the model"))
+        self.source = load_source(model, example_inputs=example_inputs, allow_unsafe=allow_unsafe)
+        return self.source.spec
+
+    def set_validation(self, feeds: list[Feed], progress: ProgressCallback = ignore) -> None:
+        """Run the reference model once on the validation feeds."""
+        source = self._require_source()
+        self.validation = feeds
+        self.references = []
+        for index, feed in enumerate(feeds):
+            self.references.append(source.predict(feed))
+            progress(ProgressEvent("reference", (index + 1) / len(feeds), "reference outputs"))
+
+    def build_route(self, job: RouteJob, progress: ProgressCallback = ignore) -> Artifact:
+        """Convert, validate and publish one artifact; raise EdgekitError when no artifact can be made."""
+        source = self._require_source()
+        route = find_route(source.framework, job.format, job.precision)
+        convert = route.load()
+        stage = f"convert:{job.label}"
+        request = RouteRequest(
+            source=source, precision=job.precision, scheme=job.scheme, calibration=job.calibration,
+            out_dir=job.staging_dir, stem=job.stem, static_shapes=job.static_shapes,
+            progress=lambda fraction, message: progress(ProgressEvent(stage, fraction, message)),
+        )
+        progress(ProgressEvent(stage, 0.0, f"converting to {job.label}"))
+        started = time.perf_counter()
+        try:
+            output = convert(request)
+        except EdgekitError:
+            raise
+        except Exception as exc:  # a converter bug or a framework error the route did not wrap
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConversionError(f"{route.name} failed: {type(exc).__name__}: {first}", "see the log with --verbose") from exc
+        seconds = time.perf_counter() - started
+        validation = self._validate(job, output.path, output.output_map, progress)
+        finals = [job.output_dir / f.name for f in output.files]
+        publish_files(list(zip(output.files, finals)))
+        main = job.output_dir / output.path.name
+        ordered = [main, *(f for f in finals if f != main)]
+        return Artifact(
+            format=job.format, precision=job.precision, route=route.name, path=str(main),
+            files=tuple(str(f) for f in ordered), size_bytes=sum(f.stat().st_size for f in ordered),
+            sha256=files_digest(ordered), inputs=tuple(output.inputs or source.spec.inputs),
+            outputs=tuple(output.outputs or source.spec.outputs), validation=validation,
+            convert_seconds=round(seconds, 3), notes=tuple(output.notes),
+        )
+
+    def _validate(self, job: RouteJob, path: Path, output_map: dict[str, str] | None, progress: ProgressCallback):
+        from edgekit.runtime import open_runner
+
+        source = self._require_source()
+        stage = f"validate:{job.label}"
+        runner = open_runner(path, job.format)
+        in_names = match_names(source.spec.inputs, runner.inputs)
+        out_names = match_names(source.spec.outputs, runner.outputs, output_map)
+        actuals = []
+        for index, feed in enumerate(self.validation):
+            raw = runner.run({in_names[name]: value for name, value in feed.items()})
+            actuals.append({name: raw[artifact_name] for name, artifact_name in out_names.items()})
+            progress(ProgressEvent(stage, (index + 1) / len(self.validation), f"validating {job.label}"))
+        return compare(
+            self.references, actuals, source.spec.outputs, job.tolerances,
+            classifier=source.spec.task == "classifier", executed_precision=runner.executed_precision,
+        )
+
+    def _require_source(self) -> LoadedSource:
+        if self.source is None:
+            raise RuntimeError("BuildSession.open() must be called first")
+        return self.source
+

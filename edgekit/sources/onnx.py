@@ -1,0 +1,367 @@
+"""ONNX sources: an ``.onnx`` file (with or without external data) or an in-memory ``onnx.ModelProto``.
+
+Safety policy: ONNX Runtime and OpenVINO open external-data files themselves, so every external
+location is checked before anything reads it. The graph is parsed with
+``onnx.load(path, load_external_data=False)``, then every tensor stored externally (initializers,
+sparse initializers and tensor attributes, in subgraphs and functions too) must name a relative
+location without ``..``, which resolves (symlinks followed) inside the model's folder to a regular
+file that is not a hard link, and whose declared ``offset`` + ``length`` fit in that file and match
+the tensor's shape. Only then is the data read. ``allow_unsafe=True`` waives the containment rules
+(absolute paths, ``..``, symlinks or hard links leaving the folder) but never the size checks.
+
+``predict`` runs the fp32 source in ONNX Runtime on the CPU with only the basic graph optimizations,
+which do not change fp32 numerics.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import DataError, ModelFileError, UnsafeModelError
+from edgekit.sources.base import LoadedSource, layout_of
+from edgekit.sources.sniff import Sniffed
+from edgekit.specs import ModelSource, TensorSpec
+
+# A ModelProto cannot be serialized (nor checked in memory) above 2 GiB.
+_PROTOBUF_LIMIT = 2 << 30
+# Ops whose output, as the only rank-2 output, marks a classifier head (see ``_task_of``).
+_CLASSIFIER_HEADS = {"Softmax", "LogSoftmax", "Gemm", "MatMul", "Add", "Sigmoid"}
+_PASS_THROUGH = {"Identity", "Flatten", "Reshape", "Squeeze"}
+
+
+class OnnxSource(LoadedSource):
+    """An ONNX model: ``model`` is the ``onnx.ModelProto`` with its weights in memory."""
+
+    def __init__(self, spec: ModelSource, model: Any, session: Any) -> None:
+        super().__init__(spec, model)
+        self.session = session
+
+    def predict(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = {}
+        for spec in self.spec.inputs:
+            if spec.name not in feed:
+                raise DataError(
+                    f"no array for ONNX input '{spec.name}' (got {sorted(feed)})",
+                    f"give one array per input: {', '.join(s.name for s in self.spec.inputs)}",
+                )
+            value = np.asarray(feed[spec.name])
+            arrays[spec.name] = value.astype(spec.dtype, copy=False) if spec.dtype != "object" else value
+        names = [spec.name for spec in self.spec.outputs]
+        return dict(zip(names, self.session.run(names, arrays), strict=True))
+
+
+def load_file(sniffed: Sniffed, *, example_inputs: Any = None, allow_unsafe: bool = False) -> OnnxSource:
+    """Load an ``.onnx`` file after checking its external data; ``example_inputs`` is not needed."""
+    import onnx
+
+    path = Path(sniffed.path)
+    model = _parse(path)
+    files = _checked_external_data(model, path, allow_unsafe=allow_unsafe)
+    if files:
+        try:
+            onnx.load_external_data_for_model(model, str(path.parent))
+        except Exception as exc:  # onnx raises ValueError/OSError on data it cannot read
+            raise ModelFileError(
+                f"{path} is not a valid ONNX model: its external data cannot be read: {_first_line(exc)}",
+                "copy the model together with its .data file(s) into one folder",
+            ) from exc
+    all_files = [path, *files]
+    size = sum(f.stat().st_size for f in all_files)
+    _check(model, path, big=size > _PROTOBUF_LIMIT)
+    spec = _spec_of(model, kind="onnx", path=str(path), sha256=_sha256_of_files(all_files), size=size)
+    return OnnxSource(spec, model, _session(model, path, big=size > _PROTOBUF_LIMIT))
+
+
+def from_object(model: Any, framework: str, *, example_inputs: Any = None, allow_unsafe: bool = False) -> OnnxSource:
+    """Wrap an in-memory ``onnx.ModelProto`` whose weights are all in memory."""
+    import onnx
+
+    if not isinstance(model, onnx.ModelProto):
+        raise ModelFileError(f"expected an onnx.ModelProto, got {type(model).__qualname__}", "pass onnx.load(path)")
+    external = [tensor.name for tensor in _all_tensors(model) if _is_external(tensor)]
+    if external:
+        raise ModelFileError(
+            f"the in-memory ONNX model still refers to external data (tensor '{external[0]}')",
+            "load it with onnx.load(path) (which reads the data) or pass the .onnx path instead",
+        )
+    model = _copy(model)
+    size = model.ByteSize()
+    big = size > _PROTOBUF_LIMIT
+    _check(model, None, big=big)
+    digest = None if big else hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
+    spec = _spec_of(model, kind="in-memory", path=None, sha256=digest, size=size)
+    return OnnxSource(spec, model, _session(model, None, big=big))
+
+
+def external_data_files(model_path: Path, *, allow_unsafe: bool = False) -> list[Path]:
+    """The external data files ``model_path`` uses, checked to be safe, in sorted order."""
+    model_path = Path(model_path)
+    return _checked_external_data(_parse(model_path), model_path, allow_unsafe=allow_unsafe)
+
+
+# ---------------------------------------------------------------- parsing and checking
+
+
+def _parse(path: Path) -> Any:
+    """The ModelProto of ``path`` without its external data, or ModelFileError."""
+    import onnx
+
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ModelFileError(
+            f"{path} is not a valid ONNX model (it cannot be parsed): {_first_line(exc)}",
+            "the file is truncated or corrupt; export or copy the model again",
+        ) from exc
+
+
+def _check(model: Any, path: Path | None, *, big: bool) -> None:
+    """``onnx.checker`` on the model (full check with shape inference unless it is over 2 GiB)."""
+    import onnx
+
+    try:
+        if big:
+            if path is None:
+                onnx.checker.check_model(model)
+            else:
+                onnx.checker.check_model(str(path))
+        else:
+            onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # ValidationError, InferenceError
+        where = path if path is not None else "the in-memory model"
+        raise ModelFileError(
+            f"{where} is not a valid ONNX model (onnx.checker): {_first_line(exc)}",
+            "the file is truncated or corrupt, or the exporter wrote an invalid graph; export it again",
+        ) from exc
+
+
+def _checked_external_data(model: Any, model_path: Path, *, allow_unsafe: bool) -> list[Path]:
+    """Check every externally stored tensor of ``model``; return the data files it reads."""
+    folder = Path(os.path.realpath(model_path.parent))
+    files: set[Path] = set()
+    for tensor in _all_tensors(model):
+        if _is_external(tensor):
+            files.add(_check_tensor_location(tensor, model_path, folder, allow_unsafe))
+    return sorted(files)
+
+
+def _check_tensor_location(tensor: Any, model_path: Path, folder: Path, allow_unsafe: bool) -> Path:
+    info = {entry.key: entry.value for entry in tensor.external_data}
+    location = info.get("location", "")
+    name = tensor.name or "<unnamed>"
+
+    def refuse(reason: str) -> UnsafeModelError:
+        return UnsafeModelError(
+            f"{model_path} is unsafe: tensor '{name}' reads external data from '{location}', {reason}",
+            "keep the model's .data files in the model's own folder and refer to them by plain relative names; "
+            "pass allow_unsafe=True (--allow-unsafe) only for a model you trust",
+        )
+
+    if not location or "\x00" in location:
+        raise refuse("which is not a file name")
+    parts = PurePosixPath(location.replace("\\", "/")).parts
+    if not allow_unsafe:
+        if PurePosixPath(location).is_absolute() or PureWindowsPath(location).is_absolute() or PureWindowsPath(location).drive:
+            raise refuse("an absolute path")
+        if ".." in parts:
+            raise refuse("a path that leaves the model's folder ('..')")
+    candidate = model_path.parent / location
+    real = Path(os.path.realpath(candidate))
+    if not allow_unsafe and not real.is_relative_to(folder):
+        raise refuse(f"which resolves to {real}, outside the model's folder {folder} (a symlink?)")
+    try:
+        status = os.stat(real)
+    except OSError:
+        raise ModelFileError(
+            f"{model_path} needs the external data file '{location}' (tensor '{name}'), which is missing",
+            "copy the model together with its .data file(s) into one folder",
+        ) from None
+    if not stat.S_ISREG(status.st_mode):
+        raise refuse("which is not a regular file")
+    if status.st_nlink > 1 and not allow_unsafe:
+        raise refuse("which is a hard link (it may point at a file outside the model's folder)")
+    _check_extent(tensor, info, status.st_size, model_path, location, name)
+    return real
+
+
+def _check_extent(tensor: Any, info: dict[str, str], file_size: int, model_path: Path, location: str, name: str) -> None:
+    """The declared offset/length must lie inside the file and match the tensor's shape."""
+    try:
+        offset = int(info.get("offset", "0"))
+        length = int(info["length"]) if "length" in info else file_size - offset
+    except ValueError:
+        raise ModelFileError(
+            f"{model_path} is not a valid ONNX model: tensor '{name}' has a non-numeric external data offset/length",
+            "export the model again",
+        ) from None
+    if offset < 0 or length < 0 or offset + length > file_size:
+        raise UnsafeModelError(
+            f"{model_path} is unsafe: tensor '{name}' declares {length} bytes at offset {offset} of '{location}', "
+            f"beyond the end of that file ({file_size} bytes)",
+            "the .data file is truncated or does not belong to this model; copy both files again",
+        )
+    expected = _byte_size(tensor)
+    if expected is not None and expected != length:
+        raise ModelFileError(
+            f"{model_path} is not a valid ONNX model: tensor '{name}' has shape {list(tensor.dims)} "
+            f"({expected} bytes) but its external data holds {length} bytes",
+            "the .data file does not belong to this model; export it again",
+        )
+
+
+def _byte_size(tensor: Any) -> int | None:
+    """Bytes a fixed-width tensor needs, or None for strings and sub-byte or exotic types."""
+    from onnx import TensorProto
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    variable = {TensorProto.STRING, TensorProto.UNDEFINED}
+    variable |= {getattr(TensorProto, n) for n in ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2") if hasattr(TensorProto, n)}
+    if tensor.data_type in variable:
+        return None
+    try:
+        itemsize = np.dtype(tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+    except Exception:  # a type numpy has no dtype for
+        return None
+    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+
+
+def _is_external(tensor: Any) -> bool:
+    from onnx import TensorProto
+
+    return tensor.HasField("data_location") and tensor.data_location == TensorProto.EXTERNAL
+
+
+def _all_tensors(model: Any) -> Iterator[Any]:
+    """Every TensorProto of the model: initializers and tensor attributes, subgraphs and functions included."""
+    yield from _graph_tensors(model.graph)
+    for function in model.functions:
+        for node in function.node:
+            yield from _node_tensors(node)
+
+
+def _graph_tensors(graph: Any) -> Iterator[Any]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+        yield sparse.indices
+    for node in graph.node:
+        yield from _node_tensors(node)
+
+
+def _node_tensors(node: Any) -> Iterator[Any]:
+    for attribute in node.attribute:
+        if attribute.HasField("t"):
+            yield attribute.t
+        yield from attribute.tensors
+        if attribute.HasField("sparse_tensor"):
+            yield attribute.sparse_tensor.values
+            yield attribute.sparse_tensor.indices
+        for sparse in attribute.sparse_tensors:
+            yield sparse.values
+            yield sparse.indices
+        if attribute.HasField("g"):
+            yield from _graph_tensors(attribute.g)
+        for graph in attribute.graphs:
+            yield from _graph_tensors(graph)
+
+
+# ---------------------------------------------------------------- spec, session, hash
+
+
+def _spec_of(model: Any, *, kind: str, path: str | None, sha256: str | None, size: int) -> ModelSource:
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = tuple(_tensor_spec(v) for v in model.graph.input if v.name not in initializers)
+    outputs = tuple(_tensor_spec(v) for v in model.graph.output)
+    return ModelSource(
+        framework="onnx",
+        kind=kind,
+        path=path,
+        sha256=sha256,
+        size_bytes=size,
+        inputs=inputs,
+        outputs=outputs,
+        task=_task_of(model, outputs),
+    )
+
+
+def _tensor_spec(value: Any) -> TensorSpec:
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    if not value.type.HasField("tensor_type"):
+        return TensorSpec(name=value.name, shape=(), dtype="object")
+    tensor_type = value.type.tensor_type
+    shape = tuple(
+        dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None for dim in tensor_type.shape.dim
+    )
+    try:
+        dtype = np.dtype(tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
+    except Exception:  # a type numpy cannot hold, e.g. float8
+        dtype = "other"
+    return TensorSpec(name=value.name, shape=shape, dtype=dtype, layout=layout_of(shape, "onnx"))
+
+
+def _task_of(model: Any, outputs: tuple[TensorSpec, ...]) -> str:
+    """'classifier' when the model has one rank-2 float output of >= 2 classes made by a dense/softmax op.
+
+    The producing op is found by walking back through Identity/Flatten/Reshape/Squeeze nodes; it must be
+    Softmax, LogSoftmax, Sigmoid, Gemm, MatMul or Add (a MatMul's bias). A heuristic: it only decides
+    whether top-1 agreement is reported.
+    """
+    if len(outputs) != 1:
+        return "other"
+    out = outputs[0]
+    if len(out.shape) != 2 or out.shape[1] is None or out.shape[1] < 2 or not out.dtype.startswith("float"):
+        return "other"
+    producers = {name: node for node in model.graph.node for name in node.output}
+    node = producers.get(out.name)
+    while node is not None and node.op_type in _PASS_THROUGH and node.input:
+        node = producers.get(node.input[0])
+    return "classifier" if node is not None and node.op_type in _CLASSIFIER_HEADS else "other"
+
+
+def _session(model: Any, path: Path | None, *, big: bool) -> Any:
+    """An ONNX Runtime CPU session on the fp32 model, with numerics-preserving optimizations only."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.log_severity_level = 3
+    try:
+        if big and path is not None:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own exception types
+        where = path if path is not None else "the in-memory ONNX model"
+        raise ModelFileError(
+            f"ONNX Runtime cannot load {where}: {_first_line(exc)}",
+            "the model uses an operator or opset ONNX Runtime does not support; export it with a standard opset",
+        ) from exc
+
+
+def _copy(model: Any) -> Any:
+    import onnx
+
+    copied = onnx.ModelProto()
+    copied.CopyFrom(model)
+    return copied
+
+
+def _sha256_of_files(files: list[Path]) -> str:
+    """sha256 over the main file then each external data file in sorted order."""
+    digest = hashlib.sha256()
+    for file in [files[0], *sorted(files[1:])]:
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

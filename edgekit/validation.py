@@ -1,0 +1,112 @@
+"""Parity of an artifact against its source: per-output error, cosine and top-1 agreement."""
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.data import Feed
+from edgekit.options import Tolerances
+from edgekit.specs import OutputMetrics, TensorSpec, ValidationResult
+
+
+def match_names(source: tuple[TensorSpec, ...], artifact: tuple[TensorSpec, ...], mapping: dict[str, str] | None = None) -> dict[str, str]:
+    """Map each source tensor name to the artifact tensor that carries it.
+
+    By the converter's mapping or equal names first; the rest by equal shape when that is unambiguous,
+    then by position.
+    """
+    mapping = dict(mapping or {})
+    artifact_names = [spec.name for spec in artifact]
+    result = {name: mapping[name] for name in (s.name for s in source) if mapping.get(name) in artifact_names}
+    result.update({s.name: s.name for s in source if s.name not in result and s.name in artifact_names})
+    free = [a for a in artifact if a.name not in result.values()]
+    for spec in (s for s in source if s.name not in result):
+        same_shape = [a for a in free if _compatible(a.shape, spec.shape)]
+        chosen = same_shape[0] if len(same_shape) == 1 else (free[0] if free else None)
+        if chosen is not None:
+            result[spec.name] = chosen.name
+            free.remove(chosen)
+    return result
+
+
+def _compatible(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> bool:
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+    if norm == 0.0:
+        return 1.0 if not np.any(a) and not np.any(b) else 0.0
+    return float(np.dot(a, b) / norm)
+
+
+def output_metrics(name: str, reference: list[np.ndarray], actual: list[np.ndarray], classifier: bool) -> OutputMetrics:
+    """Errors of one output over all samples; cosine is the mean of per-sample cosines."""
+    ref_flat = [np.asarray(r, dtype=np.float64).ravel() for r in reference]
+    act_flat = [np.asarray(a, dtype=np.float64).ravel() for a in actual]
+    for r, a in zip(ref_flat, act_flat):
+        if r.shape != a.shape:
+            raise ValueError(f"output '{name}' has {a.size} values in the artifact but {r.size} in the source")
+    diffs = np.concatenate([np.abs(r - a) for r, a in zip(ref_flat, act_flat)])
+    cosines = [_cosine(r, a) for r, a in zip(ref_flat, act_flat)]
+    top1 = None
+    if classifier:
+        ref_rows = np.concatenate([np.reshape(r, (-1, np.shape(r)[-1])) for r in reference])
+        act_rows = np.concatenate([np.reshape(a, (-1, np.shape(a)[-1])) for a in actual])
+        top1 = float(np.mean(np.argmax(ref_rows, axis=-1) == np.argmax(act_rows, axis=-1)))
+    return OutputMetrics(
+        name=name,
+        max_abs_error=float(diffs.max()) if diffs.size else 0.0,
+        mean_abs_error=float(diffs.mean()) if diffs.size else 0.0,
+        cosine=float(np.mean(cosines)),
+        top1_agreement=top1,
+    )
+
+
+def is_classifier_output(spec: TensorSpec) -> bool:
+    return len(spec.shape) == 2 and (spec.shape[-1] or 0) >= 2 and spec.dtype.startswith("float")
+
+
+def compare(
+    references: list[Feed],
+    actuals: list[Feed],
+    outputs: tuple[TensorSpec, ...],
+    tolerances: Tolerances,
+    *,
+    classifier: bool,
+    executed_precision: str | None = None,
+) -> ValidationResult:
+    """Compare artifact outputs (already keyed by source output names) with the reference outputs."""
+    metrics = []
+    for spec in outputs:
+        is_cls = classifier and is_classifier_output(spec)
+        metrics.append(output_metrics(spec.name, [r[spec.name] for r in references], [a[spec.name] for a in actuals], is_cls))
+    cosine = min(m.cosine for m in metrics)
+    top1_values = [m.top1_agreement for m in metrics if m.top1_agreement is not None]
+    top1 = min(top1_values) if top1_values else None
+    thresholds = {"cosine": tolerances.cosine}
+    passed = cosine >= tolerances.cosine
+    if tolerances.top1_agreement is not None and top1 is not None:
+        thresholds["top1_agreement"] = tolerances.top1_agreement
+        passed = passed and top1 >= tolerances.top1_agreement
+    failing = [m.name for m in metrics if m.cosine < tolerances.cosine]
+    return ValidationResult(
+        status="passed" if passed else "failed",
+        samples=len(references),
+        max_abs_error=max(m.max_abs_error for m in metrics),
+        mean_abs_error=float(np.mean([m.mean_abs_error for m in metrics])),
+        cosine=cosine,
+        top1_agreement=top1,
+        thresholds=thresholds,
+        outputs=tuple(metrics),
+        executed_precision=executed_precision,
+        message=None if passed else _failure_message(failing, cosine, top1, tolerances),
+    )
+
+
+def _failure_message(failing: list[str], cosine: float, top1: float | None, tolerances: Tolerances) -> str:
+    parts = []
+    if failing:
+        parts.append(f"cosine {cosine:.5f} < {tolerances.cosine} on output(s) {', '.join(failing)}")
+    if tolerances.top1_agreement is not None and top1 is not None and top1 < tolerances.top1_agreement:
+        parts.append(f"top-1 agreement {top1:.3f} < {tolerances.top1_agreement}")
+    return "; ".join(parts)
