@@ -113,7 +113,7 @@ def _fit(array: np.ndarray, spec: TensorSpec, what: str, index: int) -> np.ndarr
         array = array.astype(wanted)
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise DataError(f"{what} sample {index} for input '{spec.name}' contains NaN or Inf", "clean the data")
-    return np.ascontiguousarray(array)
+    return np.asarray(array, order="C")
 
 
 def _shape_text(shape: tuple[int | None, ...]) -> str:

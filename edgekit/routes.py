@@ -38,20 +38,31 @@ class Route:
         return importlib.import_module(self.module).convert
 
 
+def build_table(entries: list[tuple[tuple[str, str], Route]]) -> dict[tuple[str, str], Route]:
+    """The route table from (framework, format) entries; a key given twice is an error."""
+    table: dict[tuple[str, str], Route] = {}
+    for key, route in entries:
+        if key in table:
+            raise ValueError(f"route {key[0]}->{key[1]} is registered twice")
+        table[key] = route
+    return table
+
+
 _C = "edgekit.converters."
-ROUTES: dict[tuple[str, str], Route] = {
-    ("keras2", "tflite"): Route(_C + "keras_tflite", (*ALL_PRECISIONS, "dynamic")),
-    ("keras2", "onnx"): Route(_C + "keras_onnx"),
-    ("keras2", "openvino"): Route(_C + "keras_openvino"),
-    ("keras3", "tflite"): Route(_C + "keras_tflite", (*ALL_PRECISIONS, "dynamic")),
-    ("keras3", "onnx"): Route(_C + "keras_onnx"),
-    ("keras3", "openvino"): Route(_C + "keras_openvino"),
-    ("torch", "onnx"): Route(_C + "torch_onnx"),
-    ("torch", "openvino"): Route(_C + "torch_openvino"),
-    ("torch", "tflite"): Route(_C + "torch_tflite", ("fp32", "fp16", "int8", "dynamic"), extra="litert-torch"),
-    ("onnx", "onnx"): Route(_C + "onnx_onnx"),
-    ("onnx", "openvino"): Route(_C + "onnx_openvino"),
-}
+_TFLITE_PRECISIONS = (*ALL_PRECISIONS, "dynamic")
+ROUTES: dict[tuple[str, str], Route] = build_table([
+    (("keras2", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS)),
+    (("keras2", "onnx"), Route(_C + "keras_onnx")),
+    (("keras2", "openvino"), Route(_C + "keras_openvino")),
+    (("keras3", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS)),
+    (("keras3", "onnx"), Route(_C + "keras_onnx")),
+    (("keras3", "openvino"), Route(_C + "keras_openvino")),
+    (("torch", "onnx"), Route(_C + "torch_onnx")),
+    (("torch", "openvino"), Route(_C + "torch_openvino")),
+    (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch")),
+    (("onnx", "onnx"), Route(_C + "onnx_onnx")),
+    (("onnx", "openvino"), Route(_C + "onnx_openvino")),
+])
 
 
 def find_route(framework: str, fmt: str, precision: str) -> Route:
