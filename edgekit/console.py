@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -12,7 +14,7 @@ from edgekit.profiles import DeviceProfile
 from edgekit.progress import ProgressCallback, ProgressEvent
 from edgekit.specs import Build, ModelSource
 
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 
@@ -52,7 +54,7 @@ def print_build(build: Build) -> None:
         v = a.validation
         status = "[green]passed[/]" if a.passed else f"[red]{v.status}[/]"
         table.add_row(a.format, a.precision, human_size(a.size_bytes), _fmt(v.cosine), _fmt(v.top1_agreement, 3),
-                      _fmt(v.max_abs_error, 4), status, a.path)
+                      _fmt(v.max_abs_error, 4), status, Path(a.path).name)
     for f in build.failures:
         table.add_row(f.format, f.precision, "-", "-", "-", "-", "[red]no artifact[/]", f.error)
     console.print(table)
@@ -61,7 +63,7 @@ def print_build(build: Build) -> None:
             console.print(f"[red]{a.format}/{a.precision}[/]: {a.validation.message}")
     for f in build.failures:
         console.print(f"[red]{f.format}/{f.precision}[/]: {f.error}" + (f"\n  hint: {f.hint}" if f.hint else ""))
-    console.print(f"manifest: {build.manifest_path}")
+    console.print(f"artifacts in {build.output_dir}\nmanifest: {build.manifest_path}")
 
 
 def print_targets(profiles: list[DeviceProfile]) -> None:

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
 from rich.table import Table
 
 import edgekit
-from edgekit.console import human_size
+from edgekit.console import console, human_size
 from edgekit.evaluation import accuracy
 
 
@@ -55,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/demo", type=Path)
     args = parser.parse_args(argv)
-    console = Console()
 
     x_train, x_test, y_train, y_test = digits_split()
     console.print(f"training a digits classifier on {len(x_train)} images ...")
