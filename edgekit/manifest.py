@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ def write_manifest(build: Build, config: dict[str, Any]) -> Path:
     """Write the manifest of ``build`` atomically; it is the last file a build writes."""
     document = {
         "schema_version": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "status": "passed" if build.passed else "failed",
         "config": config,
         "versions": library_versions(),

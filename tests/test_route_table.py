@@ -4,9 +4,9 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import edgekit.converters
 import pytest
 
-import edgekit.converters
 from edgekit.errors import UnsupportedRouteError
 from edgekit.routes import ROUTES, Route, build_table, find_route
 

@@ -80,18 +80,23 @@ class LiteRtRunner(Runner):
         return value
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One inference; variable tensors (the hidden state of fused LSTM ops) are reset afterwards,
+        so every call is independent as in the source model (state inputs are carried explicitly)."""
         prepared = self._prepare(feed)
         if self.signature is not None:
             result = self._runner(**prepared)
-            return {name: self._finish(name, np.asarray(v)) for name, v in result.items()}
-        for index, name in enumerate(self._in_names):
-            detail = self.interpreter.get_input_details()[index]
-            self.interpreter.set_tensor(detail["index"], prepared[name])
-        self.interpreter.invoke()
-        return {
-            d["name"]: self._finish(d["name"], self.interpreter.get_tensor(d["index"]).copy())
-            for d in self.interpreter.get_output_details()
-        }
+            outputs = {name: self._finish(name, np.array(v)) for name, v in result.items()}
+        else:
+            for index, name in enumerate(self._in_names):
+                detail = self.interpreter.get_input_details()[index]
+                self.interpreter.set_tensor(detail["index"], prepared[name])
+            self.interpreter.invoke()
+            outputs = {
+                d["name"]: self._finish(d["name"], self.interpreter.get_tensor(d["index"]).copy())
+                for d in self.interpreter.get_output_details()
+            }
+        self.interpreter.reset_all_variables()
+        return outputs
 
 
 def load(path: Path, *, device: str | None = None, threads: int | None = None) -> LiteRtRunner:

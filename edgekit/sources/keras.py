@@ -6,6 +6,7 @@ Keras models are channels-last; inputs are named after their ``Input`` layers an
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ class KerasSource(LoadedSource):
             )
         arrays = [np.asarray(feed[spec.name], dtype=spec.dtype) for spec in self.spec.inputs]
         result = self.model(arrays[0] if len(arrays) == 1 else arrays, training=False)
-        return _name_outputs(result, self.output_names)
+        values = output_values(result, self.output_names)
+        return {name: np.asarray(value) for name, value in zip(self.output_names, values, strict=True)}
 
 
 def load_file(sniffed: Sniffed, *, example_inputs: Any = None, allow_unsafe: bool = False) -> KerasSource:
@@ -71,9 +73,7 @@ def from_object(model: Any, framework: str, *, example_inputs: Any = None, allow
 def _load(path: Path, framework: str, allow_unsafe: bool) -> Any:
     try:
         if framework == "keras3":
-            import keras
-
-            return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
+            return _load_keras3(path, allow_unsafe)
         import tf_keras
 
         return tf_keras.models.load_model(path, compile=False, safe_mode=not allow_unsafe)
@@ -87,6 +87,18 @@ def _load(path: Path, framework: str, allow_unsafe: bool) -> Any:
                 "load the model yourself with custom_objects= and pass the in-memory model to edgekit",
             ) from exc
         raise ModelFileError(f"cannot load {path}: {first}", "check that the file is a complete Keras model") from exc
+
+
+def _load_keras3(path: Path, allow_unsafe: bool) -> Any:
+    """Keras 3 opens only files named *.keras; a file sniffed as one under another name is linked as such."""
+    import keras
+
+    if path.suffix == ".keras":
+        return keras.saving.load_model(path, compile=False, safe_mode=not allow_unsafe)
+    with tempfile.TemporaryDirectory(prefix="edgekit-keras-") as folder:
+        alias = Path(folder) / "model.keras"
+        alias.symlink_to(path.resolve())
+        return keras.saving.load_model(alias, compile=False, safe_mode=not allow_unsafe)
 
 
 def _is_keras_model(model: Any) -> bool:
@@ -107,7 +119,7 @@ def _make_source(model: Any, framework: str, kind: str, path: Path | None, examp
     check_finite_weights(_named_weights(model), where)
     in_names = list(model.input_names) if framework == "keras2" else [t.name for t in tensors]
     inputs = tuple(_spec(name, t, framework) for name, t in zip(in_names, tensors, strict=True))
-    outputs = tuple(_spec(name, t, framework) for name, t in zip(model.output_names, model.outputs, strict=True))
+    outputs = tuple(_spec(name, t, framework) for name, t in zip(_output_names(model), model.outputs, strict=True))
     spec = ModelSource(
         framework=framework,
         kind=kind,
@@ -119,6 +131,14 @@ def _make_source(model: Any, framework: str, kind: str, path: Path | None, examp
         task="classifier" if _looks_like_classifier(model, outputs) else "other",
     )
     return KerasSource(spec, model)
+
+
+def _output_names(model: Any) -> list[str]:
+    """``model.output_names``, or for a Keras 3 Sequential (which has none) the names of the output layers."""
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    return [tensor._keras_history.operation.name for tensor in model.outputs]
 
 
 def _model_inputs(model: Any) -> list | None:
@@ -153,14 +173,11 @@ def _looks_like_classifier(model: Any, outputs: tuple[TensorSpec, ...]) -> bool:
     return activation == "softmax" or type(layer).__name__ == "Softmax" or (type(layer).__name__ == "Dense" and units >= 2)
 
 
-def _name_outputs(result: Any, names: list[str]) -> dict[str, np.ndarray]:
+def output_values(result: Any, names: list[str]) -> list[Any]:
+    """A Keras model call's result (a tensor, list or dict) as a list in ``names`` order."""
     if isinstance(result, dict):
-        values = [result[name] if name in result else value for name, value in zip(names, result.values(), strict=True)]
-    elif isinstance(result, (list, tuple)):
-        values = list(result)
-    else:
-        values = [result]
-    return {name: np.asarray(value) for name, value in zip(names, values, strict=True)}
+        return [result.get(name, value) for name, value in zip(names, result.values(), strict=True)]
+    return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
 def _size_of(path: Path) -> int:

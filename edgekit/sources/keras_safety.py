@@ -87,7 +87,7 @@ def check_savedmodel(path: Path, allow_unsafe: bool) -> None:
 
 def scan_config(config: Any, framework: str, allow_unsafe: bool, path: Path | str) -> None:
     """Raise UnsafeModelError for code in a Keras config and ModelFileError for classes Keras does not ship."""
-    known = _keras2_class_check() if framework == "keras2" else None
+    shipped = _keras2_class_check() if framework == "keras2" else _keras3_class_check
     for node in _class_nodes(config):
         name = str(node["class_name"])
         inner = node.get("config") if isinstance(node.get("config"), dict) else {}
@@ -97,7 +97,7 @@ def scan_config(config: Any, framework: str, allow_unsafe: bool, path: Path | st
                 f"{path} contains a {name} layer '{layer}' whose Python code would run when the model is loaded",
                 UNSAFE_HINT,
             )
-        if known is not None and not name.startswith("__") and name not in _CODE_LAYERS and not known(name):
+        if not name.startswith("__") and name not in _CODE_LAYERS and not shipped(node):
             raise ModelFileError(
                 f"{path} uses the custom class '{name}' (layer '{inner.get('name', '?')}') that Keras does not ship",
                 "load the model yourself with custom_objects= and pass the in-memory model to edgekit",
@@ -120,7 +120,18 @@ def _keras2_class_check():
     import tf_keras
 
     spaces = (tf_keras.layers, tf_keras.models, tf_keras.initializers, tf_keras.regularizers, tf_keras.constraints)
-    return lambda name: name in _KERAS2_EXTRA_CLASSES or any(hasattr(space, name) for space in spaces)
+    return lambda node: node["class_name"] in _KERAS2_EXTRA_CLASSES or any(hasattr(s, node["class_name"]) for s in spaces)
+
+
+def _keras3_class_check(node: dict) -> bool:
+    """Keras' own classes (module ``keras`` / ``keras.*``) or classes registered in this process by imported code."""
+    module = node.get("module")
+    if module is None or module == "keras" or str(module).startswith("keras."):
+        return True
+    import keras
+
+    registered = node.get("registered_name")
+    return bool(registered) and keras.saving.get_registered_object(registered) is not None
 
 
 def _check_members(infos: list[zipfile.ZipInfo], path: Path) -> None:
@@ -153,24 +164,26 @@ def _parse_json(text: str, path: Path) -> Any:
 
 
 def _keras_metadata_configs(metadata: Path) -> Iterator[Any]:
+    from google.protobuf.message import DecodeError
     from tf_keras.protobuf import saved_metadata_pb2
 
     proto = saved_metadata_pb2.SavedMetadata()
     try:
         proto.ParseFromString(metadata.read_bytes())
-    except Exception as exc:  # protobuf raises DecodeError subclasses of various bases
+    except DecodeError as exc:
         raise ModelFileError(f"{metadata} is damaged: {exc}", "export the model again") from None
     for node in proto.nodes:
         yield _parse_json(node.metadata, metadata)
 
 
 def _savedmodel_ops(saved_model_pb: Path) -> set[str]:
+    from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
     try:
         proto.ParseFromString(saved_model_pb.read_bytes())
-    except Exception as exc:
+    except DecodeError as exc:
         raise ModelFileError(f"{saved_model_pb} is damaged: {exc}", "export the model again") from None
     ops: set[str] = set()
     for graph in proto.meta_graphs:

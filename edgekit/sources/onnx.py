@@ -6,8 +6,8 @@ location is checked before anything reads it. The graph is parsed with
 sparse initializers and tensor attributes, in subgraphs and functions too) must name a relative
 location without ``..``, which resolves (symlinks followed) inside the model's folder to a regular
 file that is not a hard link, and whose declared ``offset`` + ``length`` fit in that file and match
-the tensor's shape. Only then is the data read. ``allow_unsafe=True`` waives the containment rules
-(absolute paths, ``..``, symlinks or hard links leaving the folder) but never the size checks.
+the tensor's shape. Only then is the data read. ``allow_unsafe`` does not waive these rules: a model
+never needs data outside its folder (move the files instead), and ONNX itself refuses most such paths.
 
 ``predict`` runs the fp32 source in ONNX Runtime on the CPU with only the basic graph optimizations,
 which do not change fp32 numerics.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -25,6 +26,7 @@ import numpy as np
 
 from edgekit.errors import DataError, ModelFileError, UnsafeModelError
 from edgekit.sources.base import LoadedSource, layout_of
+from edgekit.sources.finite import check_finite_weights
 from edgekit.sources.sniff import Sniffed
 from edgekit.specs import ModelSource, TensorSpec
 
@@ -62,7 +64,7 @@ def load_file(sniffed: Sniffed, *, example_inputs: Any = None, allow_unsafe: boo
 
     path = Path(sniffed.path)
     model = _parse(path)
-    files = _checked_external_data(model, path, allow_unsafe=allow_unsafe)
+    files = sorted(set(_checked_external_data(model, path).values()))
     if files:
         try:
             onnx.load_external_data_for_model(model, str(path.parent))
@@ -74,6 +76,7 @@ def load_file(sniffed: Sniffed, *, example_inputs: Any = None, allow_unsafe: boo
     all_files = [path, *files]
     size = sum(f.stat().st_size for f in all_files)
     _check(model, path, big=size > _PROTOBUF_LIMIT)
+    check_finite_weights(_float_initializers(model), str(path))
     spec = _spec_of(model, kind="onnx", path=str(path), sha256=_sha256_of_files(all_files), size=size)
     return OnnxSource(spec, model, _session(model, path, big=size > _PROTOBUF_LIMIT))
 
@@ -94,15 +97,46 @@ def from_object(model: Any, framework: str, *, example_inputs: Any = None, allow
     size = model.ByteSize()
     big = size > _PROTOBUF_LIMIT
     _check(model, None, big=big)
+    check_finite_weights(_float_initializers(model), "the in-memory ONNX model")
     digest = None if big else hashlib.sha256(model.SerializeToString(deterministic=True)).hexdigest()
     spec = _spec_of(model, kind="in-memory", path=None, sha256=digest, size=size)
     return OnnxSource(spec, model, _session(model, None, big=big))
 
 
-def external_data_files(model_path: Path, *, allow_unsafe: bool = False) -> list[Path]:
-    """The external data files ``model_path`` uses, checked to be safe, in sorted order."""
+def external_data_files(model_path: Path) -> list[Path]:
+    """The external data files ``model_path`` uses, checked to be inside its folder, in sorted order."""
     model_path = Path(model_path)
-    return _checked_external_data(_parse(model_path), model_path, allow_unsafe=allow_unsafe)
+    return sorted(set(_checked_external_data(_parse(model_path), model_path).values()))
+
+
+def save_copy(source: OnnxSource, folder: Path, static_shapes: dict[str, tuple[int, ...]] | None = None) -> Path:
+    """Write the source model (and its external data, under the same names) into ``folder`` as model.onnx.
+
+    A source file is copied as it is, its data files beside it; an in-memory model, or one whose dynamic
+    input dimensions ``static_shapes`` fixes, is saved from memory. The user's files are never modified.
+    """
+    import onnx
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "model.onnx"
+    fixes = {name: shape for name, shape in (static_shapes or {}).items() if name in {s.name for s in source.spec.inputs}}
+    if source.spec.path and not fixes:
+        original = Path(source.spec.path)
+        shutil.copyfile(original, target)
+        for location, file in _checked_external_data(_parse(original), original).items():
+            copy = folder / location
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, copy)
+        return target
+    model = _copy(source.model)
+    for value in model.graph.input:
+        for dim, size in zip(value.type.tensor_type.shape.dim, fixes.get(value.name, ())):
+            if not dim.HasField("dim_value") or dim.dim_value <= 0:
+                dim.dim_value = int(size)
+    big = model.ByteSize() > _PROTOBUF_LIMIT
+    onnx.save_model(model, str(target), save_as_external_data=big, all_tensors_to_one_file=True, location="model.onnx.data")
+    return target
 
 
 # ---------------------------------------------------------------- parsing and checking
@@ -141,17 +175,22 @@ def _check(model: Any, path: Path | None, *, big: bool) -> None:
         ) from exc
 
 
-def _checked_external_data(model: Any, model_path: Path, *, allow_unsafe: bool) -> list[Path]:
-    """Check every externally stored tensor of ``model``; return the data files it reads."""
+def _checked_external_data(model: Any, model_path: Path) -> dict[str, Path]:
+    """Check every externally stored tensor of ``model``; map each location it names to the real file."""
     folder = Path(os.path.realpath(model_path.parent))
-    files: set[Path] = set()
+    files: dict[str, Path] = {}
     for tensor in _all_tensors(model):
         if _is_external(tensor):
-            files.add(_check_tensor_location(tensor, model_path, folder, allow_unsafe))
-    return sorted(files)
+            real = _check_tensor_location(tensor, model_path, folder)
+            files[_location(tensor)] = real
+    return files
 
 
-def _check_tensor_location(tensor: Any, model_path: Path, folder: Path, allow_unsafe: bool) -> Path:
+def _location(tensor: Any) -> str:
+    return next((entry.value for entry in tensor.external_data if entry.key == "location"), "")
+
+
+def _check_tensor_location(tensor: Any, model_path: Path, folder: Path) -> Path:
     info = {entry.key: entry.value for entry in tensor.external_data}
     location = info.get("location", "")
     name = tensor.name or "<unnamed>"
@@ -159,21 +198,19 @@ def _check_tensor_location(tensor: Any, model_path: Path, folder: Path, allow_un
     def refuse(reason: str) -> UnsafeModelError:
         return UnsafeModelError(
             f"{model_path} is unsafe: tensor '{name}' reads external data from '{location}', {reason}",
-            "keep the model's .data files in the model's own folder and refer to them by plain relative names; "
-            "pass allow_unsafe=True (--allow-unsafe) only for a model you trust",
+            "keep the model's external data files in the model's own folder, named by plain relative paths "
+            "(onnx.save_model(..., save_as_external_data=True) does this)",
         )
 
     if not location or "\x00" in location:
         raise refuse("which is not a file name")
     parts = PurePosixPath(location.replace("\\", "/")).parts
-    if not allow_unsafe:
-        if PurePosixPath(location).is_absolute() or PureWindowsPath(location).is_absolute() or PureWindowsPath(location).drive:
-            raise refuse("an absolute path")
-        if ".." in parts:
-            raise refuse("a path that leaves the model's folder ('..')")
-    candidate = model_path.parent / location
-    real = Path(os.path.realpath(candidate))
-    if not allow_unsafe and not real.is_relative_to(folder):
+    if PurePosixPath(location).is_absolute() or PureWindowsPath(location).is_absolute() or PureWindowsPath(location).drive:
+        raise refuse("an absolute path")
+    if ".." in parts:
+        raise refuse("a path that leaves the model's folder ('..')")
+    real = Path(os.path.realpath(model_path.parent / location))
+    if not real.is_relative_to(folder):
         raise refuse(f"which resolves to {real}, outside the model's folder {folder} (a symlink?)")
     try:
         status = os.stat(real)
@@ -184,7 +221,7 @@ def _check_tensor_location(tensor: Any, model_path: Path, folder: Path, allow_un
         ) from None
     if not stat.S_ISREG(status.st_mode):
         raise refuse("which is not a regular file")
-    if status.st_nlink > 1 and not allow_unsafe:
+    if status.st_nlink > 1:
         raise refuse("which is a hard link (it may point at a file outside the model's folder)")
     _check_extent(tensor, info, status.st_size, model_path, location, name)
     return real
@@ -226,9 +263,19 @@ def _byte_size(tensor: Any) -> int | None:
         return None
     try:
         itemsize = np.dtype(tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
-    except Exception:  # a type numpy has no dtype for
+    except KeyError:  # a type numpy has no dtype for
         return None
     return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
+
+
+def _float_initializers(model: Any) -> Iterator[tuple[str, str, np.ndarray]]:
+    """(name, "initializer", array) of every floating-point initializer, for the NaN/Inf check."""
+    from onnx import TensorProto, numpy_helper
+
+    floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
+    for init in model.graph.initializer:
+        if init.data_type in floats:
+            yield init.name, "initializer", numpy_helper.to_array(init)
 
 
 def _is_external(tensor: Any) -> bool:
@@ -301,7 +348,7 @@ def _tensor_spec(value: Any) -> TensorSpec:
     )
     try:
         dtype = np.dtype(tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
-    except Exception:  # a type numpy cannot hold, e.g. float8
+    except KeyError:  # an element type numpy has no dtype for
         dtype = "other"
     return TensorSpec(name=value.name, shape=shape, dtype=dtype, layout=layout_of(shape, "onnx"))
 

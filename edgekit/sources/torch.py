@@ -73,6 +73,19 @@ class TorchSource(LoadedSource):
             self._exported_program = _export(self.model, self.example_args)
         return self._exported_program
 
+    def args_for(self, static_shapes: dict[str, tuple[int, ...]]) -> tuple[Any, ...]:
+        """Example arguments, with the inputs named in ``static_shapes`` resized to those shapes."""
+        return tuple(
+            _example_of_shape(arg, static_shapes[name]) if name in static_shapes else arg
+            for name, arg in zip(self.input_names, self.example_args, strict=True)
+        )
+
+    def program_for(self, static_shapes: dict[str, tuple[int, ...]]) -> Any:
+        """The ExportedProgram, captured again at ``static_shapes`` when they name any input."""
+        if not any(name in static_shapes for name in self.input_names):
+            return self.exported_program
+        return _export(self.exported_program.module(), self.args_for(static_shapes))
+
     def predict(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
 
@@ -82,10 +95,19 @@ class TorchSource(LoadedSource):
                 f"the feed has no value for input(s) {', '.join(missing)}",
                 f"the model's inputs are: {', '.join(self.input_names)}",
             )
-        args = tuple(torch.from_numpy(np.ascontiguousarray(feed[name])) for name in self.input_names)
+        args = tuple(torch.from_numpy(_as_dtype(feed[spec.name], spec.dtype)) for spec in self.spec.inputs)
         with torch.no_grad():
             outputs = _flatten_outputs(self.model(*args))
         return {name: value.detach().cpu().numpy() for name, value in outputs}
+
+
+def _as_dtype(value: np.ndarray, dtype: str) -> np.ndarray:
+    """``value`` as a contiguous array of the input's dtype (when numpy has that dtype)."""
+    try:
+        wanted = np.dtype(dtype)
+    except TypeError:  # bfloat16 and other torch-only dtypes
+        return np.ascontiguousarray(value)
+    return np.ascontiguousarray(value, dtype=wanted)
 
 
 # ---------------------------------------------------------------------------------------------- loaders
@@ -98,7 +120,13 @@ def from_object(
     del framework, allow_unsafe  # always "torch"; an in-memory module is already trusted code
     if example_inputs is None:
         raise InvalidOptionError("a torch.nn.Module needs example_inputs to be converted", _EXAMPLE_HINT)
-    model = copy.deepcopy(module).eval()
+    try:
+        model = copy.deepcopy(module).eval()
+    except Exception as exc:  # a module holding an uncopyable attribute (a lock, an open file, ...)
+        raise InvalidOptionError(
+            f"edgekit cannot copy the module to work on it: {type(exc).__name__}: {_first_line(exc)}",
+            "edgekit never changes your module, so it converts a deep copy; make the module deep-copyable",
+        ) from exc
     _check_finite(_named_tensors(model))
     names, args = _normalise_examples(example_inputs, _forward_parameter_names(model.forward))
     return _build(model, names, args, kind="in-memory", path=None)
@@ -157,7 +185,9 @@ def _load_pt2(path: Path, example_inputs: Any) -> TorchSource:
     try:
         program = torch.export.load(str(path))
     except Exception as exc:
-        raise ModelFileError(f"cannot load torch.export archive {path.name}: {_first_line(exc)}", "export it again") from exc
+        raise ModelFileError(
+            f"cannot load torch.export archive {path.name}: {_first_line(exc)}", "export it again"
+        ) from exc
     _check_finite([*program.state_dict.items(), *program.constants.items()])
     placeholders = _user_input_values(program)
     names = list(placeholders)
@@ -234,7 +264,8 @@ def _export(model: Any, args: tuple[Any, ...]) -> Any:
         if isinstance(model, torch.jit.ScriptModule):
             from torch._export.converter import TS2EPConverter
 
-            return TS2EPConverter(model, args).convert()
+            # The converter marks every dimension dynamic; capture its module again at the example shapes.
+            return torch.export.export(TS2EPConverter(model, args).convert().module(), args)
         return torch.export.export(model, args)
     except Exception as exc:
         raise ConversionError(
@@ -328,12 +359,16 @@ def _dynamic_dims(fake: Any) -> set[int]:
 
 def _tensor_like(fake: Any) -> Any:
     """A real tensor with the fake tensor's dtype and its dims' example (hint) values."""
+    return _example_of_shape(fake, tuple(_size_hint(d) for d in fake.shape))
+
+
+def _example_of_shape(like: Any, shape: tuple[int, ...]) -> Any:
+    """A tensor of ``like``'s dtype and ``shape``: normal values for floats, zeros otherwise."""
     import torch
 
-    shape = [_size_hint(d) for d in fake.shape]
-    if fake.dtype.is_floating_point:
-        return torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(fake.dtype)
-    return torch.zeros(shape, dtype=fake.dtype)
+    if like.dtype.is_floating_point:
+        return torch.randn(tuple(shape), generator=torch.Generator().manual_seed(0)).to(like.dtype)
+    return torch.zeros(tuple(shape), dtype=like.dtype)
 
 
 def _size_hint(dim: Any) -> int:
@@ -370,6 +405,10 @@ def _check_finite(named: list[tuple[str, Any]]) -> None:
             )
 
 
+_AGAIN = "copy or export the model again"
+_MAX_RATIO = 200  # torch writes its archives uncompressed; deflate rarely passes 20x on real weights
+
+
 def check_archive(path: Path) -> None:
     """Raise ModelFileError unless ``path`` is an intact zip whose members all stay inside it."""
     size = path.stat().st_size
@@ -382,20 +421,26 @@ def check_archive(path: Path) -> None:
                 if info.header_offset + info.compress_size > size:
                     raise ModelFileError(
                         f"{path.name} is truncated: member {info.filename} claims more bytes than the file holds",
-                        "copy or export the model again",
+                        _AGAIN,
+                    )
+                if info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+                    raise UnsafeModelError(
+                        f"{path.name} member {info.filename} claims to expand {info.file_size} bytes from "
+                        f"{info.compress_size}: a zip bomb, not a model",
+                        "do not use this file",
                     )
                 if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
                     raise ModelFileError(
                         f"{path.name} is corrupt: stored member {info.filename} declares two different sizes",
-                        "copy or export the model again",
+                        _AGAIN,
                     )
             broken = archive.testzip()
     except zipfile.BadZipFile as exc:
-        raise ModelFileError(f"{path.name} is a damaged or truncated zip archive: {exc}", "copy or export the model again") from None
+        raise ModelFileError(f"{path.name} is a damaged or truncated zip archive: {exc}", _AGAIN) from None
     except (OSError, EOFError) as exc:
-        raise ModelFileError(f"{path.name} cannot be read completely: {exc}", "copy or export the model again") from None
+        raise ModelFileError(f"{path.name} cannot be read completely: {exc}", _AGAIN) from None
     if broken is not None:
-        raise ModelFileError(f"{path.name} is corrupt: member {broken} fails its checksum", "copy or export the model again")
+        raise ModelFileError(f"{path.name} is corrupt: member {broken} fails its checksum", _AGAIN)
 
 
 def _check_member_name(path: Path, name: str, seen: set[str]) -> None:
@@ -414,7 +459,8 @@ def _check_member_name(path: Path, name: str, seen: set[str]) -> None:
         )
     if name in seen:
         raise UnsafeModelError(
-            f"{path.name} has two archive members named {name!r}", "a model archive never repeats a member; do not use this file"
+            f"{path.name} has two archive members named {name!r}",
+            "a model archive never repeats a member; do not use this file",
         )
     seen.add(name)
 

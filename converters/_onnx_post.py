@@ -1,0 +1,301 @@
+"""Shared last step of every route to ONNX: save an fp32 ONNX file at the asked precision.
+
+``finish_onnx`` takes the fp32 ONNX file a route wrote into ``request.out_dir`` and writes
+``<stem>.onnx`` (plus ``<stem>.onnx.data`` when the weights live in an external file) at fp32,
+fp16 (float16 weights and compute, float32 inputs/outputs) or int8 (ONNX Runtime static QDQ
+quantization calibrated on ``request.calibration``). The intermediate file(s) are deleted.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgekit.errors import ConversionError
+from edgekit.routes import RouteOutput
+
+if TYPE_CHECKING:
+    from edgekit.options import QuantScheme
+    from edgekit.routes import RouteRequest
+
+# Above this many bytes a model cannot be one protobuf file (the 2 GiB limit, with headroom).
+_PROTOBUF_LIMIT = (2 << 30) - (64 << 20)
+_MIN_QDQ_OPSET = 13
+
+
+def finish_onnx(fp32_onnx_path: Path, request: RouteRequest) -> RouteOutput:
+    """Turn the fp32 ONNX file ``fp32_onnx_path`` into the final artifact at ``request.precision``."""
+    source = Path(fp32_onnx_path)
+    final = request.out_dir / f"{request.stem}.onnx"
+    if source.resolve() == final.resolve():
+        raise ValueError("finish_onnx needs the intermediate file under another name than the final one")
+    intermediates = [source, *_external_files(source)]
+    external = _wants_external_data(intermediates)
+    try:
+        if request.precision == "int8":
+            notes = _quantize_int8(source, final, request, external)
+        elif request.precision == "fp16":
+            notes = _save(_to_fp16(_load(source)), final, external)
+        elif request.precision == "fp32":
+            notes = _save(_load(source), final, external)
+        else:
+            raise ConversionError(
+                f"ONNX artifacts have no '{request.precision}' precision", "choose fp32, fp16 or int8"
+            )
+    finally:
+        for path in intermediates:
+            if path.resolve() != final.resolve():
+                path.unlink(missing_ok=True)
+    data = final.with_name(final.name + ".data")
+    companions = [data] if data.exists() else []
+    return RouteOutput(path=final, companions=companions, notes=notes)
+
+
+def _load(path: Path) -> Any:
+    """The model with its external data (if any) read into memory."""
+    import onnx
+
+    return onnx.load(str(path), load_external_data=True)
+
+
+def _external_files(path: Path) -> list[Path]:
+    """External data files the intermediate model points at (checked to stay in its folder)."""
+    from edgekit.sources.onnx import external_data_files
+
+    return external_data_files(path)
+
+
+def _wants_external_data(files: list[Path]) -> bool:
+    came_with_data = len(files) > 1
+    return came_with_data or sum(f.stat().st_size for f in files if f.exists()) > _PROTOBUF_LIMIT
+
+
+def _save(model: Any, final: Path, external: bool) -> list[str]:
+    """Save ``model`` at ``final``: one file, or with all weights in ``<final>.data``."""
+    import onnx
+
+    data = final.with_name(final.name + ".data")
+    data.unlink(missing_ok=True)  # onnx appends to an existing data file
+    if external or model.ByteSize() > _PROTOBUF_LIMIT:
+        onnx.save_model(
+            model,
+            str(final),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=data.name,
+            size_threshold=1024,  # small tensors (shapes, scalars) stay inline, where shape inference reads them
+        )
+        return [f"weights in external data file {data.name}"] if data.exists() else []
+    onnx.save_model(model, str(final))
+    return []
+
+
+def _to_fp16(model: Any) -> Any:
+    """float16 weights and activations; graph inputs and outputs stay float32."""
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=model.ByteSize() > _PROTOBUF_LIMIT)
+    except Exception as exc:  # the converter raises plain exceptions on odd graphs
+        raise ConversionError(
+            f"float16 conversion of the ONNX model failed: {_first_line(exc)}",
+            "use fp32 or int8 for this model, or report the op named above",
+        ) from exc
+
+
+# ---------------------------------------------------------------- int8
+
+
+def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: bool) -> list[str]:
+    """ONNX Runtime static QDQ quantization calibrated on ``request.calibration``."""
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    if not request.calibration:
+        raise ConversionError("int8 quantization needs calibration data and none was given", "pass calibration samples")
+    scheme = request.scheme
+    prepared = _prepare_for_quantization(source, request.out_dir / f".{request.stem}.prep.onnx", external)
+    quantized = request.out_dir / f".{request.stem}.quant.onnx"
+    try:
+        import onnx
+
+        graph_inputs = _graph_inputs(onnx.load(str(prepared), load_external_data=False))
+        activation_type, activation_name = _activation_type(scheme)
+        with _quiet():
+            quantize_static(
+                str(prepared),
+                str(quantized),
+                _CalibrationReader(request, graph_inputs),
+                quant_format=QuantFormat.QDQ,
+                per_channel=scheme.per_channel,
+                activation_type=activation_type,
+                weight_type=_quant_type("QInt8"),
+                calibrate_method=_calibration_method(scheme.calibration_method),
+                use_external_data_format=external,
+                extra_options={
+                    "ActivationSymmetric": scheme.symmetric_activations,
+                    "WeightSymmetric": scheme.symmetric_weights,
+                },
+            )
+        saved = _save(_load(quantized), final, external)
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise ConversionError(
+            f"ONNX Runtime int8 quantization failed: {_first_line(exc)}",
+            "check that the calibration samples match the model inputs, or use fp16",
+        ) from exc
+    finally:
+        for path in {prepared, *_sibling_data(prepared), quantized, *_sibling_data(quantized)} - {source}:
+            path.unlink(missing_ok=True)
+    granularity = "per-channel" if scheme.per_channel else "per-tensor"
+    weights = "symmetric" if scheme.symmetric_weights else "asymmetric"
+    acts = "symmetric" if scheme.symmetric_activations else "asymmetric"
+    note = (
+        f"ONNX Runtime static QDQ quantization ({granularity} {weights} int8 weights, {acts} {activation_name} "
+        f"activations, {scheme.calibration_method} calibration, {len(request.calibration)} samples)"
+    )
+    return [note, *saved]
+
+
+def _prepare_for_quantization(source: Path, target: Path, external: bool) -> Path:
+    """Shape inference and graph clean-up before quantization; the source itself if that fails."""
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model_path = source
+    model = onnx.load(str(source), load_external_data=False)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), _MIN_QDQ_OPSET)
+    if opset < _MIN_QDQ_OPSET:
+        model_path = _upgrade_opset(source, target.with_name(target.name + ".opset.onnx"), external)
+    try:
+        with _quiet():
+            quant_pre_process(
+                str(model_path),
+                str(target),
+                save_as_external_data=external,
+                all_tensors_to_one_file=True,
+                external_data_location=target.name + ".data" if external else None,
+            )
+    except Exception:  # noqa: BLE001 - symbolic shape inference does not know every op; quantize without it
+        for path in (target, *_sibling_data(target)):
+            path.unlink(missing_ok=True)
+        return model_path
+    if model_path != source:
+        for path in (model_path, *_sibling_data(model_path)):
+            path.unlink(missing_ok=True)
+    return target
+
+
+def _upgrade_opset(source: Path, target: Path, external: bool) -> Path:
+    """A copy of the model at opset 13, the first with per-axis QuantizeLinear."""
+    from onnx import version_converter
+
+    try:
+        upgraded = version_converter.convert_version(_load(source), _MIN_QDQ_OPSET)
+    except Exception as exc:
+        raise ConversionError(
+            f"the model's opset is below {_MIN_QDQ_OPSET} and could not be upgraded for int8: {_first_line(exc)}",
+            f"export the model with opset {_MIN_QDQ_OPSET} or newer",
+        ) from exc
+    _save(upgraded, target, external)
+    return target
+
+
+def _sibling_data(path: Path) -> list[Path]:
+    data = path.with_name(path.name + ".data")
+    return [data] if data.exists() else []
+
+
+def _graph_inputs(model: Any) -> list[tuple[str, np.dtype]]:
+    """(name, numpy dtype) of the real graph inputs (initializers excluded)."""
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    initializers = {init.name for init in model.graph.initializer}
+    return [
+        (value.name, np.dtype(tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)))
+        for value in model.graph.input
+        if value.name not in initializers
+    ]
+
+
+class _CalibrationReader:
+    """Feeds ``request.calibration`` to the calibrator, matched to the graph's inputs.
+
+    Feeds are keyed by the source's input names; when the exported graph renamed its inputs,
+    they are matched by position instead.
+    """
+
+    def __init__(self, request: RouteRequest, graph_inputs: list[tuple[str, np.dtype]]) -> None:
+        self._feeds = [_match_feed(feed, request, graph_inputs) for feed in request.calibration]
+        self._next = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._next >= len(self._feeds):
+            return None
+        self._next += 1
+        return self._feeds[self._next - 1]
+
+    def rewind(self) -> None:
+        self._next = 0
+
+
+def _match_feed(
+    feed: dict[str, np.ndarray], request: RouteRequest, graph_inputs: list[tuple[str, np.dtype]]
+) -> dict[str, np.ndarray]:
+    names = [name for name, _ in graph_inputs]
+    if all(name in feed for name in names):
+        arrays = [feed[name] for name in names]
+    else:
+        source_names = [spec.name for spec in request.source.spec.inputs]
+        if len(source_names) != len(names) or not all(name in feed for name in source_names):
+            raise ConversionError(
+                f"calibration samples have inputs {sorted(feed)} but the ONNX model expects {names}",
+                "give one calibration array per model input, keyed by input name",
+            )
+        arrays = [feed[name] for name in source_names]
+    return {name: np.asarray(array).astype(dtype, copy=False) for (name, dtype), array in zip(graph_inputs, arrays)}
+
+
+def _activation_type(scheme: QuantScheme) -> tuple[Any, str]:
+    if scheme.activations == "int16":
+        return _quant_type("QInt16"), "int16"
+    if scheme.symmetric_activations:
+        return _quant_type("QInt8"), "int8"
+    return _quant_type("QUInt8"), "uint8"
+
+
+def _quant_type(name: str) -> Any:
+    from onnxruntime.quantization import QuantType
+
+    return getattr(QuantType, name)
+
+
+def _calibration_method(name: str) -> Any:
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy}[name]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the quantization tools' warnings and progress prints for the duration."""
+    import io
+    import logging
+
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

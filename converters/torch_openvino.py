@@ -1,0 +1,68 @@
+"""PyTorch -> OpenVINO IR: ``openvino.convert_model`` on the source's ExportedProgram, then ``finish_openvino``."""
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit.converters._openvino_post import finish_openvino
+
+from edgekit.errors import ConversionError
+from edgekit.routes import RouteOutput, RouteRequest
+from edgekit.specs import TensorSpec
+
+
+def convert(request: RouteRequest) -> RouteOutput:
+    """Convert ``request.source`` to OpenVINO with the source's I/O names, saved at ``request.precision``."""
+    import openvino
+
+    source = request.source
+    request.progress(0.05, "capturing the model with torch.export")
+    program = source.exported_program  # the ExportedProgram itself: its .module() does not trace in OpenVINO
+    request.progress(0.2, "converting with openvino.convert_model")
+    try:
+        model = openvino.convert_model(program)
+    except Exception as exc:
+        raise ConversionError(
+            f"openvino.convert_model failed: {type(exc).__name__}: {_first_line(exc)}",
+            "the message names the operation OpenVINO's PyTorch frontend could not convert; "
+            "replace it in forward(), or try the onnx route",
+        ) from exc
+    _name_ports(model.inputs, source.input_names, "inputs")
+    _name_ports(model.outputs, source.output_names, "outputs")
+    _set_input_shapes(model, source.spec.inputs, request.static_shapes)
+    request.progress(0.6, f"saving OpenVINO IR at {request.precision}")
+    output = finish_openvino(model, request)
+    output.notes.insert(0, "openvino.convert_model on the torch.export program")
+    return output
+
+
+def _name_ports(ports: list, names: list[str], what: str) -> None:
+    """Give the model's ports the source's tensor names (torch.export renames them)."""
+    if len(ports) != len(names):
+        raise ConversionError(
+            f"the OpenVINO model has {len(ports)} {what} but the source has {len(names)}",
+            "report this model to the edgekit maintainers",
+        )
+    for port, name in zip(ports, names, strict=True):
+        port.get_tensor().set_names({name})
+
+
+def _set_input_shapes(model: Any, specs: tuple[TensorSpec, ...], static_shapes: dict[str, tuple[int, ...]]) -> None:
+    """Give each input the source's shape (openvino leaves them all dynamic), or the fixed one asked."""
+    import openvino
+
+    shapes = {}
+    for spec in specs:
+        dims = static_shapes.get(spec.name, spec.shape)
+        shapes[spec.name] = openvino.PartialShape([-1 if d is None else int(d) for d in dims])
+    try:
+        model.reshape(shapes)
+    except Exception as exc:
+        raise ConversionError(
+            f"the OpenVINO model does not take the input shapes {static_shapes or 'of the source'}: {_first_line(exc)}",
+            "check the static input shapes asked for",
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,217 @@
+"""PyTorch -> TFLite through litert-torch (the optional ``edgekit[litert-torch]`` extra).
+
+- fp32: ``litert_torch.convert(module, sample_kwargs=...)``.
+- fp16: the fp32 model with float16 weights (``ai_edge_quantizer`` float casting, float32 compute).
+- dynamic: litert-torch's PT2E quantizer in dynamic mode (int8 weights, activations quantized at run time).
+- int8: litert-torch's PT2E quantizer in static mode, calibrated on ``request.calibration``. litert-torch
+  folds the input/output quantize ops into the model, so the artifact has int8 input and output tensors
+  (their scale and zero point are reported); it has symmetric int8 weights and asymmetric int8
+  activations ranged by a histogram observer only.
+
+The model is wrapped so the TFLite signature keeps the source's input and output names. litert-torch
+converts static shapes: dynamic dimensions take ``request.static_shapes`` or the example inputs' sizes.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import ConversionError
+from edgekit.routes import RouteOutput, RouteRequest
+from edgekit.specs import TensorSpec
+
+_INSTALL_HINT = "pip install 'edgekit[litert-torch]'"
+
+
+def convert(request: RouteRequest) -> RouteOutput:
+    """Convert ``request.source`` to ``<stem>.tflite`` at ``request.precision``."""
+    if importlib.util.find_spec("litert_torch") is None:
+        raise ConversionError("the torch->tflite route needs the optional package litert-torch", _INSTALL_HINT)
+    _check_scheme(request)
+    source = request.source
+    request.progress(0.05, "capturing the model with torch.export")
+    program = source.exported_program
+    kwargs = dict(zip(source.input_names, source.args_for(request.static_shapes), strict=True))
+    path = request.out_dir / f"{request.stem}.tflite"
+    notes = ["litert-torch conversion, NCHW source kept NCHW"]
+    if any(spec.is_dynamic for spec in source.spec.inputs):
+        shapes = ", ".join(f"{name}{tuple(value.shape)}" for name, value in kwargs.items())
+        notes.append(f"litert-torch converts static shapes: inputs fixed to {shapes}")
+    request.progress(0.2, f"converting with litert-torch ({request.precision})")
+    try:
+        module = _NamedIO.build(program.module(), source.input_names, source.output_names)
+        if request.precision == "fp32":
+            _convert(module, kwargs, path)
+        elif request.precision == "fp16":
+            notes.append(_to_fp16(module, kwargs, path))
+        else:
+            notes.append(_quantized(module, kwargs, path, request))
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise ConversionError(
+            f"litert-torch failed ({request.precision}): {type(exc).__name__}: {_first_line(exc)}",
+            "the message names the operation litert-torch could not lower; try the onnx or openvino route",
+        ) from exc
+    inputs, outputs = _artifact_specs(path, source)
+    return RouteOutput(path=path, notes=notes, inputs=inputs, outputs=outputs)
+
+
+def _check_scheme(request: RouteRequest) -> None:
+    """Refuse the QuantScheme settings litert-torch's PT2E quantizer cannot honour."""
+    scheme = request.scheme
+    if request.precision not in ("int8", "dynamic"):
+        return
+    unsupported = []
+    if not scheme.symmetric_weights:
+        unsupported.append("asymmetric weights")
+    if request.precision == "int8":
+        if scheme.activations == "int16":
+            unsupported.append("int16 activations")
+        if scheme.symmetric_activations:
+            unsupported.append("symmetric activations")
+        if scheme.io_dtype == "uint8":
+            unsupported.append("uint8 input/output")
+        if not request.calibration:
+            raise ConversionError(
+                "int8 quantization needs calibration data and none was given", "pass calibration samples"
+            )
+    if unsupported:
+        raise ConversionError(
+            f"litert-torch's int8 quantizer does not support {', '.join(unsupported)}",
+            "it quantizes with symmetric int8 weights and asymmetric int8 activations; use a profile with "
+            "that scheme, or convert to ONNX/OpenVINO",
+        )
+
+
+class _NamedIO:
+    """Builds a module taking the source's inputs by name and returning its outputs in a dict.
+
+    litert-torch names a TFLite signature's inputs after keyword arguments and its outputs after
+    the keys of a returned dict, so this keeps the source's tensor names in the artifact.
+    """
+
+    @staticmethod
+    def build(inner: Any, input_names: list[str], output_names: list[str]) -> Any:
+        import torch
+
+        class NamedIO(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, **inputs: Any) -> dict[str, Any]:
+                result = self.inner(*(inputs[name] for name in input_names))
+                if isinstance(result, dict):
+                    flat = list(result.values())
+                elif isinstance(result, (tuple, list)):
+                    flat = list(result)
+                else:
+                    flat = [result]
+                return dict(zip(output_names, flat, strict=True))
+
+        return NamedIO()  # an exported program's module() refuses train()/eval(); it is in eval form
+
+
+def _convert(module: Any, kwargs: dict[str, Any], path: Path, quant_config: Any = None) -> None:
+    import litert_torch
+
+    with contextlib.redirect_stdout(io.StringIO()):  # litert-torch prints a progress tree
+        model = litert_torch.convert(module, sample_kwargs=kwargs, quant_config=quant_config)
+        model.export(str(path))
+
+
+def _to_fp16(module: Any, kwargs: dict[str, Any], path: Path) -> str:
+    from ai_edge_quantizer import qtyping, quantizer
+
+    fp32_path = path.with_name(path.stem + ".fp32.tflite")
+    try:
+        _convert(module, kwargs, fp32_path)
+        casting = quantizer.Quantizer(str(fp32_path))
+        casting.update_quantization_recipe(
+            regex=".*",
+            operation_name="*",
+            algorithm_key="float_casting",
+            op_config=qtyping.OpQuantizationConfig(
+                weight_tensor_config=qtyping.TensorQuantizationConfig(num_bits=16, dtype=qtyping.TensorDataType.FLOAT),
+                compute_precision=qtyping.ComputePrecision.FLOAT,
+                explicit_dequantize=True,
+            ),
+        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            casting.quantize().export_model(str(path), overwrite=True)
+    finally:
+        fp32_path.unlink(missing_ok=True)
+    return "TFLite float16 weights, float32 compute and input/output"
+
+
+def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRequest) -> str:
+    """PT2E quantization (static int8 or dynamic-range) then conversion with the quantizer's config."""
+    import torch
+    from litert_torch.quantize import pt2e_quantizer
+    from litert_torch.quantize.quant_config import QuantConfig
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    dynamic = request.precision == "dynamic"
+    config = pt2e_quantizer.get_symmetric_quantization_config(
+        is_per_channel=request.scheme.per_channel, is_dynamic=dynamic
+    )
+    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(config)
+    graph = torch.export.export(module, (), kwargs).module()
+    prepared = quantize_pt2e.prepare_pt2e(graph, quantizer)
+    feeds = [kwargs] if dynamic else [_to_torch(feed) for feed in request.calibration]
+    request.progress(0.4, f"calibrating on {len(feeds)} sample(s)")
+    with torch.no_grad():
+        for feed in feeds:
+            prepared(**feed)
+    quantized = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+    _convert(quantized, kwargs, path, QuantConfig(pt2e_quantizer=quantizer))
+    granularity = "per-channel" if request.scheme.per_channel else "per-tensor"
+    if dynamic:
+        return f"TFLite dynamic-range: int8 {granularity} weights, float activations and input/output"
+    note = f"TFLite int8 (litert-torch PT2E, {granularity} weights, histogram-observer activation ranges)"
+    if request.scheme.io_dtype == "float32":
+        note += "; input/output are int8 even though float32 was asked: litert-torch folds them into the model"
+    return note
+
+
+def _to_torch(feed: dict[str, np.ndarray]) -> dict[str, Any]:
+    import torch
+
+    return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in feed.items()}
+
+
+def _artifact_specs(path: Path, source: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The artifact's signature tensors (names, shapes, dtypes, quantization) with the source's layouts."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    signature = next(iter(interpreter.get_signature_list()))
+    runner = interpreter.get_signature_runner(signature)
+    layouts = {spec.name: spec.layout for spec in (*source.spec.inputs, *source.spec.outputs)}
+
+    def spec(name: str, detail: dict) -> TensorSpec:
+        scale, zero_point = detail.get("quantization", (0.0, 0))
+        shape = tuple(None if int(d) < 0 else int(d) for d in detail.get("shape_signature", detail["shape"]))
+        return TensorSpec(
+            name=name,
+            shape=shape,
+            dtype=np.dtype(detail["dtype"]).name,
+            layout=layouts.get(name, "other"),
+            scale=float(scale) if scale else None,
+            zero_point=int(zero_point) if scale else None,
+        )
+
+    inputs = tuple(spec(name, d) for name, d in runner.get_input_details().items())
+    outputs = tuple(spec(name, d) for name, d in runner.get_output_details().items())
+    return inputs, outputs
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
