@@ -75,22 +75,29 @@ def main() -> None:
 @click.option("--name", help="Base name of the artifact files (default: the model file's name).")
 @click.option("--tolerance", multiple=True, metavar="METRIC=VALUE", help="Override a validation threshold: cosine=0.999, top1_agreement=0.97.")
 @click.option("--quant", multiple=True, metavar="KEY=VALUE", help="Override the profile's quantization scheme, e.g. per_channel=false, io_dtype=int8.")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...",
+              help="Fix an input's dynamic dimensions, e.g. image=1,3,320,320 (repeatable).")
+@click.option("--state", multiple=True, metavar="INPUT=OUTPUT",
+              help="A state input and the output carried into it: validation runs the data as one sequence (repeatable).")
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
 @click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
-            allow_unsafe: bool, timeout: float | None, as_json: bool) -> None:
+            input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
+            as_json: bool) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json."""
     from edgekit.console import print_build, progress_bar
     from edgekit.pipeline import convert as run_convert
+    from edgekit.shapes import parse_shape
 
     with progress_bar() as on_progress:
         build = run_convert(
             model, target=target, formats=formats or None, precision=precisions or None, calibration_data=calibration,
             validation_data=validation, output_dir=output_dir, name=name, tolerances=_pairs(tolerance, "--tolerance", float),
-            quantization=_pairs(quant, "--quant", _parse_scalar), allow_unsafe=allow_unsafe, timeout=timeout,
+            quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
+            states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
             progress=on_progress,
         )
     if as_json:

@@ -17,7 +17,8 @@ from edgekit.routes import ROUTES, find_route
 from edgekit.session import RouteJob
 from edgekit.sources import framework_of_object, is_in_memory
 from edgekit.sources.sniff import sniff
-from edgekit.specs import FORMATS, PRECISIONS, Build, ModelSource, RouteFailure
+from edgekit.shapes import check_states, fix_shapes, with_shapes
+from edgekit.specs import FORMATS, PRECISIONS, Build, RouteFailure, TensorSpec
 from edgekit.worker import Cancelled, InProcessSession, WorkerSession
 
 DEFAULT_CALIBRATION_SAMPLES = 300
@@ -35,6 +36,8 @@ def convert(
     validation_data: Any = None,
     output_dir: str | Path = "build/edgekit",
     example_inputs: Any = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    states: Mapping[str, str] | None = None,
     allow_unsafe: bool = False,
     quantization: Mapping[str, Any] | None = None,
     tolerances: Mapping[str, float] | None = None,
@@ -52,7 +55,9 @@ def convert(
     Keras model, ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and
     precision default to the target profile's. Model files are loaded in a worker process
     (``isolate``), in-memory models in this one. Artifacts that fail validation are kept and marked
-    failed; routes that produce nothing are listed in ``Build.failures``.
+    failed; routes that produce nothing are listed in ``Build.failures``. ``input_shapes`` fixes
+    dynamic dimensions ({input name: shape}) for conversion, calibration and validation; ``states``
+    ({state input: output}) validates the feeds as one sequence with the state carried step to step.
     """
     progress = progress or ignore
     cancel = cancel or threading.Event()
@@ -69,7 +74,8 @@ def convert(
     config = {
         "target": profile.name,
         "requested": {"formats": formats, "precision": precision, "quantization": dict(quantization or {}),
-                      "tolerances": dict(tolerances or {}), "allow_unsafe": allow_unsafe},
+                      "tolerances": dict(tolerances or {}), "allow_unsafe": allow_unsafe,
+                      "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}, "states": dict(states or {})},
         "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
                       "calibration_samples": calibration_samples, "validation_samples": validation_samples},
         "profile": profile.model_dump(mode="json"),
@@ -78,10 +84,16 @@ def convert(
         session = WorkerSession(staging, cancel) if isolate else InProcessSession()
         try:
             source = session.call("open", model, example_inputs, allow_unsafe, progress=progress, timeout=timeout)
-            calibration = _calibration(calibration_data, source, precision_list, calibration_samples)
-            validation, validation_origin = _validation(validation_data, calibration, source, validation_samples)
-            config["effective"]["validation_data"] = validation_origin
-            session.call("set_validation", validation, progress=progress, timeout=timeout)
+            fixed = fix_shapes(input_shapes, source.inputs)
+            state_map = check_states(states, source.inputs, source.outputs)
+            data_inputs = with_shapes(source.inputs, fixed)
+            calibration = _calibration(calibration_data, data_inputs, precision_list, calibration_samples)
+            if state_map and calibration:
+                calibration = session.call("carry_states", calibration, state_map, progress=progress, timeout=timeout)
+                config["effective"]["calibration_states"] = "carried from the reference model's previous step"
+            validation, validation_origin = _validation(validation_data, calibration, data_inputs, validation_samples)
+            config["effective"].update(validation_data=validation_origin, input_shapes=fixed, states=state_map)
+            session.call("set_validation", validation, state_map, progress=progress, timeout=timeout)
             artifacts, failures = [], []
             for fmt, prec in jobs_wanted:
                 if cancel.is_set():
@@ -89,7 +101,7 @@ def convert(
                 job = RouteJob(
                     format=fmt, precision=prec, scheme=scheme, tolerances=_tolerances(prec, tolerances, profile),
                     output_dir=out, staging_dir=_job_dir(staging, fmt, prec), stem=f"{name or _default_name(model)}_{prec}",
-                    calibration=calibration if prec == "int8" else [],
+                    calibration=calibration if prec == "int8" else [], static_shapes=fixed,
                 )
                 try:
                     artifacts.append(session.call("build_route", job, progress=progress, timeout=timeout))
@@ -168,7 +180,7 @@ def _tolerances(precision: str, overrides: Mapping[str, float] | None, profile: 
         raise InvalidOptionError(f"invalid tolerances: {exc}", "give cosine= and/or top1_agreement= as numbers") from None
 
 
-def _calibration(data: Any, source: ModelSource, precisions: list[str], limit: int) -> list:
+def _calibration(data: Any, inputs: tuple[TensorSpec, ...], precisions: list[str], limit: int) -> list:
     if data is None:
         if "int8" in precisions:
             raise DataError(
@@ -176,15 +188,15 @@ def _calibration(data: Any, source: ModelSource, precisions: list[str], limit: i
                 "give calibration_data= / --calibration: an array, a .npy/.npz file, an image folder or an iterable of batches",
             )
         return []
-    return load_feeds(data, source.inputs, what="calibration", limit=limit)
+    return load_feeds(data, inputs, what="calibration", limit=limit)
 
 
-def _validation(data: Any, calibration: list, source: ModelSource, limit: int) -> tuple[list, str]:
+def _validation(data: Any, calibration: list, inputs: tuple[TensorSpec, ...], limit: int) -> tuple[list, str]:
     if data is not None:
-        return load_feeds(data, source.inputs, what="validation", limit=limit), "validation_data"
+        return load_feeds(data, inputs, what="validation", limit=limit), "validation_data"
     if calibration:
         return calibration[:limit], "calibration_data"
-    return synthetic_feeds(source.inputs, SYNTHETIC_VALIDATION_SAMPLES), "synthetic (standard normal)"
+    return synthetic_feeds(inputs, SYNTHETIC_VALIDATION_SAMPLES), "synthetic (standard normal)"
 
 
 def _job_dir(staging: Path, fmt: str, precision: str) -> Path:

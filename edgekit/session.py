@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,19 @@ def files_digest(files: list[Path]) -> str:
     return digest.hexdigest()
 
 
+def run_sequence(
+    predict: Callable[[Feed], dict[str, Any]], feeds: list[Feed], states: dict[str, str], progress: Callable[[float], None]
+) -> list[dict[str, Any]]:
+    """Outputs of ``predict`` on each feed; with ``states``, each state input is carried from the previous step's output."""
+    outputs: list[dict[str, Any]] = []
+    for index, feed in enumerate(feeds):
+        if states and outputs:
+            feed = {**feed, **{name: outputs[-1][output] for name, output in states.items()}}
+        outputs.append(predict(feed))
+        progress((index + 1) / len(feeds))
+    return outputs
+
+
 class BuildSession:
     """Holds the loaded source and its reference outputs for the length of one build."""
 
@@ -59,20 +73,38 @@ class BuildSession:
         self.source: LoadedSource | None = None
         self.validation: list[Feed] = []
         self.references: list[dict[str, Any]] = []
+        self.states: dict[str, str] = {}
 
     def open(self, model: Any, example_inputs: Any = None, allow_unsafe: bool = False, progress: ProgressCallback = ignore) -> ModelSource:
         progress(ProgressEvent("load", 0.0, "loading the model"))
         self.source = load_source(model, example_inputs=example_inputs, allow_unsafe=allow_unsafe)
         return self.source.spec
 
-    def set_validation(self, feeds: list[Feed], progress: ProgressCallback = ignore) -> None:
-        """Run the reference model once on the validation feeds."""
+    def set_validation(
+        self, feeds: list[Feed], states: dict[str, str] | None = None, progress: ProgressCallback = ignore
+    ) -> None:
+        """Run the reference model once on the validation feeds.
+
+        ``states`` maps a state input to the output carried into it: the feeds are then one sequence,
+        and from the second step on each state input takes the previous step's output.
+        """
         source = self._require_source()
-        self.validation = feeds
-        self.references = []
-        for index, feed in enumerate(feeds):
-            self.references.append(source.predict(feed))
-            progress(ProgressEvent("reference", (index + 1) / len(feeds), "reference outputs"))
+        self.validation, self.states = feeds, dict(states or {})
+        self.references = run_sequence(source.predict, feeds, self.states, self._progress_of(progress, "reference"))
+
+    def carry_states(self, feeds: list[Feed], states: dict[str, str], progress: ProgressCallback = ignore) -> list[Feed]:
+        """Calibration feeds with each state input set to the reference model's previous output, so that
+        quantization sees the range a state really takes in a sequence rather than the initial state."""
+        source = self._require_source()
+        outputs = run_sequence(source.predict, feeds, states, self._progress_of(progress, "calibration states"))
+        carried = [feeds[0]]
+        for feed, previous in zip(feeds[1:], outputs[:-1]):
+            carried.append({**feed, **{name: previous[output] for name, output in states.items()}})
+        return carried
+
+    @staticmethod
+    def _progress_of(progress: ProgressCallback, stage: str, message: str = "") -> Callable[[float], None]:
+        return lambda fraction: progress(ProgressEvent(stage, fraction, message or stage))
 
     def build_route(self, job: RouteJob, progress: ProgressCallback = ignore) -> Artifact:
         """Convert, validate and publish one artifact; raise EdgekitError when no artifact can be made."""
@@ -116,11 +148,12 @@ class BuildSession:
         runner = open_runner(path, job.format)
         in_names = match_names(source.spec.inputs, runner.inputs)
         out_names = match_names(source.spec.outputs, runner.outputs, output_map)
-        actuals = []
-        for index, feed in enumerate(self.validation):
+
+        def run(feed: Feed) -> dict[str, Any]:
             raw = runner.run({in_names[name]: value for name, value in feed.items()})
-            actuals.append({name: raw[artifact_name] for name, artifact_name in out_names.items()})
-            progress(ProgressEvent(stage, (index + 1) / len(self.validation), f"validating {job.label}"))
+            return {name: raw[artifact_name] for name, artifact_name in out_names.items()}
+
+        actuals = run_sequence(run, self.validation, self.states, self._progress_of(progress, stage, f"validating {job.label}"))
         return compare(
             self.references, actuals, source.spec.outputs, job.tolerances,
             classifier=source.spec.task == "classifier", executed_precision=runner.executed_precision,
