@@ -1,6 +1,9 @@
 """Keras 2 / Keras 3 -> ONNX: tf2onnx on the serving function (named inputs and outputs), then ``finish_onnx``."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from edgekit.converters._keras_common import conversion_step, input_signature, tf_function, warm_up
 from edgekit.converters._onnx_post import finish_onnx
 
@@ -24,7 +27,39 @@ def convert(request: RouteRequest) -> RouteOutput:
         tf2onnx.convert.from_function(
             tf_function(request), input_signature=input_signature(request), opset=OPSET, output_path=str(fp32)
         )
+    _stabilize_names(fp32)
     request.progress(0.6, f"saving ONNX at {request.precision}")
     output = finish_onnx(fp32, request)
     output.notes.insert(0, f"tf2onnx {tf2onnx.__version__}, opset {OPSET}, NHWC layout kept")
     return output
+
+
+_GENERATED = re.compile(r"^(.*?)__\d+$")
+
+
+def _stabilize_names(path: Path) -> None:
+    """Rename the tensors and nodes tf2onnx numbers from process-wide counters (``const_fold_opt__63``)
+    by their place in the graph, and order initializers by first use, so that rebuilds are byte-identical."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    first_use: dict[str, int] = {}
+    for index, node in enumerate(graph.node):
+        for position, name in enumerate(node.input):
+            first_use.setdefault(name, index * 64 + position)
+    initializers = sorted(graph.initializer, key=lambda t: (first_use.get(t.name, 1 << 62), t.name))
+    renames = {}
+    for index, tensor in enumerate(initializers):
+        if _GENERATED.match(tensor.name):  # the stem too can vary: deduplicated constants keep any one name
+            renames[tensor.name] = f"const__c{index}"
+    for index, node in enumerate(graph.node):
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        match = _GENERATED.match(node.name)
+        if match:
+            node.name = f"{match.group(1)}__n{index}"
+    for tensor in initializers:
+        tensor.name = renames.get(tensor.name, tensor.name)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+    onnx.save(model, str(path))

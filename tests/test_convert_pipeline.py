@@ -78,7 +78,7 @@ def test_manifest_records_files_hashes_and_versions(digits_build, digits_keras_f
 def test_rebuild_is_byte_identical_where_the_converter_allows(digits_build, digits_keras_file, digits, tmp_path):
     x_train, x_test, _, _ = digits
     again = edgekit.convert(
-        digits_keras_file, formats=["tflite", "openvino"], precision=["fp32", "int8"], calibration_data=x_train[:200],
+        digits_keras_file, formats=FORMATS, precision=["fp32", "int8"], calibration_data=x_train[:200],
         validation_data=x_test[:20], output_dir=tmp_path,
     )
     for artifact in again.artifacts:
