@@ -60,7 +60,9 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
         )
     match = _input_matcher(ov_model, request)
     preset = nncf.QuantizationPreset.PERFORMANCE if scheme.symmetric_activations else nncf.QuantizationPreset.MIXED
-    full_bias_correction = _weight_bytes(ov_model) <= _FULL_BIAS_CORRECTION_BYTES
+    # NNCF's full bias correction refuses models with If operations: those get the fast one
+    has_if = any(op.get_type_name() == "If" for op in ov_model.get_ops())
+    full_bias_correction = _weight_bytes(ov_model) <= _FULL_BIAS_CORRECTION_BYTES and not has_if
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # NNCF draws progress bars
             quantized = nncf.quantize(
@@ -81,10 +83,10 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
         ) from exc
     granularity = "per-channel" if scheme.per_channel else "per-tensor"
     weights = "symmetric" if scheme.symmetric_weights else "asymmetric"
+    correction = f"{'full' if full_bias_correction else 'fast'} bias correction" + (" (the model has If operations)" if has_if else "")
     note = (
         f"NNCF int8 ({preset.name} preset, {granularity} {weights} weights, "
-        f"{scheme.calibration_method} calibration, {'full' if full_bias_correction else 'fast'} bias correction, "
-        f"{len(request.calibration)} calibration samples)"
+        f"{scheme.calibration_method} calibration, {correction}, {len(request.calibration)} calibration samples)"
     )
     return quantized, [note]
 

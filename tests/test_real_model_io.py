@@ -147,3 +147,27 @@ def test_input_shapes_option_is_checked(tmp_path):
         edgekit.convert(model, example_inputs=example, formats=["onnx"], input_shapes={"imgae": (1, 3, 8, 8)}, output_dir=tmp_path)
     with pytest.raises(InvalidOptionError, match="give 4 positive sizes"):
         edgekit.convert(model, example_inputs=example, formats=["onnx"], input_shapes={"image": (3, 8, 8)}, output_dir=tmp_path)
+
+
+class Gate(torch.nn.Module):
+    """Data-dependent control flow (torch.cond -> ONNX If / OpenVINO If)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b = torch.nn.Linear(8, 4), torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return torch.cond(x.sum() > 0, lambda t: self.a(t), lambda t: self.b(t) * 2.0, (x,))
+
+
+def test_control_flow_converts_where_it_can_and_names_the_op_where_not(tmp_path):
+    rng = np.random.default_rng(0)
+    data = [rng.standard_normal((1, 8)).astype(np.float32) + (0.7 if i % 2 else -0.7) for i in range(40)]
+    build = edgekit.convert(Gate().eval(), example_inputs=(torch.zeros(1, 8),), formats=["onnx", "openvino", "tflite"],
+                            precision=["fp32", "int8"], calibration_data=data, output_dir=tmp_path)
+    assert {(a.format, a.precision) for a in build.artifacts} == {(f, p) for f in ("onnx", "openvino") for p in ("fp32", "int8")}
+    assert all(a.validation.status == "passed" and a.validation.cosine > 0.999 for a in build.artifacts)
+    assert "If operations" in " ".join(build.artifact("openvino", "int8").notes)
+    assert {(f.format, f.precision) for f in build.failures} == {("tflite", "fp32"), ("tflite", "int8")}
+    assert all("cond" in f.error and f.hint for f in build.failures)
