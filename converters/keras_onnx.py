@@ -39,7 +39,8 @@ _GENERATED = re.compile(r"^(.*?)__\d+$")
 
 def _stabilize_names(path: Path) -> None:
     """Rename the tensors and nodes tf2onnx numbers from process-wide counters (``const_fold_opt__63``)
-    by their place in the graph, and order initializers by first use, so that rebuilds are byte-identical."""
+    by their place in the graph, order initializers by first use and drop the traced function's numbered
+    name, so that rebuilds are byte-identical."""
     import onnx
 
     model = onnx.load(str(path))
@@ -62,4 +63,5 @@ def _stabilize_names(path: Path) -> None:
         tensor.name = renames.get(tensor.name, tensor.name)
     del graph.initializer[:]
     graph.initializer.extend(initializers)
+    graph.doc_string = "converted by tf2onnx"  # it named the traced function, numbered per process
     onnx.save(model, str(path))
