@@ -192,8 +192,9 @@ def test_file_sources_convert(file_sources, digits, tmp_path, kind, fmt):
     assert metrics["cosine"] >= COSINE["fp32"] and metrics["top1"] == 1.0 and metrics["max_abs"] < 1e-4
 
 
-@pytest.mark.skipif(importlib.util.find_spec("litert_torch") is not None, reason="litert-torch is installed")
-def test_tflite_route_without_litert_torch_names_the_extra(cnn_source, tmp_path):
+def test_tflite_route_without_litert_torch_names_the_extra(cnn_source, tmp_path, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else real_find_spec(name, *a))
     request, convert = _request(cnn_source, "tflite", "fp32", tmp_path, [])
     with pytest.raises(ConversionError) as info:
         convert(request)
