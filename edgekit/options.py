@@ -32,6 +32,8 @@ class Tolerances(BaseModel):
 
     cosine: float
     top1_agreement: float | None = None
+    #: an int8 artifact must store at least this fraction of its weights as int8 (counted in the file)
+    min_int8_weight_fraction: float | None = None
 
     @classmethod
     def default_for(cls, precision: str) -> Tolerances:
@@ -41,6 +43,6 @@ class Tolerances(BaseModel):
 _DEFAULT_TOLERANCES = {
     "fp32": Tolerances(cosine=0.9999),
     "fp16": Tolerances(cosine=0.999),
-    "dynamic": Tolerances(cosine=0.98, top1_agreement=0.95),
-    "int8": Tolerances(cosine=0.98, top1_agreement=0.95),
+    "dynamic": Tolerances(cosine=0.98, top1_agreement=0.95, min_int8_weight_fraction=0.5),
+    "int8": Tolerances(cosine=0.98, top1_agreement=0.95, min_int8_weight_fraction=0.5),
 }

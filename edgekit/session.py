@@ -21,7 +21,7 @@ from edgekit.routes import RouteRequest, find_route
 from edgekit.sources import load_source
 from edgekit.sources.base import LoadedSource
 from edgekit.specs import Artifact, ModelSource
-from edgekit.validation import compare, match_names
+from edgekit.validation import check_quantized, compare, match_names
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class RouteJob:
     stem: str
     calibration: list[Feed] = field(default_factory=list)
     static_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    float_layers: tuple[str, ...] = ()  # int8: layers kept in float (edgekit.rescue)
 
     @property
     def label(self) -> str:
@@ -114,7 +115,7 @@ class BuildSession:
         stage = f"convert:{job.label}"
         request = RouteRequest(
             source=source, precision=job.precision, scheme=job.scheme, calibration=job.calibration,
-            out_dir=job.staging_dir, stem=job.stem, static_shapes=job.static_shapes,
+            out_dir=job.staging_dir, stem=job.stem, static_shapes=job.static_shapes, float_layers=job.float_layers,
             progress=lambda fraction, message: progress(ProgressEvent(stage, fraction, message)),
         )
         progress(ProgressEvent(stage, 0.0, f"converting to {job.label}"))
@@ -154,10 +155,18 @@ class BuildSession:
             return {name: raw[artifact_name] for name, artifact_name in out_names.items()}
 
         actuals = run_sequence(run, self.validation, self.states, self._progress_of(progress, stage, f"validating {job.label}"))
-        return compare(
+        result = compare(
             self.references, actuals, source.spec.outputs, job.tolerances,
             classifier=source.spec.task == "classifier", executed_precision=runner.executed_precision,
         )
+        return check_quantized(result, path, job.format, job.tolerances) if job.precision in ("int8", "dynamic") else result
+
+    def source_ops(self, progress: ProgressCallback = ignore) -> list:
+        """The source's layers/ops mapped to each format's ops (``edgekit.compat``), read where the model is loaded."""
+        from edgekit.compat.source_ops import source_ops
+
+        progress(ProgressEvent("check", 0.0, "listing the model's ops"))
+        return source_ops(self._require_source())
 
     def _require_source(self) -> LoadedSource:
         if self.source is None:

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgekit.compat.report import BudgetCheck, CompatibilityReport
+
 Framework = Literal["keras2", "keras3", "torch", "onnx"]
 Format = Literal["tflite", "onnx", "openvino"]
 Precision = Literal["fp32", "fp16", "int8", "dynamic"]
@@ -75,6 +77,7 @@ class ValidationResult(_Frozen):
     thresholds: dict[str, float] = Field(default_factory=dict)
     outputs: tuple[OutputMetrics, ...] = ()
     executed_precision: str | None = None
+    int8_weight_fraction: float | None = None  # weights stored as int8/uint8, counted in the artifact file
     message: str | None = None
 
 
@@ -93,10 +96,12 @@ class Artifact(_Frozen):
     validation: ValidationResult
     convert_seconds: float
     notes: tuple[str, ...] = ()
+    compatibility: CompatibilityReport | None = None  # the artifact's own ops checked against the target
+    budgets: tuple[BudgetCheck, ...] = ()
 
     @property
     def passed(self) -> bool:
-        return self.validation.status == "passed"
+        return self.validation.status == "passed" and all(b.status != "failed" for b in self.budgets)
 
 
 class RouteFailure(_Frozen):

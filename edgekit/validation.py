@@ -1,6 +1,8 @@
 """Parity of an artifact against its source: per-output error, cosine and top-1 agreement."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from edgekit.data import Feed
@@ -110,3 +112,18 @@ def _failure_message(failing: list[str], cosine: float, top1: float | None, tole
     if tolerances.top1_agreement is not None and top1 is not None and top1 < tolerances.top1_agreement:
         parts.append(f"top-1 agreement {top1:.3f} < {tolerances.top1_agreement}")
     return "; ".join(parts)
+
+
+def check_quantized(result: ValidationResult, path: Path, fmt: str, tolerances: Tolerances) -> ValidationResult:
+    """Count the artifact's weights stored as int8; fail an 'int8' artifact that is not really quantized."""
+    from edgekit.weights import quantized_weight_fraction
+
+    fraction = quantized_weight_fraction(path, fmt)
+    update: dict = {"int8_weight_fraction": round(fraction, 4)}
+    minimum = tolerances.min_int8_weight_fraction
+    if minimum is not None:
+        update["thresholds"] = {**result.thresholds, "min_int8_weight_fraction": minimum}
+        if fraction < minimum:
+            problem = f"only {fraction:.0%} of the weights are stored as int8 (< {minimum:.0%}): not really quantized"
+            update.update(status="failed", message="; ".join(filter(None, [result.message, problem])))
+    return result.model_copy(update=update)
