@@ -12,6 +12,7 @@ from edgekit.errors import EdgekitError
 
 _LAZY = {
     "convert": "edgekit.pipeline",
+    "check": "edgekit.compat.check",
     "inspect": "edgekit.inspection",
     "load_profile": "edgekit.profiles",
     "list_profiles": "edgekit.profiles",
@@ -25,11 +26,14 @@ _LAZY = {
     "ProgressEvent": "edgekit.progress",
     "read_manifest": "edgekit.manifest",
     "open_runner": "edgekit.runtime",
+    "profile": "edgekit.profiling",
+    "debug": "edgekit.debug",
 }
 
 __all__ = ["EdgekitError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:
+    from edgekit.compat.check import check
     from edgekit.inspection import inspect
     from edgekit.manifest import read_manifest
     from edgekit.options import QuantScheme

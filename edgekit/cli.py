@@ -82,11 +82,14 @@ def main() -> None:
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
 @click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")
+@click.option("--force", is_flag=True, help="Build even when the model breaks a hard limit of the target (see `edgekit check`).")
+@click.option("--budget", multiple=True, metavar="KEY=VALUE",
+              help="A budget every artifact must meet, e.g. max_size_bytes=4000000, min_cosine=0.99 (repeatable; exit 1 if broken).")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
             input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
-            as_json: bool) -> None:
+            as_json: bool, force: bool, budget: tuple[str, ...]) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json."""
     from edgekit.console import print_build, progress_bar
     from edgekit.pipeline import convert as run_convert
@@ -98,7 +101,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             validation_data=validation, output_dir=output_dir, name=name, tolerances=_pairs(tolerance, "--tolerance", float),
             quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
-            progress=on_progress,
+            progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))
@@ -129,6 +132,37 @@ def targets(as_json: bool, show: str | None) -> None:
         print_targets(profiles)
 
 
+@main.command(name="check")
+@click.argument("model", type=click.Path(path_type=str))
+@click.option("--target", "-t", default="cpu-x86", show_default=True, help="Device profile name or .yaml file.")
+@click.option("--format", "-f", "formats", multiple=True, help="Format(s) to check for (default: the target's).")
+@click.option("--precision", "-p", help="Precision to check for (default: the target's).")
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help="Fix an input's dynamic dimensions.")
+@click.option("--quant", multiple=True, metavar="KEY=VALUE", help="Override the profile's quantization scheme, e.g. io_dtype=int8.")
+@click.option("--allow-unsafe", is_flag=True, help="Load models that can run code. Only for files you trust.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@friendly_errors
+def check_command(model: str, target: str, formats: tuple[str, ...], precision: str | None, input_shape: tuple[str, ...],
+                  quant: tuple[str, ...], allow_unsafe: bool, as_json: bool) -> None:
+    """List what the target cannot run in MODEL (a source model or an artifact), runs on a fallback, or needs changed.
+
+    Exits 1 when a hard limit of the target is broken.
+    """
+    from edgekit.compat.check import check
+    from edgekit.console import print_compatibility
+    from edgekit.shapes import parse_shape
+
+    report = check(model, target=target, formats=formats or None, precision=precision,
+                   quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
+                   allow_unsafe=allow_unsafe)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        print_compatibility(report)
+    if report.blocking:
+        sys.exit(EXIT_GATE_FAILED)
+
+
 @main.command(name="inspect")
 @click.argument("model", type=click.Path(path_type=str))
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code. Only for files you trust.")
@@ -144,6 +178,114 @@ def inspect_command(model: str, allow_unsafe: bool, as_json: bool) -> None:
         click.echo(source.model_dump_json(indent=2))
     else:
         print_source(source)
+
+
+# -- profiling and the on-device agent -----------------------------------------------------------------
+
+
+@main.command(name="devices")
+@click.option("--scan", "scan_seconds", type=float, default=1.5, show_default=True, help="Seconds to look for agents on the LAN (0: do not look).")
+@click.option("--json", "as_json", is_flag=True, help="Print the devices as JSON.")
+@friendly_errors
+def devices_command(scan_seconds: float, as_json: bool) -> None:
+    """What can run models here (runtimes, delegates, execution providers, OpenVINO devices) and agents on the LAN."""
+    from edgekit.profiling.console import print_devices
+    from edgekit.profiling.devices import host_info
+
+    host = host_info()
+    agents: list[str] = []
+    if scan_seconds > 0:
+        from edgekit.agent.discovery import browse
+
+        agents = browse(scan_seconds)
+    if as_json:
+        click.echo(json.dumps({"host": host.model_dump(mode="json"), "agents": agents}, indent=2))
+    else:
+        print_devices(host, agents)
+
+
+@main.command(name="profile")
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--device", "-d", default="local:cpu", show_default=True, help="local:cpu, local:gpu, local:npu or agent://HOST:PORT.")
+@click.option("--target", "-t", help="Device profile whose runtime section picks delegate, execution provider, OpenVINO device.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Inference threads (0: the runtime's default).")
+@click.option("--runs", type=int, default=100, show_default=True, help="Minimum number of timed runs.")
+@click.option("--min-time", "min_time", type=float, default=2.0, show_default=True, help="Minimum seconds of timed runs.")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs after the first inference.")
+@click.option("--affinity", help="CPU cores to pin the measuring process to, e.g. 0 or 0,1.")
+@click.option("--op-runs", "op_runs", type=int, default=20, show_default=True, help="Runs of the per-op profile (0: none).")
+@click.option("--dataset", type=click.Path(path_type=str),
+              help="Labelled .npz (x, y or input names + labels) or class-named image folders.")
+@click.option("--token", help="The agent's token (default: $EDGEKIT_AGENT_TOKEN).")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds allowed per artifact.")
+@click.option("--json", "json_path", type=click.Path(path_type=str), help="Write the report as JSON to this file.")
+@click.option("--html", "html_path", type=click.Path(path_type=str), help="Write a self-contained HTML report to this file.")
+@friendly_errors
+def profile_command(artifacts: tuple[str, ...], device: str, target: str | None, threads: int, runs: int, min_time: float,
+                    warmup: int, affinity: str | None, op_runs: int, dataset: str | None, token: str | None, timeout: float,
+                    json_path: str | None, html_path: str | None) -> None:
+    """Measure latency, memory, per-op times (and accuracy) of artifacts or a build folder on a device."""
+    from edgekit.profiling import profile
+    from edgekit.profiling.console import print_report, progress_printer
+
+    cores = tuple(int(c) for c in affinity.split(",")) if affinity else None
+    with progress_printer() as progress:
+        report = profile(list(artifacts), device=device, device_profile=target, threads=threads or None, runs=runs,
+                         min_seconds=min_time, warmup=warmup, affinity=cores, op_profile_runs=op_runs, dataset=dataset,
+                         token=token, timeout=timeout, progress=progress)
+    if json_path:
+        report.save_json(json_path)
+    if html_path:
+        report.save_html(html_path)
+    print_report(report)
+    if report.partial:
+        sys.exit(EXIT_GATE_FAILED)
+
+
+@main.command(name="agent")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free port).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=str),
+              help="File holding the token clients must give.")
+@click.option("--max-upload-mb", type=float, default=512.0, show_default=True, help="Largest upload accepted.")
+@click.option("--announce/--no-announce", default=False, show_default=True, help="Announce the agent on the LAN (zeroconf).")
+@friendly_errors
+def agent_command(host: str, port: int, token_file: str | None, max_upload_mb: float, announce: bool) -> None:
+    """Run the profiling agent on this device (needs a model runtime only, no TensorFlow or PyTorch)."""
+    import os
+    import secrets
+
+    from edgekit.agent.server import serve
+
+    if token_file:
+        with open(token_file, encoding="utf-8") as handle:
+            token = handle.read().strip()
+    else:
+        token = os.environ.get("EDGEKIT_AGENT_TOKEN", "")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        click.echo(f"no token given; clients must use: EDGEKIT_AGENT_TOKEN={token}", err=True)
+    if len(token) < 16:
+        raise InvalidOptionError("the agent token is shorter than 16 characters",
+                                 "use a long random token, e.g. openssl rand -hex 16")
+    serve(host, port, token, int(max_upload_mb * (1 << 20)), announce=announce)
+
+
+@main.command(name="debug")
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--calibration", "-c", required=True, type=click.Path(exists=True), help="The data the artifact was calibrated on.")
+@click.option("--data", type=click.Path(exists=True), help="Evaluation data (default: the calibration data).")
+@click.option("--reference", "-r", type=click.Path(exists=True), help="Float model of the same format (default: the build's fp32 artifact).")
+@click.option("--samples", type=int, default=64, show_default=True, help="Evaluation samples to trace.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report(s) as JSON to this file.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML report (charts side by side) to this file.")
+@friendly_errors
+def debug_command(artifacts: tuple[str, ...], calibration: str, data: str | None, reference: str | None, samples: int,
+                  json_path: str | None, html_path: str | None) -> None:
+    """Trace quantized ARTIFACTS layer by layer against their float reference and name the culprits."""
+    from edgekit.debug.cli import run_debug
+
+    run_debug(artifacts, calibration, data, reference, samples, json_path, html_path)
 
 
 if __name__ == "__main__":

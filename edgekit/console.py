@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgekit.compat.report import CompatibilityReport
 from edgekit.profiles import DeviceProfile
 from edgekit.progress import ProgressCallback, ProgressEvent
-from edgekit.specs import Build, ModelSource
+from edgekit.specs import Artifact, Build, ModelSource
 
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
@@ -48,22 +49,62 @@ def _fmt(value: float | None, digits: int = 5) -> str:
 
 def print_build(build: Build) -> None:
     table = Table(title=f"edgekit build for {build.target} ({build.source.framework})")
-    for column in ("format", "precision", "size", "cosine", "top-1 agr.", "max abs err", "status", "file"):
+    for column in ("format", "precision", "size", "cosine", "top-1 agr.", "max abs err", "budgets", "fallback", "status", "file"):
         table.add_column(column, justify="right" if column in ("size", "cosine", "top-1 agr.", "max abs err") else "left")
     for a in build.artifacts:
         v = a.validation
-        status = "[green]passed[/]" if a.passed else f"[red]{v.status}[/]"
+        status = "[green]passed[/]" if a.passed else f"[red]{v.status}[/]" if v.status != "passed" else "[red]over budget[/]"
         table.add_row(a.format, a.precision, human_size(a.size_bytes), _fmt(v.cosine), _fmt(v.top1_agreement, 3),
-                      _fmt(v.max_abs_error, 4), status, Path(a.path).name)
+                      _fmt(v.max_abs_error, 4), _budgets_cell(a), _fallback_cell(a), status, Path(a.path).name)
     for f in build.failures:
-        table.add_row(f.format, f.precision, "-", "-", "-", "-", "[red]no artifact[/]", f.error)
+        table.add_row(f.format, f.precision, "-", "-", "-", "-", "-", "-", "[red]no artifact[/]", f.error)
     console.print(table)
     for a in build.artifacts:
         if a.validation.message:
             console.print(f"[red]{a.format}/{a.precision}[/]: {a.validation.message}")
+        for b in a.budgets:
+            if b.status == "failed":
+                console.print(f"[red]{a.format}/{a.precision}[/]: budget {b.message}")
     for f in build.failures:
         console.print(f"[red]{f.format}/{f.precision}[/]: {f.error}" + (f"\n  hint: {f.hint}" if f.hint else ""))
     console.print(f"artifacts in {build.output_dir}\nmanifest: {build.manifest_path}")
+
+
+def _budgets_cell(artifact: Artifact) -> str:
+    if not artifact.budgets:
+        return "-"
+    failed = [b.name for b in artifact.budgets if b.status == "failed"]
+    measured = [b for b in artifact.budgets if b.status != "not_measured"]
+    return f"[red]failed: {', '.join(failed)}[/]" if failed else f"[green]{len(measured)} passed[/]"
+
+
+def _fallback_cell(artifact: Artifact) -> str:
+    report = artifact.compatibility
+    stats = report.stats.get(artifact.format) if report else None
+    if stats is None or not stats.opset_known:
+        return "-"
+    return f"{stats.ops_fallback}/{stats.ops_total} ops, {stats.fallback_fraction:.0%}"
+
+
+def print_compatibility(report: CompatibilityReport) -> None:
+    """Findings of a compatibility check, then per format how much would fall back."""
+    colours = {"error": "red", "fallback": "yellow", "change": "cyan", "info": "dim"}
+    table = Table(title=f"edgekit check for {report.target} ({report.stage}, {report.precision})")
+    for column in ("severity", "certainty", "format", "layer", "op", "finding", "hint"):
+        table.add_column(column)
+    for f in report.findings:
+        table.add_row(f"[{colours[f.severity]}]{f.severity}[/]", f.certainty, f.format or "-", f.layer or "-", f.op or "-",
+                      f.message, f.hint)
+    console.print(table)
+    for fmt, stats in report.stats.items():
+        if stats.opset_known:
+            console.print(f"{fmt}: {stats.ops_fallback} of {stats.ops_total} ops and {stats.fallback_fraction:.1%} of the "
+                          f"estimated compute ({stats.compute_fallback:,} of {stats.compute_total:,} MACs/elements) "
+                          "leave the accelerator")
+        else:
+            console.print(f"{fmt}: {stats.ops_total} ops; {report.target} states no op set for {fmt}, so none are flagged")
+    verdict = "[red]hard limits broken[/]" if report.blocking else "[green]no hard limit broken[/]"
+    console.print(f"{len(report.findings)} finding(s); {verdict}")
 
 
 def print_targets(profiles: list[DeviceProfile]) -> None:

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.atomic import ensure_writable_dir, staging_dir
+from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
 from edgekit.data import load_feeds, synthetic_feeds
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.profiles import DeviceProfile, load_profile
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.rescue import parse_target, rescue_route
 from edgekit.routes import ROUTES, find_route
 from edgekit.session import RouteJob
 from edgekit.sources import framework_of_object, is_in_memory
@@ -48,6 +50,9 @@ def convert(
     timeout: float | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    force: bool = False,
+    budgets: Mapping[str, float] | None = None,
+    accuracy_target: Mapping[str, float] | str | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -58,6 +63,11 @@ def convert(
     failed; routes that produce nothing are listed in ``Build.failures``. ``input_shapes`` fixes
     dynamic dimensions ({input name: shape}) for conversion, calibration and validation; ``states``
     ({state input: output}) validates the feeds as one sequence with the state carried step to step.
+    The model is checked against the target first (``edgekit.check``): a broken hard limit refuses the
+    build unless ``force``; a ``static_shapes`` target gets every dynamic dimension fixed. ``budgets``
+    (``max_size_bytes``, ``min_cosine``, ...) override the profile's and are judged per artifact.
+    ``accuracy_target`` ({"cosine": 0.99, "top1": 0.97}) makes every int8 route rescue itself
+    (``edgekit.rescue``): scheme changes and layers kept in float until the target is met.
     """
     progress = progress or ignore
     cancel = cancel or threading.Event()
@@ -68,6 +78,8 @@ def convert(
     precision_list = _as_list(precision, (profile.precision,), "precision", PRECISIONS)
     jobs_wanted = _routes_to_build(framework, format_list, precision_list, explicit_formats)
     scheme = _scheme(profile, quantization)
+    budget_limits = budgets_for(profile, budgets)
+    rescue_target = parse_target(accuracy_target) if accuracy_target else None
     out = ensure_writable_dir(Path(output_dir))
     if isolate is None:
         isolate = not is_in_memory(model)
@@ -79,6 +91,7 @@ def convert(
         "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
                       "calibration_samples": calibration_samples, "validation_samples": validation_samples},
         "profile": profile.model_dump(mode="json"),
+        "budgets": {"requested": dict(budgets or {}), "effective": budget_limits.model_dump(exclude_none=True), "force": force},
     }
     with staging_dir(out) as staging:
         session = WorkerSession(staging, cancel) if isolate else InProcessSession()
@@ -91,7 +104,14 @@ def convert(
             if state_map and calibration:
                 calibration = session.call("carry_states", calibration, state_map, progress=progress, timeout=timeout)
                 config["effective"]["calibration_states"] = "carried from the reference model's previous step"
+            if not calibration and validation_data is None:  # random validation inputs need the target's static shapes
+                fixed = complete_static_shapes(profile, source.inputs, fixed, [])
+                data_inputs = with_shapes(source.inputs, fixed)
             validation, validation_origin = _validation(validation_data, calibration, data_inputs, validation_samples)
+            fixed = complete_static_shapes(profile, source.inputs, fixed, calibration or validation)
+            source_ops = session.call("source_ops", progress=progress, timeout=timeout)
+            checks = precheck(source_ops, profile, source, format_list, precision_list, scheme, fixed, force)
+            config["compatibility"] = [report.model_dump(mode="json") for report in checks]
             config["effective"].update(validation_data=validation_origin, input_shapes=fixed, states=state_map)
             session.call("set_validation", validation, state_map, progress=progress, timeout=timeout)
             artifacts, failures = [], []
@@ -104,7 +124,15 @@ def convert(
                     calibration=calibration if prec == "int8" else [], static_shapes=fixed,
                 )
                 try:
-                    artifacts.append(session.call("build_route", job, progress=progress, timeout=timeout))
+                    if rescue_target is not None and prec == "int8":
+                        artifact, record = rescue_route(
+                            lambda j: session.call("build_route", j, progress=progress, timeout=timeout), job,
+                            rescue_target, validation, allow_float=profile.allow_float_fallback,
+                        )
+                        config.setdefault("rescue", {})[job.label] = record
+                    else:
+                        artifact = session.call("build_route", job, progress=progress, timeout=timeout)
+                    artifacts.append(finish_artifact(artifact, profile, budget_limits))
                 except Cancelled:
                     raise
                 except EdgekitError as exc:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edgekit.compat.opsets import OpList
 from edgekit.errors import ProfileError, did_you_mean
 from edgekit.options import QuantScheme
 from edgekit.specs import FORMATS
@@ -56,6 +57,18 @@ class DeviceProfile(_Strict):
     layout: Literal["NHWC", "NCHW", "any"] = "any"
     budgets: Budgets = Budgets()
     references: tuple[str, ...] = ()
+    # What the accelerator runs (edgekit.compat): an op set by name or file, or an inline allow-list.
+    opset: str | None = None
+    ops: OpList | None = None
+    supported_precisions: tuple[Literal["fp32", "fp16", "int8", "dynamic"], ...] = ()  # empty: any
+    cpu_fallback: bool = True  # unsupported ops run on the host CPU (False: the model does not run)
+    allow_float_fallback: bool = True  # False: integer-only accelerator, float ops/IO leave it
+
+    @model_validator(mode="after")
+    def _one_opset(self) -> DeviceProfile:
+        if self.opset is not None and self.ops is not None:
+            raise ValueError("give either opset (a name or file) or ops (an inline allow-list), not both")
+        return self
 
     @field_validator("formats")
     @classmethod
@@ -92,9 +105,28 @@ def _load(ref: str, chain: tuple[str, ...]) -> DeviceProfile:
         base = _load(_resolve_relative(parent, where), (*chain, ref)).model_dump(mode="python")
         raw = _merge(base, raw)
     try:
-        return DeviceProfile.model_validate(raw)
+        profile = DeviceProfile.model_validate(raw)
     except ValidationError as exc:
         raise ProfileError(f"{where} is not a valid device profile:\n{_explain(exc)}", "fix the field(s) named above") from None
+    return _with_opset(profile, where)
+
+
+def _with_opset(profile: DeviceProfile, where: str) -> DeviceProfile:
+    """Check the profile's op set exists and is valid; a relative .yaml path is taken from the profile's folder."""
+    if profile.opset is None:
+        return profile
+    from edgekit.compat.opsets import load_opset
+
+    opset = profile.opset
+    if opset.endswith((".yaml", ".yml")) and not Path(opset).is_absolute() and where.endswith((".yaml", ".yml")):
+        candidate = Path(where).parent / opset
+        if candidate.is_file():
+            opset = str(candidate)
+    try:
+        load_opset(opset)
+    except ProfileError as exc:
+        raise ProfileError(f"{where}: field 'opset': {exc.message}", exc.hint) from None
+    return profile if opset == profile.opset else profile.model_copy(update={"opset": opset})
 
 
 def _resolve_relative(parent: str, where: str) -> str:
