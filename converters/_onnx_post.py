@@ -134,6 +134,7 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
                 weight_type=_quant_type("QInt8"),
                 calibrate_method=_calibration_method(scheme.calibration_method),
                 use_external_data_format=external,
+                nodes_to_exclude=list(request.float_layers),
                 extra_options={
                     "ActivationSymmetric": scheme.symmetric_activations,
                     "WeightSymmetric": scheme.symmetric_weights,
@@ -157,7 +158,8 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
         f"ONNX Runtime static QDQ quantization ({granularity} {weights} int8 weights, {acts} {activation_name} "
         f"activations, {scheme.calibration_method} calibration, {len(request.calibration)} samples)"
     )
-    return [note, *saved]
+    kept = [f"kept in float: {', '.join(request.float_layers)}"] if request.float_layers else []
+    return [note, *kept, *saved]
 
 
 def _prepare_for_quantization(source: Path, target: Path, external: bool) -> Path:
@@ -170,6 +172,7 @@ def _prepare_for_quantization(source: Path, target: Path, external: bool) -> Pat
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), _MIN_QDQ_OPSET)
     if opset < _MIN_QDQ_OPSET:
         model_path = _upgrade_opset(source, target.with_name(target.name + ".opset.onnx"), external)
+    model_path = _lift_constants(model_path, target.with_name(target.name + ".const.onnx"), external, source)
     try:
         with _quiet():
             quant_pre_process(
@@ -186,6 +189,34 @@ def _prepare_for_quantization(source: Path, target: Path, external: bool) -> Pat
     if model_path != source:
         for path in (model_path, *_sibling_data(model_path)):
             path.unlink(missing_ok=True)
+    return target
+
+
+def _lift_constants(path: Path, target: Path, external: bool, source: Path) -> Path:
+    """A copy with Constant-node tensors made initializers (ORT quantizes initializer weights only), or ``path``.
+
+    Some exporters (paddle2onnx) keep every weight in a Constant node: quantized as is, such a model gets QDQ
+    pairs on its activations while all its weights stay float.
+    """
+    import onnx
+
+    def constants(model: Any) -> list[Any]:
+        return [n for n in model.graph.node if n.op_type == "Constant" and [a.name for a in n.attribute] == ["value"]]
+
+    header = onnx.load(str(path), load_external_data=False)
+    if not constants(header) or header.ir_version < 4:  # before IR 4 an initializer must also be a graph input
+        return path
+    model = _load(path)
+    for node in constants(model):
+        tensor = onnx.TensorProto()
+        tensor.CopyFrom(node.attribute[0].t)
+        tensor.name = node.output[0]
+        model.graph.initializer.append(tensor)
+        model.graph.node.remove(node)
+    _save(model, target, external)
+    if path != source:
+        for old in (path, *_sibling_data(path)):
+            old.unlink(missing_ok=True)
     return target
 
 

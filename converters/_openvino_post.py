@@ -73,6 +73,8 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
                 model_type=None,
                 fast_bias_correction=not full_bias_correction,
                 advanced_parameters=_advanced_parameters(scheme),
+                ignored_scope=nncf.IgnoredScope(names=list(request.float_layers), validate=False)
+                if request.float_layers else None,
             )
     except ConversionError:
         raise
@@ -88,7 +90,8 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
         f"NNCF int8 ({preset.name} preset, {granularity} {weights} weights, "
         f"{scheme.calibration_method} calibration, {correction}, {len(request.calibration)} calibration samples)"
     )
-    return quantized, [note]
+    kept = [f"kept in float: {', '.join(request.float_layers)}"] if request.float_layers else []
+    return quantized, [note, *kept]
 
 
 def _weight_bytes(ov_model: Any) -> int:

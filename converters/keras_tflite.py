@@ -74,11 +74,29 @@ def _convert_once(request: RouteRequest, batch: int | None) -> tuple[bytes, list
             converter = _converter(request, staging, batch, tf)
         notes = _configure(converter, request, tf)
         try:
+            if request.precision == "int8" and request.float_layers:
+                return _quantize_keeping_float(converter, request), [*notes, f"kept in float: {', '.join(request.float_layers)}"]
             return converter.convert(), notes
         except Exception as exc:
             raise ConversionError(f"the TFLite converter failed: {_converter_message(exc)}", _HINT) from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _quantize_keeping_float(converter: Any, request: RouteRequest) -> bytes:
+    """Calibrate, then quantize with ``request.float_layers`` (output tensor names) left in float, as the
+    TFLite quantization debugger does with ``QuantizationDebugOptions(denylisted_nodes=...)``."""
+    from tensorflow.lite.python import convert as lite_convert
+
+    if request.scheme.io_dtype != "float32" or request.scheme.activations == "int16":
+        raise ConversionError("TFLite layers can be kept in float only with float32 input/output and int8 activations",
+                              "use quantization io_dtype=float32 and activations=int8 with float_layers")
+    converter._experimental_calibrate_only = True
+    calibrated = converter.convert()
+    return lite_convert.mlir_quantize(
+        calibrated, disable_per_channel=converter._experimental_disable_per_channel, fully_quantize=False,
+        denylisted_nodes=list(request.float_layers),
+    )
 
 
 def _has_recurrent_layer(model: Any) -> bool:

@@ -77,6 +77,8 @@ def _check_scheme(request: RouteRequest) -> None:
             unsupported.append("symmetric activations")
         if scheme.io_dtype == "uint8":
             unsupported.append("uint8 input/output")
+        if request.float_layers:
+            unsupported.append("layers kept in float (float_layers)")
         if not request.calibration:
             raise ConversionError(
                 "int8 quantization needs calibration data and none was given", "pass calibration samples"

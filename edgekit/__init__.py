@@ -27,13 +27,14 @@ _LAZY = {
     "read_manifest": "edgekit.manifest",
     "open_runner": "edgekit.runtime",
     "profile": "edgekit.profiling",
-    "debug": "edgekit.debug",
+    "debug": "edgekit.divergence",
 }
 
 __all__ = ["EdgekitError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:
     from edgekit.compat.check import check
+    from edgekit.divergence import debug
     from edgekit.inspection import inspect
     from edgekit.manifest import read_manifest
     from edgekit.options import QuantScheme

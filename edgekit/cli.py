@@ -85,11 +85,13 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Build even when the model breaks a hard limit of the target (see `edgekit check`).")
 @click.option("--budget", multiple=True, metavar="KEY=VALUE",
               help="A budget every artifact must meet, e.g. max_size_bytes=4000000, min_cosine=0.99 (repeatable; exit 1 if broken).")
+@click.option("--accuracy-target", metavar="cosine=0.99,top1=0.97",
+              help="Rescue int8 routes until they meet this: scheme changes, then the culprit layers kept in float.")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
             input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
-            as_json: bool, force: bool, budget: tuple[str, ...]) -> None:
+            as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json."""
     from edgekit.console import print_build, progress_bar
     from edgekit.pipeline import convert as run_convert
@@ -101,7 +103,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             validation_data=validation, output_dir=output_dir, name=name, tolerances=_pairs(tolerance, "--tolerance", float),
             quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
-            progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float),
+            progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))
@@ -228,7 +230,10 @@ def profile_command(artifacts: tuple[str, ...], device: str, target: str | None,
     from edgekit.profiling import profile
     from edgekit.profiling.console import print_report, progress_printer
 
-    cores = tuple(int(c) for c in affinity.split(",")) if affinity else None
+    try:
+        cores = tuple(int(c) for c in affinity.split(",")) if affinity else None
+    except ValueError:
+        raise InvalidOptionError(f"--affinity '{affinity}' is not a list of core numbers", "e.g. --affinity 0 or 0,1") from None
     with progress_printer() as progress:
         report = profile(list(artifacts), device=device, device_profile=target, threads=threads or None, runs=runs,
                          min_seconds=min_time, warmup=warmup, affinity=cores, op_profile_runs=op_runs, dataset=dataset,
@@ -275,15 +280,17 @@ def agent_command(host: str, port: int, token_file: str | None, max_upload_mb: f
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--calibration", "-c", required=True, type=click.Path(exists=True), help="The data the artifact was calibrated on.")
 @click.option("--data", type=click.Path(exists=True), help="Evaluation data (default: the calibration data).")
-@click.option("--reference", "-r", type=click.Path(exists=True), help="Float model of the same format (default: the build's fp32 artifact).")
+@click.option("--reference", "-r", type=click.Path(exists=True),
+              help="Float model of the same format (default: the build's fp32 artifact).")
 @click.option("--samples", type=int, default=64, show_default=True, help="Evaluation samples to trace.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the report(s) as JSON to this file.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML report (charts side by side) to this file.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write an HTML report (charts side by side) to this file.")
 @friendly_errors
 def debug_command(artifacts: tuple[str, ...], calibration: str, data: str | None, reference: str | None, samples: int,
                   json_path: str | None, html_path: str | None) -> None:
     """Trace quantized ARTIFACTS layer by layer against their float reference and name the culprits."""
-    from edgekit.debug.cli import run_debug
+    from edgekit.divergence.cli import run_debug
 
     run_debug(artifacts, calibration, data, reference, samples, json_path, html_path)
 

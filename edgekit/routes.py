@@ -95,6 +95,7 @@ class RouteRequest:
     stem: str
     static_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     progress: Callable[[float, str], None] = lambda fraction, message: None
+    float_layers: tuple[str, ...] = ()  # int8: layers (names in the converted graph) kept in float
 
     @property
     def base_path(self) -> Path:

@@ -315,6 +315,39 @@ def test_int8_onnx_keeps_int64_input_and_quantizes_weights(models, data, tmp_pat
 
 
 @pytest.mark.slow
+def test_int8_onnx_quantizes_weights_held_in_constant_nodes(models, data, tmp_path):
+    """paddle2onnx-style graphs keep every weight in a Constant node; int8 must still quantize them.
+
+    The Concat on axis -1 of a shape makes ONNX Runtime's symbolic shape inference fail (as on PP-OCR's
+    classifier), so the model is quantized without ORT's pre-processing, which would fold the Constants.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from edgekit.weights import quantized_weight_fraction
+
+    _, x_test, _, _ = data
+    model = onnx.load(models["cnn"])
+    for init in list(model.graph.initializer):
+        model.graph.node.insert(0, helper.make_node("Constant", [], [init.name], value=init))
+    del model.graph.initializer[:]
+    next(n for n in model.graph.node if n.output[0] == "logits").output[0] = "raw"
+    model.graph.node.extend([
+        helper.make_node("Constant", [], ["rows"], value=numpy_helper.from_array(np.array([-1], np.int64))),
+        helper.make_node("Constant", [], ["cols"], value=numpy_helper.from_array(np.array([10], np.int64))),
+        helper.make_node("Concat", ["rows", "cols"], ["shape"], axis=-1),
+        helper.make_node("Reshape", ["raw", "shape"], ["logits"]),
+    ])
+    path = tmp_path / "constants.onnx"
+    onnx.save(model, path)
+    source = load_source(path)
+    feeds = _feeds("cnn", x_test[:60], None)
+    output = _convert(source, "onnx_onnx", "int8", feeds[:40], tmp_path / "out")
+    assert quantized_weight_fraction(output.path, "onnx") > 0.75  # convolutions and Gemm; BatchNorm stays float
+    assert _parity(source, Path(output.path), "onnx", feeds[40:])["cosine"] > THRESHOLDS["int8"]
+
+
+@pytest.mark.slow
 def test_fp16_onnx_has_float16_weights_and_float32_io(models, tmp_path):
     import onnx
 
