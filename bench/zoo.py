@@ -1,0 +1,523 @@
+"""Zoo: real trained models from public wheels through edgekit, side by side with the bare converters.
+
+For every model of ``bench/zoo_models.py`` and every (format, precision) in tflite/onnx/openvino x fp32/int8:
+
+* **edgekit**: one ``edgekit.convert`` call per model (calibration and validation data given per input,
+  ``input_shapes`` where the model has dynamic dimensions). Verdict: ``passed``, ``failed`` (artifact kept,
+  with its metrics), ``no route`` (e.g. ONNX -> TFLite) or ``error`` (no artifact, with the message).
+* **baseline**: the same conversion done by calling the underlying converter directly, one documented call
+  each (``openvino.convert_model`` / Keras 3 ``model.export``, ``nncf.quantize``,
+  ``onnxruntime.quantization.quantize_static`` with the same calibration feeds,
+  ``tf.lite.TFLiteConverter`` with a representative dataset, ``tf2onnx.convert.from_keras``,
+  ``torch.onnx.export``, ``litert_torch.convert``). Verdict: ``verified``, ``broken`` (wrong outputs),
+  ``int8 not really quantized`` (under half the weights stored as int8) or ``no artifact`` (error).
+  Like edgekit's, baseline OpenVINO artifacts are judged with ``INFERENCE_PRECISION_HINT=f32``; the cosine
+  under ``compile_model``'s default (bf16 on CPUs with AVX512_BF16) is recorded beside.
+
+Every artifact, edgekit's and the baseline's, is run here through its own runtime (ONNX Runtime, OpenVINO,
+LiteRT) and compared with the source framework's outputs on evaluation data that calibration never saw,
+using ``edgekit.validation.output_metrics``; thresholds are edgekit's defaults (cosine 0.9999 fp32; 0.98
+and top-1 agreement 0.95 for int8 classifiers). Each model runs in its own process.
+
+    .venv/bin/python bench/zoo.py [--models a,b] [--calibration 32] [--evaluation 64] [--workdir DIR]
+
+Writes bench/results/zoo.json and bench/results/zoo.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from zoo_models import MODELS, Feed, Source, ZooModel, fetch  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+FORMATS = ("tflite", "onnx", "openvino")
+PRECISIONS = ("fp32", "int8")
+COSINE = {"fp32": 0.9999, "int8": 0.98}
+TOP1 = 0.95
+INT8_FRACTION = 0.5
+
+
+# ---------------------------------------------------------------- running artifacts natively
+
+
+def run_artifact(path: Path, fmt: str, feeds: list[Feed], f32_hint: bool = True) -> list[dict[str, np.ndarray]]:
+    """Outputs (by the artifact's own names, in its order) of one artifact on each feed, through its runtime."""
+    path = Path(path)
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        outs = [o.name for o in session.get_outputs()]
+        return [dict(zip(outs, session.run(None, _rename(feed, names)))) for feed in feeds]
+    if fmt == "openvino":
+        import openvino as ov
+
+        config = {"INFERENCE_PRECISION_HINT": "f32"} if f32_hint else {}
+        compiled = ov.Core().compile_model(str(path), "CPU", config)
+        names = [next(iter(p.get_names()), f"input_{i}") for i, p in enumerate(compiled.inputs)]
+        outs = [next(iter(p.get_names()), f"output_{i}") for i, p in enumerate(compiled.outputs)]
+        request = compiled.create_infer_request()
+        results = []
+        for feed in feeds:
+            renamed = _rename(feed, names)
+            values = request.infer([renamed[n] for n in names])
+            results.append({name: np.array(values[port]) for name, port in zip(outs, compiled.outputs)})
+        return results
+    if fmt == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path))
+        inputs = interpreter.get_input_details()
+        names = [d["name"] for d in inputs]
+        results = []
+        for feed in feeds:
+            renamed = _rename(feed, names)
+            for detail in inputs:
+                value = renamed[detail["name"]]
+                if tuple(detail["shape"]) != value.shape:
+                    interpreter.resize_tensor_input(detail["index"], value.shape)
+            interpreter.allocate_tensors()
+            for detail in interpreter.get_input_details():
+                interpreter.set_tensor(detail["index"], _tflite_in(renamed[detail["name"]], detail))
+            interpreter.invoke()
+            outputs = interpreter.get_output_details()
+            results.append({d["name"]: _tflite_out(interpreter.get_tensor(d["index"]), d) for d in outputs})
+        return results
+    raise ValueError(fmt)
+
+
+def _tflite_in(value: np.ndarray, detail: dict) -> np.ndarray:
+    """A float input quantized with the tensor's own scale and zero point when the model takes integers."""
+    scale, zero = detail["quantization"]
+    if np.issubdtype(detail["dtype"], np.integer) and scale and np.issubdtype(value.dtype, np.floating):
+        info = np.iinfo(detail["dtype"])
+        return np.clip(np.round(value / scale) + zero, info.min, info.max).astype(detail["dtype"])
+    return value.astype(detail["dtype"])
+
+
+def _tflite_out(value: np.ndarray, detail: dict) -> np.ndarray:
+    scale, zero = detail["quantization"]
+    if np.issubdtype(detail["dtype"], np.integer) and scale:
+        return (value.astype(np.float32) - zero) * scale
+    return value.copy()
+
+
+def _rename(feed: Feed, names: list[str]) -> Feed:
+    """The feed keyed by the artifact's input names: same name first, then by position among the rest."""
+    out = {n: feed[n] for n in names if n in feed}
+    rest_names = [n for n in names if n not in out]
+    rest_values = [v for k, v in feed.items() if k not in out]
+    out.update(zip(rest_names, rest_values))
+    return out
+
+
+def align(source_names: list[str], artifact_outputs: dict[str, np.ndarray], references: list[np.ndarray]) -> list[np.ndarray]:
+    """Artifact outputs in the source's order: by name, else the first unused output with the same size."""
+    unused = dict(artifact_outputs)
+    aligned = []
+    for name, ref in zip(source_names, references):
+        key = name if name in unused else next((k for k, v in unused.items() if v.size == ref.size), None)
+        if key is None:
+            raise ValueError(f"the artifact has no output matching '{name}' ({ref.size} values)")
+        aligned.append(unused.pop(key))
+    return aligned
+
+
+def metrics(source: Source, references: list[list[np.ndarray]], path: Path, fmt: str, feeds: list[Feed],
+            f32_hint: bool = True) -> list[dict[str, Any]]:
+    """``output_metrics`` of each source output against the artifact over the evaluation feeds."""
+    from edgekit.validation import output_metrics
+
+    outputs = run_artifact(path, fmt, feeds, f32_hint)
+    per_output = list(zip(*[align(source.output_names, out, ref) for out, ref in zip(outputs, references)]))
+    result = []
+    for index, name in enumerate(source.output_names):
+        ref = [r[index] for r in references]
+        classifier = ref[0].ndim == 2 and ref[0].shape[-1] >= 2
+        result.append(output_metrics(name, ref, list(per_output[index]), classifier).model_dump())
+    return result
+
+
+def meets(outputs: list[dict[str, Any]], precision: str) -> bool:
+    """edgekit's default gate: every output's cosine at its threshold; top-1 agreement for int8 classifiers."""
+    return all(
+        m["cosine"] >= COSINE[precision] and (precision == "fp32" or m["top1_agreement"] is None or m["top1_agreement"] >= TOP1)
+        for m in outputs
+    )
+
+
+# ---------------------------------------------------------------- edgekit
+
+
+def run_edgekit(model: ZooModel, path: Path, source: Source, calibration: list[Feed], evaluation: list[Feed],
+                references: list[list[np.ndarray]], out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    import edgekit
+    from edgekit.routes import ROUTES
+    from edgekit.weights import quantized_weight_fraction
+
+    framework = {"onnx": "onnx", "keras2-h5": "keras2", "keras3": "keras3", "torch-pnet": "torch"}[model.kind]
+    formats = [f for f in FORMATS if (framework, f) in ROUTES]
+    verdicts: dict[tuple[str, str], dict[str, Any]] = {
+        (f, p): {"verdict": "no route", "message": f"edgekit has no {framework} -> {f} route"}
+        for f in FORMATS if f not in formats for p in PRECISIONS
+    }
+    single = len(source.input_names) == 1
+    as_data = (lambda feeds: np.concatenate([f[source.input_names[0]] for f in feeds])) if single else (lambda feeds: feeds)
+    kwargs: dict[str, Any] = {}
+    target: Any = path
+    if model.kind == "torch-pnet":
+        import torch
+
+        target, kwargs["example_inputs"] = source.framework_model, (torch.from_numpy(calibration[0]["x"]),)
+    started = time.perf_counter()
+    build = edgekit.convert(
+        target, target="cpu-x86", formats=formats, precision=list(PRECISIONS), output_dir=out, name=model.name,
+        calibration_data=as_data(calibration), validation_data=as_data(evaluation),
+        calibration_samples=len(calibration), validation_samples=len(evaluation),
+        input_shapes=model.input_shapes or None, **kwargs,
+    )
+    seconds = time.perf_counter() - started
+    for artifact in build.artifacts:
+        record: dict[str, Any] = {
+            "verdict": "passed" if artifact.passed else "failed", "path": artifact.path, "size_bytes": artifact.size_bytes,
+            "edgekit_validation": artifact.validation.model_dump(include={"status", "cosine", "top1_agreement", "message",
+                                                                         "executed_precision"}),
+        }
+        try:
+            record["outputs"] = metrics(source, references, Path(artifact.path), artifact.format, evaluation)
+            record["independent_pass"] = meets(record["outputs"], artifact.precision)
+        except Exception as exc:  # noqa: BLE001 - a zoo report keeps going and records what broke
+            record["independent_error"] = _first_line(exc)
+        if artifact.precision == "int8":
+            record["int8_weight_fraction"] = quantized_weight_fraction(artifact.path, artifact.format)
+        verdicts[(artifact.format, artifact.precision)] = record
+    for failure in build.failures:
+        verdicts[(failure.format, failure.precision)] = {"verdict": "error", "message": failure.error, "hint": failure.hint}
+    for key in [(f, p) for f in formats for p in PRECISIONS]:
+        verdicts.setdefault(key, {"verdict": "error", "message": "edgekit built nothing and reported nothing"})
+    verdicts[("*", "*")] = {"seconds": round(seconds, 1), "manifest": build.manifest_path}
+    return verdicts
+
+
+# ---------------------------------------------------------------- baseline: the converters called directly
+
+
+def _calibration_reader(calibration: list[Feed], names: list[str]):
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([_rename(f, names) for f in calibration])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    return Reader()
+
+
+def _ort_int8(fp32: Path, out: Path, calibration: list[Feed]) -> Path:
+    import onnxruntime as ort
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    names = [i.name for i in ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).get_inputs()]
+    quantize_static(str(fp32), str(out), _calibration_reader(calibration, names), quant_format=QuantFormat.QDQ)
+    return out
+
+
+def _nncf_int8(ov_model: Any, out: Path, calibration: list[Feed]) -> Path:
+    import nncf
+    import openvino as ov
+
+    names = [next(iter(p.get_names()), "") for p in ov_model.inputs]
+    dataset = nncf.Dataset(calibration, lambda f: [_rename(f, names)[n] for n in names])
+    ov.save_model(nncf.quantize(ov_model, dataset), str(out))
+    return out
+
+
+def baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration: list[Feed], work: Path):
+    """Yield ((format, precision), path-or-exception) for the direct converter calls."""
+    import openvino as ov
+
+    def attempt(key, fn):
+        try:
+            return key, fn()
+        except Exception as exc:  # noqa: BLE001 - the baseline's failure is the finding
+            return key, exc
+
+    onnx32, ov32 = work / "model.onnx", work / "model.xml"
+    if model.kind == "onnx":
+        yield ("tflite", "fp32"), RuntimeError("no direct ONNX -> TFLite converter in this stack")
+        yield ("tflite", "int8"), RuntimeError("no direct ONNX -> TFLite converter in this stack")
+        yield attempt(("onnx", "fp32"), lambda: Path(shutil.copy(path, onnx32)))
+        yield attempt(("onnx", "int8"), lambda: _ort_int8(path, work / "model_int8.onnx", calibration))
+
+        def openvino32():
+            ov.save_model(ov.convert_model(str(path)), str(ov32), compress_to_fp16=False)
+            return ov32
+        yield attempt(("openvino", "fp32"), openvino32)
+        yield attempt(("openvino", "int8"), lambda: _nncf_int8(ov.convert_model(str(path)), work / "model_int8.xml", calibration))
+        return
+    if model.kind == "keras2-h5":
+        import tensorflow as tf
+        import tf2onnx
+
+        net = source.framework_model
+
+        def tflite(int8: bool):
+            converter = tf.lite.TFLiteConverter.from_keras_model(net)
+            if int8:
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+                converter.representative_dataset = lambda: ([f[source.input_names[0]]] for f in calibration)
+            out = work / f"model_{'int8' if int8 else 'fp32'}.tflite"
+            out.write_bytes(converter.convert())
+            return out
+
+        def onnx_fp32():
+            tf2onnx.convert.from_keras(net, output_path=str(onnx32))
+            return onnx32
+        yield attempt(("tflite", "fp32"), lambda: tflite(False))
+        yield attempt(("tflite", "int8"), lambda: tflite(True))
+        yield attempt(("onnx", "fp32"), onnx_fp32)
+        yield attempt(("onnx", "int8"), lambda: _ort_int8(onnx32 if onnx32.exists() else onnx_fp32(), work / "model_int8.onnx",
+                                                          calibration))
+
+        def openvino32():
+            ov.save_model(ov.convert_model(net), str(ov32), compress_to_fp16=False)
+            return ov32
+        yield attempt(("openvino", "fp32"), openvino32)
+        yield attempt(("openvino", "int8"), lambda: _nncf_int8(ov.convert_model(net), work / "model_int8.xml", calibration))
+        return
+    if model.kind == "keras3":
+        net = source.framework_model
+        net(calibration[0][source.input_names[0]])  # Keras 3 export needs a model called once
+
+        def export(fmt: str, out: Path):
+            net.export(str(out), format=fmt)
+            return out
+
+        def tflite_int8():
+            import tensorflow as tf
+
+            converter = tf.lite.TFLiteConverter.from_keras_model(net)
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([f[source.input_names[0]]] for f in calibration)
+            out = work / "model_int8.tflite"
+            out.write_bytes(converter.convert())
+            return out
+        yield attempt(("tflite", "fp32"), lambda: export("litert", work / "model_fp32.tflite"))
+        yield attempt(("tflite", "int8"), tflite_int8)
+        yield attempt(("onnx", "fp32"), lambda: export("onnx", onnx32))
+        yield attempt(("onnx", "int8"), lambda: _ort_int8(onnx32 if onnx32.exists() else export("onnx", onnx32),
+                                                          work / "model_int8.onnx", calibration))
+        yield attempt(("openvino", "fp32"), lambda: export("openvino", ov32))
+        yield attempt(("openvino", "int8"), lambda: _nncf_int8(ov.convert_model(net), work / "model_int8.xml", calibration))
+        return
+    if model.kind == "torch-pnet":
+        import torch
+
+        net, example = source.framework_model, (torch.from_numpy(calibration[0]["x"]),)
+
+        def tflite32():
+            import litert_torch
+
+            out = work / "model_fp32.tflite"
+            litert_torch.convert(net, example).export(str(out))
+            return out
+
+        def onnx_fp32():
+            torch.onnx.export(net, example, str(onnx32))
+            return onnx32
+
+        def openvino32():
+            ov.save_model(ov.convert_model(net, example_input=example), str(ov32), compress_to_fp16=False)
+            return ov32
+        yield attempt(("tflite", "fp32"), tflite32)
+        yield ("tflite", "int8"), RuntimeError("litert_torch has no one-call int8 conversion (needs a PT2E quantizer setup)")
+        yield attempt(("onnx", "fp32"), onnx_fp32)
+        yield attempt(("onnx", "int8"), lambda: _ort_int8(onnx32 if onnx32.exists() else onnx_fp32(), work / "model_int8.onnx",
+                                                          calibration))
+        yield attempt(("openvino", "fp32"), openvino32)
+        yield attempt(("openvino", "int8"),
+                      lambda: _nncf_int8(ov.convert_model(net, example_input=example), work / "model_int8.xml", calibration))
+        return
+    raise ValueError(model.kind)
+
+
+def run_baseline(model: ZooModel, path: Path, source: Source, calibration: list[Feed], evaluation: list[Feed],
+                 references: list[list[np.ndarray]], work: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    from edgekit.weights import quantized_weight_fraction
+
+    work.mkdir(parents=True, exist_ok=True)
+    verdicts = {}
+    for (fmt, prec), made in baseline_artifacts(model, path, source, calibration, work):
+        if isinstance(made, BaseException):
+            verdicts[(fmt, prec)] = {"verdict": "no artifact", "message": _first_line(made)}
+            continue
+        record: dict[str, Any] = {"path": str(made)}
+        try:
+            record["outputs"] = metrics(source, references, made, fmt, evaluation)
+            if fmt == "openvino":
+                record["outputs_default_hint"] = metrics(source, references, made, fmt, evaluation, f32_hint=False)
+        except Exception as exc:  # noqa: BLE001
+            verdicts[(fmt, prec)] = {**record, "verdict": "no artifact", "message": f"does not run: {_first_line(exc)}"}
+            continue
+        if prec == "int8":
+            record["int8_weight_fraction"] = quantized_weight_fraction(made, fmt)
+        if prec == "int8" and record["int8_weight_fraction"] < INT8_FRACTION:
+            record["verdict"] = "int8 not really quantized"
+        else:
+            record["verdict"] = "verified" if meets(record["outputs"], prec) else "broken"
+        verdicts[(fmt, prec)] = record
+    return verdicts
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}"
+
+
+# ---------------------------------------------------------------- one model, all models
+
+
+def prepare(name: str, calibration_count: int, evaluation_count: int):
+    """(model, path, source, calibration feeds, evaluation feeds, source outputs on the evaluation feeds)."""
+    model = MODELS[name]
+    path = fetch(model)
+    source = Source(model, path)
+    calibration = model.make_data(source, calibration_count, "calibration")
+    evaluation = model.make_data(source, evaluation_count, "evaluation")
+    references = [source.predict(feed) for feed in evaluation]
+    return model, path, source, calibration, evaluation, references
+
+
+def run_model(name: str, calibration_count: int, evaluation_count: int, work: Path) -> dict[str, Any]:
+    """Everything for one model: edgekit's and the baseline's verdicts per (format, precision)."""
+    model, path, source, calibration, evaluation, references = prepare(name, calibration_count, evaluation_count)
+    try:
+        edge = run_edgekit(model, path, source, calibration, evaluation, references, work / "edgekit")
+    except Exception as exc:  # noqa: BLE001
+        traceback.print_exc()
+        edge = {(f, p): {"verdict": "error", "message": _first_line(exc)} for f in FORMATS for p in PRECISIONS}
+    base = run_baseline(model, path, source, calibration, evaluation, references, work / "baseline")
+    combos = [{"format": f, "precision": p, "edgekit": edge[(f, p)], "baseline": base[(f, p)]}
+              for f in FORMATS for p in PRECISIONS]
+    return {"model": name, "package": model.package, "file": model.member, "covers": model.covers,
+            "calibration_samples": len(calibration), "evaluation_samples": len(evaluation),
+            "edgekit_seconds": edge.get(("*", "*"), {}).get("seconds"),
+            "edgekit_manifest": edge.get(("*", "*"), {}).get("manifest"), "combinations": combos}
+
+
+def totals(models: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {"edgekit": {}, "baseline": {}, "edgekit passed, rechecked here": {}}
+    for entry in models:
+        for combo in entry["combinations"]:
+            if combo["edgekit"]["verdict"] == "passed":
+                key = "confirmed" if combo["edgekit"].get("independent_pass") else "NOT confirmed"
+                out["edgekit passed, rechecked here"][key] = out["edgekit passed, rechecked here"].get(key, 0) + 1
+            for side in ("edgekit", "baseline"):
+                verdict = combo[side]["verdict"]
+                out[side][verdict] = out[side].get(verdict, 0) + 1
+    return out
+
+
+def _cell(record: dict[str, Any]) -> str:
+    verdict = record["verdict"]
+    outputs = record.get("outputs")
+    if outputs:
+        verdict += f" (cos {min(m['cosine'] for m in outputs):.4f}"
+        top1 = [m["top1_agreement"] for m in outputs if m["top1_agreement"] is not None]
+        verdict += f", top1 {min(top1):.2f})" if top1 else ")"
+    if "int8_weight_fraction" in record:
+        verdict += f" int8 w {record['int8_weight_fraction']:.0%}"
+    if record.get("message") and record["verdict"] not in ("no route",):
+        verdict += f": {record['message'][:120]}"
+    return verdict.replace("|", "/")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# edgekit zoo", "",
+        f"Run {report['date']} on {report['machine']}, {report['wall_seconds']:.0f} s wall. "
+        "Command: `.venv/bin/python bench/zoo.py`. Cosine is the lowest over outputs (mean per-sample cosine "
+        "against the source framework on evaluation data calibration never saw); `int8 w` is the fraction of "
+        "weights stored as int8. OpenVINO artifacts are judged with `INFERENCE_PRECISION_HINT=f32` on both sides "
+        "(`compile_model`'s default runs bf16 on this CPU: fp32 IRs then reach only cosine 0.9986-0.9999; see "
+        "`outputs_default_hint` in zoo.json).", "",
+        "| model | format | precision | edgekit | baseline (converter called directly) |", "| --- | --- | --- | --- | --- |",
+    ]
+    for entry in report["models"]:
+        for combo in entry["combinations"]:
+            lines.append(f"| {entry['model']} | {combo['format']} | {combo['precision']} | {_cell(combo['edgekit'])} | "
+                         f"{_cell(combo['baseline'])} |")
+    lines += ["", "## Totals", "", "| side | " + " | ".join(["verdict", "count"]) + " |", "| --- | --- | --- |"]
+    for side, counts in report["totals"].items():
+        for verdict, count in sorted(counts.items()):
+            lines.append(f"| {side} | {verdict} | {count} |")
+    lines += ["", "## Models", ""]
+    lines += [f"- **{e['model']}** (`{e['package']}`, `{e['file']}`): {e['covers']}" for e in report["models"]]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated names: " + ", ".join(MODELS))
+    parser.add_argument("--calibration", type=int, default=32)
+    parser.add_argument("--evaluation", type=int, default=64)
+    parser.add_argument("--workdir", type=Path, default=None, help="where artifacts go (default: a temporary folder, kept)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # child mode: one model, JSON to --json
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.one:
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)
+        entry = run_model(args.one, args.calibration, args.evaluation, args.workdir)
+        args.json.write_text(json.dumps(entry, indent=1, default=str))
+        return 0
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="edgekit-zoo-"))
+    started = time.perf_counter()
+    entries = []
+    for name in args.models.split(","):
+        out = work / name / "entry.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, __file__, "--one", name, "--json", str(out), "--workdir", str(work / name),
+                               "--calibration", str(args.calibration), "--evaluation", str(args.evaluation)],
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        if proc.returncode or not out.exists():
+            print(f"{name}: the model's process failed with exit code {proc.returncode}", file=sys.stderr)
+            continue
+        entry = json.loads(out.read_text())
+        entry["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        entries.append(entry)
+        print(f"{name}: {entry['wall_seconds']} s", file=sys.stderr)
+    report = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
+        "wall_seconds": round(time.perf_counter() - started, 1), "workdir": str(work),
+        "thresholds": {"cosine": COSINE, "int8_top1": TOP1, "int8_weight_fraction": INT8_FRACTION},
+        "models": entries, "totals": totals(entries),
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "zoo.json").write_text(json.dumps(report, indent=1, default=str))
+    (args.results / "zoo.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
