@@ -10,13 +10,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edgekit.compat.opsets import OpList
 from edgekit.errors import ProfileError, did_you_mean
 from edgekit.options import QuantScheme
 from edgekit.specs import FORMATS
+from edgekit.yamlfiles import explain, read_yaml_mapping
 
 
 class _Strict(BaseModel):
@@ -107,7 +107,7 @@ def _load(ref: str, chain: tuple[str, ...]) -> DeviceProfile:
     try:
         profile = DeviceProfile.model_validate(raw)
     except ValidationError as exc:
-        raise ProfileError(f"{where} is not a valid device profile:\n{_explain(exc)}", "fix the field(s) named above") from None
+        raise ProfileError(f"{where} is not a valid device profile:\n{explain(exc, DeviceProfile)}", "fix the field(s) named above") from None
     return _with_opset(profile, where)
 
 
@@ -148,13 +148,7 @@ def _read_raw(ref: str) -> tuple[dict[str, Any], str]:
                 f"{did_you_mean(ref, names)}built-in targets: {', '.join(names)}; or give a profile .yaml file",
             )
         text, where = (resources.files("edgekit.device_profiles") / f"{ref}.yaml").read_text("utf-8"), f"{ref}.yaml"
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{where} is not valid YAML: {exc}", "fix the YAML syntax") from None
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{where} must hold a mapping of fields", "see device_profiles/cpu-x86.yaml for an example")
-    return raw, where
+    return read_yaml_mapping(text, where, "device_profiles/cpu-x86.yaml"), where
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -165,18 +159,6 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def _explain(exc: ValidationError) -> str:
-    lines = []
-    fields = list(DeviceProfile.model_fields)
-    for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = f"unknown field; {did_you_mean(str(error['loc'][-1]), fields)}allowed: {', '.join(fields)}"
-        lines.append(f"  field '{loc}': {message}")
-    return "\n".join(lines)
 
 
 def list_profiles() -> list[DeviceProfile]:

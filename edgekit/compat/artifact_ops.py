@@ -80,28 +80,13 @@ def _tflite_compute(op: str, out: tuple[int, ...] | None, inputs: list[tuple[int
 def _onnx_ops(path: Path) -> list[OpInfo]:
     import onnx
 
-    from edgekit.compat.source_ops import _onnx_shape, onnx_compute
+    from edgekit.compat.source_ops import onnx_graph_ops
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise ModelFileError(f"{path} is not a readable ONNX model: {type(exc).__name__}", "give a .onnx file") from None
-    try:
-        model = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # best effort: unknown shapes give compute 0
-        pass
-    graph = model.graph
-    shapes = {vi.name: _onnx_shape(vi) for vi in (*graph.value_info, *graph.input, *graph.output)}
-    weights = {t.name: tuple(t.dims) for t in graph.initializer}
-    ops = []
-    for index, node in enumerate(graph.node):
-        if node.op_type == "Constant":
-            continue
-        out = shapes.get(node.output[0]) if node.output else None
-        ops.append(OpInfo(name=node.name or f"{node.op_type}_{index}", op=node.op_type, targets={"onnx": (node.op_type,)},
-                          compute=onnx_compute(node.op_type, out, [weights.get(i) or shapes.get(i) for i in node.input]),
-                          output_shape=out))
-    return ops
+    return onnx_graph_ops(model, lambda op_type: {"onnx": (op_type,)})
 
 
 def _openvino_ops(path: Path) -> list[OpInfo]:
@@ -168,11 +153,11 @@ def artifact_inputs(path: Path, fmt: str) -> tuple[TensorSpec, ...]:
     if fmt == "onnx":
         import onnx
 
-        from edgekit.compat.source_ops import _onnx_shape
+        from edgekit.compat.source_ops import onnx_shape
 
         graph = onnx.load(str(path), load_external_data=False).graph
         weights = {t.name for t in graph.initializer}
-        return tuple(TensorSpec(name=vi.name, shape=_onnx_shape(vi) or (),
+        return tuple(TensorSpec(name=vi.name, shape=onnx_shape(vi) or (),
                                 dtype=str(onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type)))
                      for vi in graph.input if vi.name not in weights)
     root = ET.parse(path).getroot()

@@ -11,10 +11,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from edgekit.errors import ProfileError, did_you_mean
+from edgekit.yamlfiles import explain, read_yaml_mapping
 
 
 class OpList(BaseModel):
@@ -79,10 +79,11 @@ def _builtin(name: str) -> OpSet:
 
 
 def _parse(text: str, where: str) -> OpSet:
+    raw = read_yaml_mapping(text, where, "device_profiles/opsets/edgetpu.yaml")
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{where} is not valid YAML: {exc}", "fix the YAML syntax") from None
+        return OpSet.model_validate(raw)
+    except ValidationError as exc:
+        raise ProfileError(f"{where} is not a valid op set:\n{explain(exc, OpSet)}", "fix the field(s) named above") from None
     if not isinstance(raw, dict):
         raise ProfileError(f"{where} must hold a mapping of fields", "see device_profiles/opsets/edgetpu.yaml")
     try:

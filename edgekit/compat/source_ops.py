@@ -8,6 +8,7 @@ Runs where the source is loaded (the worker process for model files).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from edgekit.compat.report import OpInfo
@@ -217,30 +218,37 @@ def _torch_compute(node: Any, kind: str | None, out_shape: Any) -> int:
 
 
 def _onnx_ops(model: Any) -> list[OpInfo]:
+    return onnx_graph_ops(model, _onnx_targets)
+
+
+def _onnx_targets(op_type: str) -> dict[str, tuple[str, ...]]:
+    openvino = _ONNX_TO_OPENVINO.get(op_type, op_type)
+    return {"onnx": (op_type,), "openvino": (openvino,) if openvino else (), "tflite": (op_type.upper(),)}
+
+
+def onnx_graph_ops(model: Any, targets_of: Callable[[str], dict[str, tuple[str, ...]]]) -> list[OpInfo]:
+    """Every node of an ONNX graph but Constants, with its output shape and compute estimate."""
     import onnx
 
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        model = onnx.shape_inference.infer_shapes(model)
     except Exception:  # shape inference is best effort; compute falls back to 0 for unknown shapes
-        inferred = model
-    graph = inferred.graph
-    shapes = {vi.name: _onnx_shape(vi) for vi in (*graph.value_info, *graph.input, *graph.output)}
+        pass
+    graph = model.graph
+    shapes = {vi.name: onnx_shape(vi) for vi in (*graph.value_info, *graph.input, *graph.output)}
     weights = {t.name: tuple(t.dims) for t in graph.initializer}
     ops = []
     for index, node in enumerate(graph.node):
         if node.op_type == "Constant":
             continue
         out_shape = shapes.get(node.output[0]) if node.output else None
-        openvino = _ONNX_TO_OPENVINO.get(node.op_type, node.op_type)
-        targets = {"onnx": (node.op_type,), "openvino": (openvino,) if openvino else (), "tflite": (node.op_type.upper(),)}
-        name = node.name or f"{node.op_type}_{index}"
-        ops.append(OpInfo(name=name, op=node.op_type, targets=targets,
+        ops.append(OpInfo(name=node.name or f"{node.op_type}_{index}", op=node.op_type, targets=targets_of(node.op_type),
                           compute=onnx_compute(node.op_type, out_shape, [weights.get(i) or shapes.get(i) for i in node.input]),
                           output_shape=out_shape))
     return ops
 
 
-def _onnx_shape(value_info: Any) -> tuple[int | None, ...] | None:
+def onnx_shape(value_info: Any) -> tuple[int | None, ...] | None:
     tensor = value_info.type.tensor_type
     if not tensor.HasField("shape"):
         return None
