@@ -88,7 +88,11 @@ def test_state_is_carried_through_the_sequence_and_every_output_validated(voice_
         assert [o.name for o in v.outputs] == ["output_0", "output_1"]
         floor = 0.9999 if artifact.precision == "fp32" else 0.98
         assert all(o.cosine >= floor for o in v.outputs), (artifact.format, artifact.precision, v.outputs)
-        assert v.status == "passed"
+    statuses = {(a.format, a.precision): a.validation.status for a in voice_build.artifacts}
+    # litert-torch's int8 leaves the GRU cell's weights in float: accurate, but not an int8 model
+    tflite_int8 = voice_build.artifact("tflite", "int8").validation
+    assert tflite_int8.int8_weight_fraction < 0.5 and "not really quantized" in tflite_int8.message
+    assert [key for key, status in statuses.items() if status != "passed"] == [("tflite", "int8")]
     # the state's int8 range comes from calibration feeds whose state was carried like in real use;
     # calibrating with the all-zero initial state instead leaves the state output at cosine ~0.92
     assert manifest["config"]["effective"]["calibration_states"].startswith("carried")
@@ -167,7 +171,12 @@ def test_control_flow_converts_where_it_can_and_names_the_op_where_not(tmp_path)
     build = edgekit.convert(Gate().eval(), example_inputs=(torch.zeros(1, 8),), formats=["onnx", "openvino", "tflite"],
                             precision=["fp32", "int8"], calibration_data=data, output_dir=tmp_path)
     assert {(a.format, a.precision) for a in build.artifacts} == {(f, p) for f in ("onnx", "openvino") for p in ("fp32", "int8")}
-    assert all(a.validation.status == "passed" and a.validation.cosine > 0.999 for a in build.artifacts)
+    assert all(a.validation.cosine > 0.999 for a in build.artifacts)
+    # ONNX Runtime does not quantize inside If branches: the "int8" ONNX file holds float weights only,
+    # and is kept but failed as such; NNCF quantizes the branches
+    onnx_int8 = build.artifact("onnx", "int8").validation
+    assert onnx_int8.status == "failed" and onnx_int8.int8_weight_fraction == 0.0 and "not really quantized" in onnx_int8.message
+    assert all(a.validation.status == "passed" for a in build.artifacts if (a.format, a.precision) != ("onnx", "int8"))
     assert "If operations" in " ".join(build.artifact("openvino", "int8").notes)
     assert {(f.format, f.precision) for f in build.failures} == {("tflite", "fp32"), ("tflite", "int8")}
     assert all("cond" in f.error and f.hint for f in build.failures)
