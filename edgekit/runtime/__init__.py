@@ -16,9 +16,16 @@ RUNNERS: dict[str, str] = {
 }
 
 
-def open_runner(path: Path, fmt: str, *, device: str | None = None, threads: int | None = None) -> Runner:
-    """Load the artifact at ``path`` (a ``fmt`` file) in its runtime, ready to ``run``."""
+def open_runner(
+    path: Path, fmt: str, *, device: str | None = None, threads: int | None = None, profile_ops: bool = False
+) -> Runner:
+    """Load the artifact at ``path`` (a ``fmt`` file) in its runtime, ready to ``run``.
+
+    ``profile_ops`` turns on the runtime's per-operation profiler (slower runs: not for timing).
+    """
     module = importlib.import_module(RUNNERS[fmt])
+    if profile_ops:
+        return module.load(Path(path), device=device, threads=threads, profile_ops=True)
     return module.load(Path(path), device=device, threads=threads)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,24 @@ class Runner(ABC):
     @abstractmethod
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one inference; ``feed`` maps input names to arrays."""
+
+    # -- profiling: inputs prepared once, then a lean call per timed run --------------------------
+
+    #: what actually executes the model: the delegate, execution provider or device used
+    accelerator: str = "CPU"
+
+    def prepare(self, feed: dict[str, np.ndarray]) -> Any:
+        """Convert ``feed`` once into whatever :meth:`run_prepared` needs (default: the feed itself)."""
+        return feed
+
+    def run_prepared(self, prepared: Any) -> None:
+        """One inference on inputs from :meth:`prepare`, outputs left in the runtime (for timing)."""
+        self.run(prepared)
+
+    def op_profile(self, prepared: Any, runs: int) -> list[dict[str, Any]] | None:
+        """Per-operation times (``name``, ``type``, ``ms`` per run) over ``runs`` inferences, or None
+        where the runtime does not expose them. Only runners opened with ``profile_ops=True`` give them."""
+        return None
 
 
 def quantize(array: np.ndarray, spec: TensorSpec) -> np.ndarray:

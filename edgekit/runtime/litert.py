@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,6 +85,8 @@ class LiteRtRunner(Runner):
         so every call is independent as in the source model (state inputs are carried explicitly)."""
         prepared = self._prepare(feed)
         if self.signature is not None:
+            if self._runner is None:  # released by prepare() for the lean timing path
+                self._runner = self.interpreter.get_signature_runner(self.signature)
             result = self._runner(**prepared)
             outputs = {name: self._finish(name, np.array(v)) for name, v in result.items()}
         else:
@@ -98,8 +101,34 @@ class LiteRtRunner(Runner):
         self.interpreter.reset_all_variables()
         return outputs
 
+    accelerator = "xnnpack"
 
-def load(path: Path, *, device: str | None = None, threads: int | None = None) -> LiteRtRunner:
+    def prepare(self, feed: dict[str, np.ndarray]) -> Any:
+        """Set the inputs once (one full run sizes and allocates the tensors); timed runs only invoke.
+
+        A live SignatureRunner holds a reference that makes ``Interpreter.invoke`` refuse to run, so it is
+        released here (``run`` makes a new one). Signatures on another subgraph than 0 keep the full call.
+        """
+        prepared = self._prepare(feed)
+        self.run(feed)
+        if self.signature is not None:
+            if self._runner._subgraph_index != 0:
+                return prepared
+            details = self._runner.get_input_details()
+            self._runner = None
+            for name, value in prepared.items():
+                self.interpreter.set_tensor(details[name]["index"], value)
+        return None
+
+    def run_prepared(self, prepared: Any) -> None:
+        if prepared is None:
+            self.interpreter.invoke()
+        else:
+            self.run(prepared)
+
+
+def load(path: Path, *, device: str | None = None, threads: int | None = None, profile_ops: bool = False) -> LiteRtRunner:
+    """Per-op profiling is not exposed by the ai-edge-litert 2.3 Interpreter API: ``op_profile`` gives None."""
     if device not in (None, "CPU", "cpu", "xnnpack"):
         raise EdgekitError(
             f"the TFLite delegate {device} is not available in this edgekit runner",

@@ -1,0 +1,1 @@
+"""The on-device agent (server), its client and LAN discovery."""

@@ -1,0 +1,130 @@
+"""Client of ``edgekit agent``: device info, and jobs whose events stream back as they happen."""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from edgekit.agent.protocol import HEADER_LENGTH_BYTES, RemoteJob, Upload
+from edgekit.profiling.local import Event, Job, ProfilingError
+from edgekit.profiling.report import HostInfo
+
+if TYPE_CHECKING:
+    from edgekit.profiling.api import ArtifactRef
+
+TOKEN_ENV = "EDGEKIT_AGENT_TOKEN"
+DATASET_NAME = "edgekit-dataset.npz"
+
+
+class AgentClient:
+    """Talks to the agent at ``agent://HOST:PORT`` with ``token`` (default: ``$EDGEKIT_AGENT_TOKEN``)."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 600.0, connect_timeout: float = 10.0) -> None:
+        parts = urlsplit(url if "://" in url else f"agent://{url}")
+        if not parts.hostname or not parts.port:
+            raise ProfilingError(f"'{url}' is not an agent address", "write it as agent://HOST:PORT")
+        self.host, self.port = parts.hostname, parts.port
+        self.token = token or os.environ.get(TOKEN_ENV)
+        if not self.token:
+            raise ProfilingError("no agent token given", f"pass --token or set {TOKEN_ENV} (the agent prints or reads it)")
+        self.timeout, self.connect_timeout = timeout, connect_timeout
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
+                 timeout: float | None = None) -> http.client.HTTPResponse:
+        connection = self._connect(timeout or self.connect_timeout)
+        try:
+            connection.request(method, path, body=body, headers={"Authorization": f"Bearer {self.token}", **(headers or {})})
+            response = connection.getresponse()
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            connection.close()
+            raise ProfilingError(f"no edgekit agent answers at {self.address}: {exc}",
+                                 "start `edgekit agent` on the device and check the address and port") from None
+        if response.status == 401:
+            connection.close()
+            raise ProfilingError(f"the agent at {self.address} refused the token",
+                                 f"use the token the agent was started with ({TOKEN_ENV})")
+        if response.status != 200:
+            detail = response.read(4096).decode(errors="replace")
+            connection.close()
+            try:
+                detail = json.loads(detail).get("error", detail)
+            except ValueError:
+                pass
+            raise ProfilingError(f"the agent at {self.address} refused the request ({response.status}): {detail}", "")
+        return response
+
+    def info_dict(self) -> dict[str, Any]:
+        """The agent's /info: version, host, runtimes and accelerators, heavy modules loaded."""
+        response = self._request("GET", "/info")
+        try:
+            return json.loads(response.read())
+        except ValueError:
+            raise ProfilingError(f"{self.address} does not answer like an edgekit agent", "check the port") from None
+
+    def info(self) -> _Info:
+        data = self.info_dict()
+        return _Info(HostInfo.model_validate(data["host"]), data)
+
+    def run_job(self, job: Job, ref: ArtifactRef, on_event: Callable[[Event], None]) -> None:
+        """Upload the artifact (and dataset) and pass every event to ``on_event``. A lost connection or
+        a silent agent becomes an ``error`` event, so the parts received so far are kept."""
+        files = [(f.name, f) for f in ref.files]
+        if job.dataset:
+            dataset = Path(job.dataset)
+            if dataset.is_dir():
+                raise ProfilingError("an agent takes datasets as .npz files",
+                                     "save the images and labels with numpy.savez(x=..., y=...)")
+            files.append((DATASET_NAME, dataset))
+        uploads = [Upload(name=name, size=path.stat().st_size, sha256=_sha256(path)) for name, path in files]
+        header = RemoteJob(format=job.format, main=ref.path.name, files=tuple(uploads[: len(ref.files)]),
+                           dataset=uploads[-1] if job.dataset else None, runtime_device=job.runtime_device,
+                           settings=job.settings, return_outputs=job.return_outputs).model_dump_json().encode()
+        length = HEADER_LENGTH_BYTES + len(header) + sum(u.size for u in uploads)
+
+        def body():
+            yield len(header).to_bytes(HEADER_LENGTH_BYTES, "big") + header
+            for _, path in files:
+                with open(path, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        yield chunk
+
+        response = self._request("POST", "/jobs", body=body(), timeout=job.settings.timeout_seconds + 30,
+                                 headers={"Content-Length": str(length), "Content-Type": "application/octet-stream"})
+        finished = False
+        try:
+            for line in response:
+                event = json.loads(line)
+                finished = finished or event.get("event") in ("done", "error")
+                on_event(event)
+        except (TimeoutError, ConnectionError, OSError, ValueError, http.client.HTTPException) as exc:
+            on_event({"event": "error", "kind": "agent", "message": f"lost the agent at {self.address} mid-run: {exc}",
+                      "hint": "results received before are kept; check the device"})
+            return
+        if not finished:
+            on_event({"event": "error", "kind": "agent", "message": f"the agent at {self.address} closed the connection mid-run",
+                      "hint": "results received before are kept; check that the agent is still running"})
+
+
+class _Info:
+    def __init__(self, host: HostInfo, raw: dict[str, Any]) -> None:
+        self.host, self.raw = host, raw
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,65 @@
+"""Rich tables and a progress line for ``edgekit devices`` and ``edgekit profile``."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from edgekit.console import human_size
+from edgekit.profiling.local import Event
+from edgekit.profiling.report import HostInfo, ProfileReport
+
+_console = Console()
+_errors = Console(stderr=True)
+
+
+def print_devices(host: HostInfo, agents: list[str]) -> None:
+    _console.print(f"[bold]{host.hostname}[/]: {host.cpu}, {host.cpu_count} cores, "
+                   f"{human_size(host.memory_bytes) if host.memory_bytes else '?'} memory, {host.system} {host.machine}")
+    table = Table("format", "runtime", "devices (give with --device local:cpu|gpu|npu or a profile's runtime section)")
+    runtime_of = {"tflite": "ai-edge-litert" if "ai-edge-litert" in host.runtimes else "tflite-runtime",
+                  "onnx": "onnxruntime", "openvino": "openvino"}
+    for fmt, names in host.accelerators.items():
+        package = runtime_of[fmt]
+        table.add_row(fmt, f"{package} {host.runtimes.get(package, '')}", ", ".join(names))
+    _console.print(table)
+    _console.print("agents on the LAN: " + (", ".join(agents) if agents else "none found"))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_report(report: ProfileReport) -> None:
+    table = Table("artifact", "runs on", "median ms (95% CI)", "p90 / p99", "runs", "peak RSS / size", "accuracy", "status",
+                  title=f"device {report.device}", box=box.SIMPLE_HEAD)
+    for r in report.results:
+        ci = f"\n({_ms(r.median_ci_low_ms)}–{_ms(r.median_ci_high_ms)})" if r.median_ms is not None else ""
+        accuracy = "-"
+        if r.accuracy is not None:
+            accuracy = f"{r.accuracy.accuracy:.2%}"
+            if r.accuracy.parity is not None:
+                accuracy += f"\ncos {r.accuracy.parity.cosine:.5f}"
+        status = {"complete": "[green]complete[/]", "partial": "[yellow]partial[/]", "failed": "[red]failed[/]"}[r.status]
+        memory = human_size(r.peak_rss_bytes) if r.peak_rss_bytes else "-"
+        table.add_row(f"{r.format} {r.precision or ''}\n{r.artifact.rsplit('/', 1)[-1]}", r.accelerator or "-",
+                      _ms(r.median_ms) + ci, f"{_ms(r.p90_ms)} / {_ms(r.p99_ms)}", str(r.runs),
+                      f"{memory} / {human_size(r.size_bytes)}", accuracy, status)
+    _console.print(table)
+    for r in report.results:
+        if r.error:
+            _errors.print(f"[red]error[/] {r.artifact}: {r.error}" + (f"\nhint: {r.hint}" if r.hint else ""), highlight=False)
+
+
+@contextmanager
+def progress_printer() -> Iterator[Callable[[Event], None]]:
+    """A progress callback printing one transient status line to stderr."""
+    with _errors.status("profiling") as status:
+        def update(event: Event) -> None:
+            if event.get("event") == "progress":
+                status.update(f"{event.get('artifact', '')}: {event.get('stage')} {event.get('message', '')}")
+
+        yield update

@@ -1,0 +1,278 @@
+"""Measure one artifact in a fresh child process (``python -m edgekit.profiling.local``).
+
+A fresh process per artifact keeps peak memory (VmHWM) and caches unpolluted by other models. The child
+reads a :class:`Job` as JSON on stdin and writes JSON lines on stdout: ``progress`` events, ``part``
+events (``load``, ``timing``, ``memory``, ``ops``, ``accuracy``) as each phase ends, then ``done`` or
+``error``. Whatever parts arrived are kept when the child fails, times out or dies (status ``partial``).
+The agent runs the same child and forwards the same lines.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from edgekit.errors import DataError, EdgekitError
+from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, summarize
+from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
+
+Event = dict[str, Any]
+RUNTIME_MODULES = {"tflite": ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"), "onnx": ("onnxruntime",),
+                   "openvino": ("openvino",)}
+MAX_OUTPUT_BYTES = 16 << 20  # outputs sent back for parity are capped
+KILL_GRACE_SECONDS = 10.0  # the child stops timing at 80% of its timeout; it is killed this long after the timeout
+
+
+class ProfilingError(EdgekitError):
+    """Profiling an artifact failed, timed out, or the device / agent is not reachable."""
+
+
+class Job(BaseModel):
+    """One artifact to measure (paths are local to the process that runs the child)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    format: Literal["tflite", "onnx", "openvino"]
+    runtime_device: str | None = None  # TFLite delegate, ONNX Runtime execution provider or OpenVINO device
+    settings: Settings = Settings()
+    dataset: str | None = None
+    return_outputs: bool = False  # send the dataset outputs back (for parity against a reference)
+
+
+# -- parent side -------------------------------------------------------------------------------------
+
+
+def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None = None) -> None:
+    """Run ``job`` in a fresh process, passing every event to ``on_event``; a crash or a timeout becomes
+    an ``error`` event (never an exception), so the caller always keeps the parts that arrived."""
+    timeout = timeout or job.settings.timeout_seconds + KILL_GRACE_SECONDS
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen([sys.executable, "-m", "edgekit.profiling.local"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=errors, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        lines: queue.Queue[bytes | None] = queue.Queue()
+        reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
+        reader.start()
+        try:
+            process.stdin.write(job.model_dump_json().encode())
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        deadline = time.monotonic() + timeout
+        finished = False
+        while not finished:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                process.kill()
+                process.wait()
+                on_event({"event": "error", "kind": "timeout",
+                          "message": f"profiling {Path(job.path).name} did not finish in {timeout:g} s",
+                          "hint": "raise the timeout, or lower --runs / --min-time"})
+                return
+            if line is None:
+                break
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            finished = event.get("event") in ("done", "error")
+            on_event(event)
+        code = process.wait()
+        if not finished:
+            errors.seek(0)
+            tail = errors.read()[-2000:].decode(errors="replace").strip().splitlines()
+            on_event({"event": "error", "kind": "crash",
+                      "message": f"the process measuring {Path(job.path).name} died (exit code {code})"
+                                 + (f": {tail[-1]}" if tail else ""),
+                      "hint": "the artifact may be corrupt or the device out of memory; parts measured before are kept"})
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+class ResultBuilder:
+    """Builds an :class:`ArtifactProfile` from a child's (or an agent's) events."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.fields: dict[str, Any] = dict(base)
+        self.stats: LatencyStats | None = None
+        self.outputs: np.ndarray | None = None
+        self.done = False
+        self.error: Event | None = None
+
+    def feed(self, event: Event) -> None:
+        kind = event.get("event")
+        if kind == "part":
+            self._part(event["name"], event["value"])
+        elif kind == "done":
+            self.done = True
+        elif kind == "error":
+            self.error = event
+
+    def _part(self, name: str, value: dict[str, Any]) -> None:
+        if name == "timing":
+            timing = Timing.model_validate(value)
+            self.stats = summarize(timing.latencies_ms) if timing.latencies_ms else None
+            self.fields.update(first_inference_ms=timing.first_inference_ms, warmup_runs=timing.warmup_runs,
+                               latencies_ms=timing.latencies_ms, measured_seconds=timing.measured_seconds,
+                               stopped_by=timing.stopped_by)
+        elif name == "ops":
+            self.fields.update(ops=tuple(OpTiming.model_validate(o) for o in value["ops"]), ops_note=value.get("note"))
+        elif name == "accuracy":
+            encoded = value.pop("outputs", None)
+            if encoded:
+                self.outputs = np.load(io.BytesIO(base64.b64decode(encoded)), allow_pickle=False)
+            self.fields["accuracy"] = AccuracyResult.model_validate(value)
+        else:  # load, memory: plain fields
+            self.fields.update(value)
+
+    def result(self) -> ArtifactProfile:
+        fields = dict(self.fields)
+        if self.error is not None:
+            fields.update(status="partial" if self.stats else "failed",
+                          error=self.error.get("message"), hint=self.error.get("hint") or None)
+        elif not self.done:
+            fields.update(status="partial", error="the measurement stopped before it finished")
+        elif fields.get("stopped_by") == "deadline":
+            fields.update(status="partial", error="the timed runs were cut short by the timeout")
+        return ArtifactProfile.model_validate(fields).with_stats(self.stats)
+
+
+# -- child side --------------------------------------------------------------------------------------
+
+
+def _rss(field: str) -> int | None:
+    """VmHWM (peak) or VmRSS (current) of this process in bytes, from /proc; getrusage elsewhere."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if field == "VmHWM":
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+    return None
+
+
+def _child(job: Job, emit: Callable[[Event], None]) -> None:
+    import importlib
+
+    from edgekit.data import synthetic_feeds
+    from edgekit.runtime import open_runner
+
+    settings = job.settings
+    deadline = time.monotonic() + 0.8 * settings.timeout_seconds  # stop timing before the parent kills us
+    if settings.affinity:
+        try:
+            os.sched_setaffinity(0, settings.affinity)
+        except (OSError, ValueError) as exc:
+            raise ProfilingError(f"cannot pin the measuring process to cores {list(settings.affinity)}: {exc}",
+                                 f"this machine has cores 0-{(os.cpu_count() or 1) - 1}") from None
+    affinity = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
+    for module in RUNTIME_MODULES[job.format]:  # the runtime is part of the baseline, not of the model
+        try:
+            importlib.import_module(module)
+            break
+        except ImportError:
+            continue  # open_runner names what to install
+    baseline = _rss("VmRSS")
+    emit({"event": "progress", "stage": "load", "fraction": 0.0, "message": "loading the model"})
+    start = time.perf_counter()
+    runner = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads)
+    load_ms = (time.perf_counter() - start) * 1000
+    emit({"event": "part", "name": "load", "value": {
+        "load_ms": load_ms, "runtime": runner.runtime, "accelerator": runner.accelerator,
+        "executed_precision": runner.executed_precision, "threads": settings.threads, "affinity": affinity,
+        "baseline_rss_bytes": baseline}})
+    dataset, dataset_error = None, None
+    if job.dataset:
+        from edgekit.profiling.accuracy import load_labelled
+
+        try:
+            dataset = load_labelled(Path(job.dataset), runner.inputs)
+        except DataError as exc:  # timing still runs (on generated inputs); the error ends the job after it
+            dataset_error = exc
+    feed = dataset[0][0] if dataset else synthetic_feeds(runner.inputs, 1)[0]
+    prepared = runner.prepare(feed)
+
+    def progress(fraction: float, message: str) -> None:
+        emit({"event": "progress", "stage": "timing", "fraction": fraction, "message": message})
+
+    timing = measure(lambda: runner.run_prepared(prepared), settings, deadline, progress)
+    emit({"event": "part", "name": "timing", "value": timing.model_dump(mode="json")})
+    emit({"event": "part", "name": "memory", "value": {"peak_rss_bytes": _rss("VmHWM")}})
+    if dataset_error is not None:
+        raise dataset_error
+    if dataset:
+        emit({"event": "progress", "stage": "accuracy", "fraction": 0.0, "message": f"{len(dataset[1])} samples"})
+        emit({"event": "part", "name": "accuracy", "value": _accuracy_value(runner, dataset, job)})
+    if settings.op_profile_runs and time.monotonic() < deadline:
+        emit({"event": "progress", "stage": "ops", "fraction": 0.0, "message": "per-operation profile"})
+        del runner
+        profiled = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads, profile_ops=True)
+        ops = profiled.op_profile(profiled.prepare(feed), settings.op_profile_runs)
+        emit({"event": "part", "name": "ops", "value": _ops_value(ops, profiled.runtime)})
+    emit({"event": "done"})
+
+
+def _accuracy_value(runner, dataset: tuple[list, np.ndarray], job: Job) -> dict[str, Any]:
+    from edgekit.profiling.accuracy import evaluate
+
+    accuracy, output, outputs = evaluate(runner, *dataset)
+    value: dict[str, Any] = {"dataset": Path(job.dataset).name, "samples": len(dataset[1]), "accuracy": accuracy,
+                             "output": output}
+    if job.return_outputs and outputs.nbytes <= MAX_OUTPUT_BYTES:
+        buffer = io.BytesIO()
+        np.save(buffer, outputs, allow_pickle=False)
+        value["outputs"] = base64.b64encode(buffer.getvalue()).decode()
+    return value
+
+
+def _ops_value(ops: list[dict[str, Any]] | None, runtime: str) -> dict[str, Any]:
+    if ops is None:
+        return {"ops": [], "note": f"{runtime} does not expose per-operation times through its Python API"}
+    total = sum(o["ms"] for o in ops) or 1.0
+    ranked = sorted(ops, key=lambda o: o["ms"], reverse=True)
+    return {"ops": [dict(o, share=o["ms"] / total) for o in ranked], "note": None}
+
+
+def main() -> None:
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # runtimes that print to stdout must not break the JSON lines
+
+    def emit(event: Event) -> None:
+        out.write(json.dumps(event) + "\n")
+
+    try:
+        job = Job.model_validate_json(sys.stdin.buffer.read())
+        _child(job, emit)
+    except EdgekitError as exc:
+        emit({"event": "error", "kind": type(exc).__name__, "message": exc.message, "hint": exc.hint})
+    except Exception as exc:  # a runtime's own exception: report it as a line, not a traceback
+        message = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+        emit({"event": "error", "kind": type(exc).__name__, "message": message, "hint": ""})
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()
