@@ -6,10 +6,9 @@ from edgekit.divergence.report import DivergenceReport
 
 def print_report(report: DivergenceReport, *, worst: int = 25) -> None:
     """The layers (the ``worst`` by added error when there are more, in network order) and the culprits."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from edgekit.console import console
     title = (f"{report.format} {report.precision} vs float reference: output cosine "
              f"{_fmt(report.output_cosine)}, top-1 agreement {_fmt(report.top1_agreement, 3)} ({report.samples} samples)")
     table = Table(title=title, title_justify="left")

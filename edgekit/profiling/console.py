@@ -5,15 +5,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from edgekit.console import console as _console
+from edgekit.console import err_console as _errors
 from edgekit.console import human_size
 from edgekit.profiling.local import Event
 from edgekit.profiling.report import HostInfo, ProfileReport
-
-_console = Console()
-_errors = Console(stderr=True)
 
 
 def print_devices(host: HostInfo, agents: list[str]) -> None:
