@@ -84,17 +84,3 @@ def _parse(text: str, where: str) -> OpSet:
         return OpSet.model_validate(raw)
     except ValidationError as exc:
         raise ProfileError(f"{where} is not a valid op set:\n{explain(exc, OpSet)}", "fix the field(s) named above") from None
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{where} must hold a mapping of fields", "see device_profiles/opsets/edgetpu.yaml")
-    try:
-        return OpSet.model_validate(raw)
-    except ValidationError as exc:
-        fields = list(OpSet.model_fields)
-        lines = []
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error["loc"]) or "(top level)"
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = f"unknown field; {did_you_mean(str(error['loc'][-1]), fields)}allowed: {', '.join(fields)}"
-            lines.append(f"  field '{loc}': {message}")
-        raise ProfileError(f"{where} is not a valid op set:\n" + "\n".join(lines), "fix the field(s) named above") from None
