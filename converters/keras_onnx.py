@@ -34,13 +34,13 @@ def convert(request: RouteRequest) -> RouteOutput:
     return output
 
 
-_GENERATED = re.compile(r"^(.*?)__\d+$")
+_GENERATED = re.compile(r"^(.*?)__\d+(:\d+)?$")  # "const_fold_opt__63", "Conv__37:0", "unk__128"
 
 
 def _stabilize_names(path: Path) -> None:
-    """Rename the tensors and nodes tf2onnx numbers from process-wide counters (``const_fold_opt__63``)
-    by their place in the graph, order initializers by first use and drop the traced function's numbered
-    name, so that rebuilds are byte-identical."""
+    """Rename what tf2onnx numbers from process-wide counters (constants, node outputs, node names,
+    dynamic dimensions) by its place in the graph, order initializers by first use and drop the traced
+    function's numbered name, so that rebuilds are byte-identical."""
     import onnx
 
     model = onnx.load(str(path))
@@ -50,18 +50,29 @@ def _stabilize_names(path: Path) -> None:
         for position, name in enumerate(node.input):
             first_use.setdefault(name, index * 64 + position)
     initializers = sorted(graph.initializer, key=lambda t: (first_use.get(t.name, 1 << 62), t.name))
-    renames = {}
+    renames: dict[str, str] = {}
     for index, tensor in enumerate(initializers):
         if _GENERATED.match(tensor.name):  # the stem too can vary: deduplicated constants keep any one name
             renames[tensor.name] = f"const__c{index}"
     for index, node in enumerate(graph.node):
+        for output in node.output:
+            match = _GENERATED.match(output)
+            if match:
+                renames[output] = f"{match.group(1)}__t{len(renames)}{match.group(2) or ''}"
+    for index, node in enumerate(graph.node):
         node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
         match = _GENERATED.match(node.name)
         if match:
             node.name = f"{match.group(1)}__n{index}"
-    for tensor in initializers:
+    for tensor in (*initializers, *graph.value_info, *graph.output):
         tensor.name = renames.get(tensor.name, tensor.name)
     del graph.initializer[:]
     graph.initializer.extend(initializers)
     graph.doc_string = "converted by tf2onnx"  # it named the traced function, numbered per process
+    dim_names: dict[str, str] = {}
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param") and _GENERATED.match(dim.dim_param):
+                dim.dim_param = dim_names.setdefault(dim.dim_param, f"dim__{len(dim_names)}")
     onnx.save(model, str(path))

@@ -211,3 +211,15 @@ def test_an_int8_artifact_that_is_not_really_quantized_fails(digits_build):
         verdict = check_quantized(float_file.validation, Path(float_file.path), fmt, Tolerances.default_for("int8"))
         assert verdict.status == "failed" and verdict.int8_weight_fraction == 0.0, fmt
         assert "0% of the weights are stored as int8 (< 50%): not really quantized" in verdict.message
+
+
+def test_keras_onnx_rebuild_is_identical_even_within_one_process(digits_keras_file, digits, tmp_path):
+    """tf2onnx numbers names from process-wide counters; the route renames them by their place in the graph."""
+    x_train, x_test, _, _ = digits
+    builds = [
+        edgekit.convert(digits_keras_file, formats=["onnx"], precision=["fp32", "int8"], calibration_data=x_train[:100],
+                        validation_data=x_test[:5], output_dir=tmp_path / str(index), isolate=False)
+        for index in range(2)
+    ]
+    for artifact in builds[0].artifacts:
+        assert artifact.sha256 == builds[1].artifact("onnx", artifact.precision).sha256, artifact.precision
