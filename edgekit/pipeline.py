@@ -17,9 +17,9 @@ from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.rescue import parse_target, rescue_route
 from edgekit.routes import ROUTES, find_route
 from edgekit.session import RouteJob
+from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.sources import framework_of_object, is_in_memory
 from edgekit.sources.sniff import sniff
-from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.specs import FORMATS, PRECISIONS, Build, RouteFailure, TensorSpec
 from edgekit.worker import Cancelled, InProcessSession, WorkerSession
 
