@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError, EdgekitError
+from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.sources.keras import output_values
 
 if TYPE_CHECKING:
@@ -80,7 +80,3 @@ def conversion_step(what: str, hint: str) -> Iterator[None]:
     except Exception as exc:
         raise ConversionError(f"{what} failed: {type(exc).__name__}: {first_line(exc)}", hint) from exc
 
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

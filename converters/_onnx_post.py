@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ def _to_fp16(model: Any) -> Any:
         return convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=model.ByteSize() > _PROTOBUF_LIMIT)
     except Exception as exc:  # the converter raises plain exceptions on odd graphs
         raise ConversionError(
-            f"float16 conversion of the ONNX model failed: {_first_line(exc)}",
+            f"float16 conversion of the ONNX model failed: {first_line(exc, 300)}",
             "use fp32 or int8 for this model, or report the op named above",
         ) from exc
 
@@ -145,7 +145,7 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
         raise
     except Exception as exc:
         raise ConversionError(
-            f"ONNX Runtime int8 quantization failed: {_first_line(exc)}",
+            f"ONNX Runtime int8 quantization failed: {first_line(exc, 300)}",
             "check that the calibration samples match the model inputs, or use fp16",
         ) from exc
     finally:
@@ -228,7 +228,7 @@ def _upgrade_opset(source: Path, target: Path, external: bool) -> Path:
         upgraded = version_converter.convert_version(_load(source), _MIN_QDQ_OPSET)
     except Exception as exc:
         raise ConversionError(
-            f"the model's opset is below {_MIN_QDQ_OPSET} and could not be upgraded for int8: {_first_line(exc)}",
+            f"the model's opset is below {_MIN_QDQ_OPSET} and could not be upgraded for int8: {first_line(exc, 300)}",
             f"export the model with opset {_MIN_QDQ_OPSET} or newer",
         ) from exc
     _save(upgraded, target, external)
@@ -326,7 +326,3 @@ def _quiet() -> Iterator[None]:
     finally:
         logger.setLevel(level)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

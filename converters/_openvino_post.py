@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def finish_openvino(ov_model: Any, request: RouteRequest) -> RouteOutput:
     try:
         ov.save_model(ov_model, str(xml), compress_to_fp16=request.precision == "fp16")
     except Exception as exc:  # openvino raises RuntimeError with a long C++ trace
-        raise ConversionError(f"saving the OpenVINO IR failed: {_first_line(exc)}", "check free disk space") from exc
+        raise ConversionError(f"saving the OpenVINO IR failed: {first_line(exc, 300)}", "check free disk space") from exc
     return RouteOutput(path=xml, companions=[xml.with_suffix(".bin")], notes=notes)
 
 
@@ -80,7 +80,7 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
         raise
     except Exception as exc:  # nncf / openvino raise many exception types
         raise ConversionError(
-            f"NNCF int8 quantization failed: {_first_line(exc)}",
+            f"NNCF int8 quantization failed: {first_line(exc, 300)}",
             "check that the calibration samples match the model inputs, or use fp16",
         ) from exc
     granularity = "per-channel" if scheme.per_channel else "per-tensor"
@@ -153,7 +153,3 @@ def _input_matcher(ov_model: Any, request: RouteRequest):
 
     return transform
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -1,10 +1,10 @@
 """Keras 2 / Keras 3 -> OpenVINO IR: ``openvino.convert_model`` on the serving function, then ``finish_openvino``."""
 from __future__ import annotations
 
-from edgekit.converters._keras_common import first_line, tf_function, warm_up
+from edgekit.converters._keras_common import tf_function, warm_up
 from edgekit.converters._openvino_post import finish_openvino
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
 
 

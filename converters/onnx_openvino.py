@@ -5,7 +5,7 @@ import shutil
 
 from edgekit.converters._openvino_post import finish_openvino
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
 from edgekit.sources.onnx import save_copy
 
@@ -23,7 +23,7 @@ def convert(request: RouteRequest) -> RouteOutput:
             model = openvino.convert_model(str(staged))
         except Exception as exc:  # OpenVINO raises RuntimeError / OpConversionFailure with C++ traces
             raise ConversionError(
-                f"openvino.convert_model failed: {_first_line(exc)}",
+                f"openvino.convert_model failed: {first_line(exc, 300)}",
                 "the message names the ONNX operator OpenVINO's ONNX frontend could not convert; "
                 "check that the model's opset is supported, or use the ONNX artifact with ONNX Runtime",
             ) from exc
@@ -39,7 +39,3 @@ def convert(request: RouteRequest) -> RouteOutput:
     output.notes[:0] = notes
     return output
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

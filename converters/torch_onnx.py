@@ -6,7 +6,7 @@ import io
 
 from edgekit.converters._onnx_post import finish_onnx
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
 
 OPSET = 18
@@ -38,7 +38,7 @@ def convert(request: RouteRequest) -> RouteOutput:
             )
     except Exception as exc:
         raise ConversionError(
-            f"torch.onnx.export failed: {type(exc).__name__}: {_first_line(exc)}",
+            f"torch.onnx.export failed: {type(exc).__name__}: {first_line(exc)}",
             "the message names the operator the exporter could not translate; replace it in forward() or "
             "register a custom translation, or try the openvino route",
         ) from exc
@@ -54,7 +54,3 @@ def _weight_bytes(program: object) -> int:
     tensors = [*program.state_dict.values(), *program.constants.values()]  # type: ignore[attr-defined]
     return sum(t.numel() * t.element_size() for t in tensors if hasattr(t, "element_size"))
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

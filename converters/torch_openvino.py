@@ -5,7 +5,7 @@ from typing import Any
 
 from edgekit.converters._openvino_post import finish_openvino
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
 from edgekit.specs import TensorSpec
 
@@ -22,7 +22,7 @@ def convert(request: RouteRequest) -> RouteOutput:
         model = openvino.convert_model(program)
     except Exception as exc:
         raise ConversionError(
-            f"openvino.convert_model failed: {type(exc).__name__}: {_first_line(exc)}",
+            f"openvino.convert_model failed: {type(exc).__name__}: {first_line(exc)}",
             "the message names the operation OpenVINO's PyTorch frontend could not convert; "
             "replace it in forward(), or try the onnx route",
         ) from exc
@@ -58,11 +58,7 @@ def _set_input_shapes(model: Any, specs: tuple[TensorSpec, ...], static_shapes: 
         model.reshape(shapes)
     except Exception as exc:
         raise ConversionError(
-            f"the OpenVINO model does not take the input shapes {static_shapes or 'of the source'}: {_first_line(exc)}",
+            f"the OpenVINO model does not take the input shapes {static_shapes or 'of the source'}: {first_line(exc)}",
             "check the static input shapes asked for",
         ) from exc
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
 from edgekit.specs import TensorSpec
 
@@ -55,7 +55,7 @@ def convert(request: RouteRequest) -> RouteOutput:
         raise
     except Exception as exc:
         raise ConversionError(
-            f"litert-torch failed ({request.precision}): {type(exc).__name__}: {_first_line(exc)}",
+            f"litert-torch failed ({request.precision}): {type(exc).__name__}: {first_line(exc)}",
             "the message names the operation litert-torch could not lower; try the onnx or openvino route",
         ) from exc
     inputs, outputs = _artifact_specs(path, source)
@@ -213,7 +213,3 @@ def _artifact_specs(path: Path, source: Any) -> tuple[tuple[TensorSpec, ...], tu
     outputs = tuple(spec(name, d) for name, d in runner.get_output_details().items())
     return inputs, outputs
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -13,7 +13,7 @@ from rich.table import Table
 from edgekit.compat.report import CompatibilityReport
 from edgekit.profiles import DeviceProfile
 from edgekit.progress import ProgressCallback, ProgressEvent
-from edgekit.specs import Artifact, Build, ModelSource
+from edgekit.specs import Artifact, Build, ModelSource, shape_text
 
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
@@ -125,5 +125,5 @@ def print_source(source: ModelSource) -> None:
         for column in ("name", "shape", "dtype", "layout"):
             table.add_column(column)
         for spec in specs:
-            table.add_row(spec.name, "(" + ", ".join("?" if d is None else str(d) for d in spec.shape) + ")", spec.dtype, spec.layout)
+            table.add_row(spec.name, shape_text(spec.shape), spec.dtype, spec.layout)
         console.print(table)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import DataError
-from edgekit.specs import TensorSpec
+from edgekit.specs import TensorSpec, shape_text
 
 Feed = dict[str, np.ndarray]
 NPY_MAGIC = b"\x93NUMPY"
@@ -96,7 +96,7 @@ def _fit(array: np.ndarray, spec: TensorSpec, what: str, index: int) -> np.ndarr
     if not shape_ok:
         raise DataError(
             f"{what} sample {index} for input '{spec.name}' has shape {tuple(array.shape)}, "
-            f"the model expects {_shape_text(spec.shape)}",
+            f"the model expects {shape_text(spec.shape)}",
             "a sample with the input's rank is fed as it is, one rank short as a batch of one",
         )
     wanted = np.dtype(spec.dtype)
@@ -114,10 +114,6 @@ def _fit(array: np.ndarray, spec: TensorSpec, what: str, index: int) -> np.ndarr
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise DataError(f"{what} sample {index} for input '{spec.name}' contains NaN or Inf", "clean the data")
     return np.asarray(array, order="C")
-
-
-def _shape_text(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
 # -- files -------------------------------------------------------------------------------------------
@@ -200,12 +196,12 @@ def read_image_folder(folder: Path, inputs: tuple[TensorSpec, ...], what: str) -
     _single_input(inputs, what)
     spec = inputs[0]
     if len(spec.shape) != 4:
-        raise DataError(f"an image folder needs an image input; '{spec.name}' has shape {_shape_text(spec.shape)}", "give arrays instead")
+        raise DataError(f"an image folder needs an image input; '{spec.name}' has shape {shape_text(spec.shape)}", "give arrays instead")
     channels_first = spec.layout == "NCHW"
     _, a, b, c = spec.shape
     height, width, channels = (b, c, a) if channels_first else (a, b, c)
     if None in (height, width, channels) or channels not in (1, 3):
-        raise DataError(f"cannot size images for input shape {_shape_text(spec.shape)}", "fix the input shape or give arrays")
+        raise DataError(f"cannot size images for input shape {shape_text(spec.shape)}", "fix the input shape or give arrays")
     images = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -232,7 +228,7 @@ def synthetic_feeds(inputs: tuple[TensorSpec, ...], count: int, seed: int = 0) -
             dims = [1 if (d is None and i == 0) else d for i, d in enumerate(spec.shape)]
             if None in dims:
                 raise DataError(
-                    f"input '{spec.name}' has dynamic dimensions {_shape_text(spec.shape)}",
+                    f"input '{spec.name}' has dynamic dimensions {shape_text(spec.shape)}",
                     "give validation or calibration data so edgekit knows the shapes to test",
                 )
             dtype = np.dtype(spec.dtype)

@@ -64,6 +64,13 @@ class ValidationFailedError(EdgekitError):
     exit_code = 1
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (its type name when it has none), at most ``limit`` characters."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:limit] if limit else line
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A 'did you mean' phrase for a misspelled name, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=1)

@@ -20,15 +20,20 @@ _LIBRARIES = (
 )
 
 
-def library_versions() -> dict[str, str]:
-    """Installed versions of the converters and runtimes (read from metadata, nothing imported)."""
-    versions = {"edgekit": __version__, "python": platform.python_version()}
-    for name in _LIBRARIES:
+def installed_versions(names: tuple[str, ...]) -> dict[str, str]:
+    """Versions of the packages of ``names`` that are installed (read from metadata, nothing imported)."""
+    versions = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the converters and runtimes."""
+    return {"edgekit": __version__, "python": platform.python_version(), **installed_versions(_LIBRARIES)}
 
 
 def write_manifest(build: Build, config: dict[str, Any]) -> Path:

@@ -14,7 +14,7 @@ from typing import Any
 
 from edgekit.atomic import publish_files
 from edgekit.data import Feed
-from edgekit.errors import ConversionError, EdgekitError
+from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.routes import RouteRequest, find_route
@@ -125,7 +125,7 @@ class BuildSession:
         except EdgekitError:
             raise
         except Exception as exc:  # a converter bug or a framework error the route did not wrap
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise ConversionError(f"{route.name} failed: {type(exc).__name__}: {first}", "see the log with --verbose") from exc
         seconds = time.perf_counter() - started
         validation = self._validate(job, output.path, output.output_map, progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from edgekit.errors import InvalidOptionError, did_you_mean
-from edgekit.specs import TensorSpec
+from edgekit.specs import TensorSpec, shape_text
 
 
 def parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
@@ -33,13 +33,13 @@ def fix_shapes(input_shapes: Mapping[str, Sequence[int]] | None, inputs: tuple[T
         shape = tuple(int(d) for d in dims)
         if len(shape) != len(spec.shape) or any(d <= 0 for d in shape):
             raise InvalidOptionError(
-                f"input_shapes['{name}'] = {shape} does not fit the input's shape {_text(spec.shape)}",
+                f"input_shapes['{name}'] = {shape} does not fit the input's shape {shape_text(spec.shape)}",
                 f"give {len(spec.shape)} positive sizes",
             )
         clashes = [i for i, (want, have) in enumerate(zip(shape, spec.shape)) if have is not None and have != want]
         if clashes:
             raise InvalidOptionError(
-                f"input_shapes['{name}'] = {shape} changes static dimension(s) {clashes} of {_text(spec.shape)}",
+                f"input_shapes['{name}'] = {shape} changes static dimension(s) {clashes} of {shape_text(spec.shape)}",
                 "only dynamic dimensions (shown as ?) can be fixed",
             )
         fixed[name] = shape
@@ -64,11 +64,7 @@ def check_states(states: Mapping[str, str] | None, inputs: tuple[TensorSpec, ...
                                      f"{did_you_mean(output_name, out_specs)}outputs: {', '.join(out_specs)}")
         a, b = in_specs[input_name].shape, out_specs[output_name].shape
         if len(a) != len(b) or any(x is not None and y is not None and x != y for x, y in zip(a, b)):
-            raise InvalidOptionError(f"state output '{output_name}' {_text(b)} cannot feed input '{input_name}' {_text(a)}",
+            raise InvalidOptionError(f"state output '{output_name}' {shape_text(b)} cannot feed input '{input_name}' {shape_text(a)}",
                                      "pair each state input with the output of the same shape")
         checked[input_name] = output_name
     return checked
-
-
-def _text(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

@@ -1,7 +1,6 @@
 """Data model of a build: tensor specs, model sources, artifacts, validation results."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +15,11 @@ Layout = Literal["NCHW", "NHWC", "NCW", "NWC", "NC", "scalar", "other"]
 FRAMEWORKS: tuple[str, ...] = ("keras2", "keras3", "torch", "onnx")
 FORMATS: tuple[str, ...] = ("tflite", "onnx", "openvino")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "dynamic")
+
+
+def shape_text(shape: tuple[int | None, ...]) -> str:
+    """A shape as people read it, dynamic dimensions as ``?``: ``(?, 8, 8, 1)``."""
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
 class _Frozen(BaseModel):
@@ -135,6 +139,3 @@ class Build(_Frozen):
                 return item
         raise KeyError(f"no {format} {precision or ''} artifact in this build")
 
-
-def artifact_files_size(files: list[Path]) -> int:
-    return sum(f.stat().st_size for f in files)

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ConversionError, EdgekitError
+from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.session import BuildSession
 
@@ -158,7 +158,7 @@ def _serve(reader: Connection, writer: Connection) -> None:
             import traceback
 
             traceback.print_exc()
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             writer.send(("error", ConversionError(f"{method} failed: {type(exc).__name__}: {first}", "see the worker log")))
 
 

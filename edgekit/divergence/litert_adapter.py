@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for, stack
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 from edgekit.runtime.base import quantize
 
 _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE"}
@@ -31,7 +31,7 @@ def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
         interpreter.allocate_tensors()
         ops = interpreter._get_ops_details()
     except (ValueError, RuntimeError, ImportError, AttributeError) as exc:
-        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        first = first_line(exc, 300)
         raise EdgekitError(f"LiteRT cannot expose the intermediate tensors of {Path(path).name}: {first}",
                            "install ai-edge-litert (tflite_runtime has no tensor preservation)") from exc
     details = {d["index"]: d for d in interpreter.get_tensor_details()}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for, stack
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 _QDQ = {"QuantizeLinear", "DequantizeLinear"}
 _SKIP = _QDQ | {"Constant", "Shape", "Identity"}
@@ -119,7 +119,7 @@ def _run(model: Any, names: list[str], feeds: list[dict[str, np.ndarray]]) -> di
         session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
         raise EdgekitError(
-            f"ONNX Runtime cannot expose the intermediate tensors: {str(exc).splitlines()[0][:300]}",
+            f"ONNX Runtime cannot expose the intermediate tensors: {first_line(exc, 300)}",
             "the artifact may be corrupt; edgekit validate checks that it runs at all",
         ) from exc
     inputs = session.get_inputs()

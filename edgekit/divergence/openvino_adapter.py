@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for, stack
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, first_line
 
 _PASS_THROUGH = {"FakeQuantize", "Convert"}
 _SKIP = {"Parameter", "Constant", "Result", "FakeQuantize", "Convert", "ShapeOf"}
@@ -26,7 +26,7 @@ def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
     try:
         model = core.read_model(str(path))
     except Exception as exc:  # openvino raises RuntimeError with a C++ trace
-        raise EdgekitError(f"OpenVINO cannot read {Path(path).name}: {str(exc).strip().splitlines()[0][:300]}",
+        raise EdgekitError(f"OpenVINO cannot read {Path(path).name}: {first_line(exc, 300)}",
                            "the IR is corrupt or its .bin is missing") from exc
     constant: set[str] = set()
     layers: list[Layer] = []
@@ -109,7 +109,7 @@ def _run(core: Any, model: Any, ports: dict[str, Any], feeds: list[dict[str, np.
         position = {r.get_friendly_name(): i for i, r in enumerate(model.get_results())}
         compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     except Exception as exc:  # openvino raises RuntimeError with a C++ trace
-        raise EdgekitError(f"OpenVINO cannot expose the intermediate tensors: {str(exc).strip().splitlines()[0][:300]}",
+        raise EdgekitError(f"OpenVINO cannot expose the intermediate tensors: {first_line(exc, 300)}",
                            "report the model; a partial trace is not possible for this IR") from exc
     request = compiled.create_infer_request()
     in_ports = list(compiled.inputs)

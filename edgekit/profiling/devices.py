@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from importlib import metadata
 
+from edgekit.errors import first_line
+from edgekit.manifest import installed_versions
 from edgekit.profiling.report import HostInfo
 
 RUNTIME_PACKAGES = ("ai-edge-litert", "tflite-runtime", "onnxruntime", "openvino")
@@ -31,13 +32,7 @@ def _memory() -> int | None:
 
 def runtimes() -> dict[str, str]:
     """Installed runtime packages and their versions (from metadata, nothing imported)."""
-    found = {}
-    for name in RUNTIME_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+    return installed_versions(RUNTIME_PACKAGES)
 
 
 def accelerators(installed: dict[str, str]) -> dict[str, list[str]]:
@@ -58,7 +53,7 @@ def accelerators(installed: dict[str, str]) -> dict[str, list[str]]:
 
             found["openvino"] = list(openvino.Core().available_devices)
         except (ImportError, RuntimeError) as exc:
-            found["openvino"] = [f"broken install: {str(exc).splitlines()[0]}"]
+            found["openvino"] = [f"broken install: {first_line(exc)}"]
     return found
 
 

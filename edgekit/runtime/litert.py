@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError, EdgekitError
+from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.runtime.base import Runner, dequantize, quantize
 from edgekit.specs import TensorSpec
 
@@ -45,7 +45,7 @@ class LiteRtRunner(Runner):
             self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
         except (ValueError, RuntimeError) as exc:
             raise ConversionError(
-                f"LiteRT cannot load {path.name}: {str(exc).splitlines()[0]}", "the .tflite file is corrupt"
+                f"LiteRT cannot load {path.name}: {first_line(exc)}", "the .tflite file is corrupt"
             ) from exc
         signatures = self.interpreter.get_signature_list()
         self.signature = next(iter(signatures), None)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError, EdgekitError
+from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.runtime.base import Runner
 from edgekit.specs import TensorSpec
 
@@ -46,7 +46,7 @@ class OnnxRuntimeRunner(Runner):
             self.session = ort.InferenceSession(str(path), options, providers=[provider])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ConversionError(
-                f"ONNX Runtime cannot load {path.name}: {str(exc).splitlines()[0]}",
+                f"ONNX Runtime cannot load {path.name}: {first_line(exc)}",
                 "the artifact is corrupt or uses an operator this ONNX Runtime does not have",
             ) from exc
         self.provider = self.accelerator = provider

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError, EdgekitError
+from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.runtime.base import Runner
 from edgekit.specs import TensorSpec
 
@@ -43,7 +43,7 @@ class OpenVinoRunner(Runner):
             self.compiled = core.compile_model(str(path), device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line messages
             raise ConversionError(
-                f"OpenVINO cannot load {path.name}: {str(exc).strip().splitlines()[0]}",
+                f"OpenVINO cannot load {path.name}: {first_line(exc)}",
                 "the IR is corrupt, its .bin is missing, or it uses an operation this OpenVINO does not have",
             ) from exc
         self.request = self.compiled.create_infer_request()

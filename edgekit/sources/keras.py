@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import DataError, InvalidOptionError, ModelFileError, UnsafeModelError
+from edgekit.errors import DataError, InvalidOptionError, ModelFileError, UnsafeModelError, first_line
 from edgekit.sources import keras_safety
 from edgekit.sources.base import LoadedSource, layout_of, sha256_of
 from edgekit.sources.finite import check_finite_weights
@@ -78,7 +78,7 @@ def _load(path: Path, framework: str, allow_unsafe: bool) -> Any:
 
         return tf_keras.models.load_model(path, compile=False, safe_mode=not allow_unsafe)
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError... for bad files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         if "safe_mode" in str(exc) or "unsafe" in first.lower():
             raise UnsafeModelError(f"{path}: Keras refused to load it in safe mode: {first}", keras_safety.UNSAFE_HINT) from exc
         if "Could not locate" in first or "Unknown" in first:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from edgekit.errors import ModelFileError, UnsafeModelError
+from edgekit.errors import ModelFileError, UnsafeModelError, first_line
 
 MAX_ARCHIVE_BYTES = 8 << 30  # total uncompressed size of a .keras archive
 MAX_ARCHIVE_MEMBERS = 10_000
@@ -40,7 +40,7 @@ def check_h5(path: Path, allow_unsafe: bool) -> None:
             raw = handle.attrs.get("model_config")
     except OSError as exc:
         raise ModelFileError(
-            f"{path} is a damaged or truncated HDF5 file: {str(exc).splitlines()[0]}", "export or copy the model again"
+            f"{path} is a damaged or truncated HDF5 file: {first_line(exc)}", "export or copy the model again"
         ) from None
     if raw is None:
         raise ModelFileError(

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import DataError, ModelFileError, UnsafeModelError
+from edgekit.errors import DataError, ModelFileError, UnsafeModelError, first_line
 from edgekit.sources.base import LoadedSource, layout_of
 from edgekit.sources.finite import check_finite_weights
 from edgekit.sources.sniff import Sniffed
@@ -70,7 +70,7 @@ def load_file(sniffed: Sniffed, *, example_inputs: Any = None, allow_unsafe: boo
             onnx.load_external_data_for_model(model, str(path.parent))
         except Exception as exc:  # onnx raises ValueError/OSError on data it cannot read
             raise ModelFileError(
-                f"{path} is not a valid ONNX model: its external data cannot be read: {_first_line(exc)}",
+                f"{path} is not a valid ONNX model: its external data cannot be read: {first_line(exc, 300)}",
                 "copy the model together with its .data file(s) into one folder",
             ) from exc
     all_files = [path, *files]
@@ -150,7 +150,7 @@ def _parse(path: Path) -> Any:
         return onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends
         raise ModelFileError(
-            f"{path} is not a valid ONNX model (it cannot be parsed): {_first_line(exc)}",
+            f"{path} is not a valid ONNX model (it cannot be parsed): {first_line(exc, 300)}",
             "the file is truncated or corrupt; export or copy the model again",
         ) from exc
 
@@ -170,7 +170,7 @@ def _check(model: Any, path: Path | None, *, big: bool) -> None:
     except Exception as exc:  # ValidationError, InferenceError
         where = path if path is not None else "the in-memory model"
         raise ModelFileError(
-            f"{where} is not a valid ONNX model (onnx.checker): {_first_line(exc)}",
+            f"{where} is not a valid ONNX model (onnx.checker): {first_line(exc, 300)}",
             "the file is truncated or corrupt, or the exporter wrote an invalid graph; export it again",
         ) from exc
 
@@ -386,7 +386,7 @@ def _session(model: Any, path: Path | None, *, big: bool) -> Any:
     except Exception as exc:  # onnxruntime's own exception types
         where = path if path is not None else "the in-memory ONNX model"
         raise ModelFileError(
-            f"ONNX Runtime cannot load {where}: {_first_line(exc)}",
+            f"ONNX Runtime cannot load {where}: {first_line(exc, 300)}",
             "the model uses an operator or opset ONNX Runtime does not support; export it with a standard opset",
         ) from exc
 
@@ -408,7 +408,3 @@ def _sha256_of_files(files: list[Path]) -> str:
                 digest.update(chunk)
     return digest.hexdigest()
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ConversionError, DataError, InvalidOptionError, ModelFileError, UnsafeModelError
+from edgekit.errors import ConversionError, DataError, InvalidOptionError, ModelFileError, UnsafeModelError, first_line
 from edgekit.sources.base import LoadedSource, layout_of, sha256_of
 from edgekit.sources.sniff import Sniffed
 from edgekit.specs import ModelSource, TensorSpec
@@ -124,7 +124,7 @@ def from_object(
         model = copy.deepcopy(module).eval()
     except Exception as exc:  # a module holding an uncopyable attribute (a lock, an open file, ...)
         raise InvalidOptionError(
-            f"edgekit cannot copy the module to work on it: {type(exc).__name__}: {_first_line(exc)}",
+            f"edgekit cannot copy the module to work on it: {type(exc).__name__}: {first_line(exc)}",
             "edgekit never changes your module, so it converts a deep copy; make the module deep-copyable",
         ) from exc
     _check_finite(_named_tensors(model))
@@ -172,7 +172,7 @@ def _load_torchscript(path: Path, example_inputs: Any) -> TorchSource:
     try:
         model = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:  # torch raises RuntimeError / ValueError with long C++ traces
-        raise ModelFileError(f"cannot load TorchScript {path.name}: {_first_line(exc)}", "export it again") from exc
+        raise ModelFileError(f"cannot load TorchScript {path.name}: {first_line(exc)}", "export it again") from exc
     _check_finite(_named_tensors(model))
     arguments = [arg.name for arg in model.forward.schema.arguments[1:]]  # [0] is self
     names, args = _normalise_examples(example_inputs, arguments)
@@ -186,7 +186,7 @@ def _load_pt2(path: Path, example_inputs: Any) -> TorchSource:
         program = torch.export.load(str(path))
     except Exception as exc:
         raise ModelFileError(
-            f"cannot load torch.export archive {path.name}: {_first_line(exc)}", "export it again"
+            f"cannot load torch.export archive {path.name}: {first_line(exc)}", "export it again"
         ) from exc
     _check_finite([*program.state_dict.items(), *program.constants.items()])
     placeholders = _user_input_values(program)
@@ -221,7 +221,7 @@ def _build(
         raise
     except Exception as exc:
         raise InvalidOptionError(
-            f"the model fails on its example inputs: {type(exc).__name__}: {_first_line(exc)}",
+            f"the model fails on its example inputs: {type(exc).__name__}: {first_line(exc)}",
             "check that example_inputs have the shapes and dtypes the model's forward() expects",
         ) from exc
     dynamic = dynamic or {}
@@ -269,7 +269,7 @@ def _export(model: Any, args: tuple[Any, ...]) -> Any:
         return torch.export.export(model, args)
     except Exception as exc:
         raise ConversionError(
-            f"torch.export cannot capture the model: {type(exc).__name__}: {_first_line(exc)}",
+            f"torch.export cannot capture the model: {type(exc).__name__}: {first_line(exc)}",
             "the ONNX and OpenVINO routes need a torch.export-able forward(); avoid data-dependent Python "
             "control flow or rewrite it with torch.cond",
         ) from exc
@@ -464,7 +464,3 @@ def _check_member_name(path: Path, name: str, seen: set[str]) -> None:
         )
     seen.add(name)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
