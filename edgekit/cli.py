@@ -295,5 +295,14 @@ def debug_command(artifacts: tuple[str, ...], calibration: str, data: str | None
     run_debug(artifacts, calibration, data, reference, samples, json_path, html_path)
 
 
+@main.command(name="gui")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+def gui_command(paths: tuple[str, ...]) -> None:
+    """Open the desktop app; PATHS may name a model file, a build folder or a project file to open."""
+    from edgekit.gui.app import run
+
+    raise SystemExit(run(list(paths)))
+
+
 if __name__ == "__main__":
     main()

@@ -17,6 +17,8 @@ class LoadedSource(ABC):
     def __init__(self, spec: ModelSource, model: Any) -> None:
         self.spec = spec
         self.model = model
+        #: the model carries trained fake-quant ranges (``edgekit.qat``): int8 routes export them, no calibration
+        self.fake_quantized = False
 
     @property
     def framework(self) -> str:
