@@ -28,6 +28,11 @@ _LAZY = {
     "open_runner": "edgekit.runtime",
     "profile": "edgekit.profiling",
     "debug": "edgekit.divergence",
+    "prune": "edgekit.optimize.steps",
+    "qat": "edgekit.optimize.steps",
+    "distill": "edgekit.optimize.steps",
+    "load_recipe": "edgekit.optimize.recipe",
+    "OptimizationReport": "edgekit.optimize.report",
 }
 
 __all__ = ["EdgekitError", "__version__", *_LAZY]
@@ -37,6 +42,9 @@ if TYPE_CHECKING:
     from edgekit.divergence import debug
     from edgekit.inspection import inspect
     from edgekit.manifest import read_manifest
+    from edgekit.optimize.recipe import load_recipe
+    from edgekit.optimize.report import OptimizationReport
+    from edgekit.optimize.steps import distill, prune, qat
     from edgekit.options import QuantScheme
     from edgekit.pipeline import convert
     from edgekit.profiles import DeviceProfile, list_profiles, load_profile

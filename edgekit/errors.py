@@ -64,6 +64,12 @@ class ValidationFailedError(EdgekitError):
     exit_code = 1
 
 
+class OptimizationBudgetError(EdgekitError):
+    """An optimization step lost more accuracy than the budget allows (a failed gate, exit code 1)."""
+
+    exit_code = 1
+
+
 def first_line(exc: BaseException, limit: int | None = None) -> str:
     """The first line of an exception's message (its type name when it has none), at most ``limit`` characters."""
     text = str(exc).strip()

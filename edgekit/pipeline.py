@@ -11,6 +11,9 @@ from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_arti
 from edgekit.data import load_feeds, synthetic_feeds
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
 from edgekit.manifest import MANIFEST_NAME, write_manifest
+from edgekit.optimize.labelled import load_labelled
+from edgekit.optimize.plan import needs_worker, precisions_with, resolve_steps, save_for_worker
+from edgekit.optimize.steps import Step
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.profiles import DeviceProfile, load_profile
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
@@ -53,6 +56,9 @@ def convert(
     force: bool = False,
     budgets: Mapping[str, float] | None = None,
     accuracy_target: Mapping[str, float] | str | None = None,
+    optimizations: Sequence[Step] | str | Path | None = None,
+    train_data: Any = None,
+    val_data: Any = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -68,6 +74,10 @@ def convert(
     (``max_size_bytes``, ``min_cosine``, ...) override the profile's and are judged per artifact.
     ``accuracy_target`` ({"cosine": 0.99, "top1": 0.97}) makes every int8 route rescue itself
     (``edgekit.rescue``): scheme changes and layers kept in float until the target is met.
+    ``optimizations`` (``edgekit.prune``, ``edgekit.distill``, ``edgekit.qat`` steps, or a recipe file) run in
+    order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
+    x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
+    also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
     """
     progress = progress or ignore
     cancel = cancel or threading.Event()
@@ -75,28 +85,44 @@ def convert(
     framework = _framework_of(model)
     explicit_formats = formats is not None
     format_list = _as_list(formats, profile.formats, "format", FORMATS)
-    precision_list = _as_list(precision, (profile.precision,), "precision", PRECISIONS)
+    steps, train_data, val_data = resolve_steps(optimizations, train_data, val_data)
+    precision_list = precisions_with(steps, _as_list(precision, (profile.precision,), "precision", PRECISIONS), precision is not None)
     jobs_wanted = _routes_to_build(framework, format_list, precision_list, explicit_formats)
     scheme = _scheme(profile, quantization)
     budget_limits = budgets_for(profile, budgets)
     rescue_target = parse_target(accuracy_target) if accuracy_target else None
     out = ensure_writable_dir(Path(output_dir))
     if isolate is None:
-        isolate = not is_in_memory(model)
+        isolate = not is_in_memory(model) or needs_worker(model, steps)
     config = {
         "target": profile.name,
         "requested": {"formats": formats, "precision": precision, "quantization": dict(quantization or {}),
                       "tolerances": dict(tolerances or {}), "allow_unsafe": allow_unsafe,
-                      "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}, "states": dict(states or {})},
+                      "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}, "states": dict(states or {}),
+                      "optimizations": [step.model_dump(mode="json") for step in steps]},
         "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
                       "calibration_samples": calibration_samples, "validation_samples": validation_samples},
         "profile": profile.model_dump(mode="json"),
         "budgets": {"requested": dict(budgets or {}), "effective": budget_limits.model_dump(exclude_none=True), "force": force},
     }
+    report = None
     with staging_dir(out) as staging:
         session = WorkerSession(staging, cancel) if isolate else InProcessSession()
         try:
-            source = session.call("open", model, example_inputs, allow_unsafe, progress=progress, timeout=timeout)
+            if isolate and is_in_memory(model) and steps:
+                model, steps = save_for_worker(model, steps, staging)
+            original = source = session.call("open", model, example_inputs, allow_unsafe, progress=progress, timeout=timeout)
+            source_ops = session.call("source_ops", progress=progress, timeout=timeout)
+            labelled = load_labelled(val_data, source.inputs, source.outputs, "val_data") if val_data is not None else None
+            if train_data is not None and (steps or calibration_data is None):
+                train = load_labelled(train_data, source.inputs, source.outputs, "train_data")
+                calibration_data = train.x if calibration_data is None else calibration_data
+                config["effective"]["calibration_data"] = "train_data" if calibration_data is train.x else "calibration_data"
+            if steps:
+                source, report = session.call(
+                    "optimize", steps, train, labelled, budget_limits.max_accuracy_drop, progress=progress, timeout=timeout
+                )
+                config["optimization"] = report.model_dump(mode="json")
             fixed = fix_shapes(input_shapes, source.inputs)
             state_map = check_states(states, source.inputs, source.outputs)
             data_inputs = with_shapes(source.inputs, fixed)
@@ -107,13 +133,18 @@ def convert(
             if not calibration and validation_data is None:  # random validation inputs need the target's static shapes
                 fixed = complete_static_shapes(profile, source.inputs, fixed, [])
                 data_inputs = with_shapes(source.inputs, fixed)
+            if validation_data is None and labelled is not None:
+                validation_data = labelled.x
             validation, validation_origin = _validation(validation_data, calibration, data_inputs, validation_samples)
+            labels = labelled.y[: len(validation)] if labelled is not None and validation_data is labelled.x else None
+            if labels is not None:
+                validation_origin = "val_data (labelled)"
             fixed = complete_static_shapes(profile, source.inputs, fixed, calibration or validation)
-            source_ops = session.call("source_ops", progress=progress, timeout=timeout)
-            checks = precheck(source_ops, profile, source, format_list, precision_list, scheme, fixed, force)
+            checks = precheck(source_ops, profile, original, format_list, precision_list, scheme, fixed, force)
             config["compatibility"] = [report.model_dump(mode="json") for report in checks]
             config["effective"].update(validation_data=validation_origin, input_shapes=fixed, states=state_map)
-            session.call("set_validation", validation, state_map, progress=progress, timeout=timeout)
+            session.call("set_validation", validation, state_map, labels, progress=progress, timeout=timeout)
+            baseline_accuracy = report.source.accuracy if report is not None else None
             artifacts, failures = [], []
             for fmt, prec in jobs_wanted:
                 if cancel.is_set():
@@ -132,7 +163,7 @@ def convert(
                         config.setdefault("rescue", {})[job.label] = record
                     else:
                         artifact = session.call("build_route", job, progress=progress, timeout=timeout)
-                    artifacts.append(finish_artifact(artifact, profile, budget_limits))
+                    artifacts.append(finish_artifact(artifact, profile, budget_limits, baseline_accuracy))
                 except Cancelled:
                     raise
                 except EdgekitError as exc:
@@ -140,8 +171,8 @@ def convert(
         finally:
             session.close()
     build = Build(
-        output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=source, target=profile.name,
-        artifacts=tuple(artifacts), failures=tuple(failures),
+        output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=original, target=profile.name,
+        artifacts=tuple(artifacts), failures=tuple(failures), optimization=report,
     )
     progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
     write_manifest(build, config)

@@ -40,6 +40,8 @@ class Budgets(_Strict):
     min_cosine: float | None = Field(default=None, ge=-1, le=1)
     min_top1_agreement: float | None = Field(default=None, ge=0, le=1)
     min_accuracy: float | None = Field(default=None, ge=0, le=1)
+    #: top-1 accuracy an optimization step or an artifact may lose against the source on labelled val_data (0.02 = 2 points)
+    max_accuracy_drop: float | None = Field(default=None, ge=0, le=1)
 
 
 class DeviceProfile(_Strict):

@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgekit.atomic import publish_files
 from edgekit.data import Feed
 from edgekit.errors import ConversionError, EdgekitError, first_line
+from edgekit.optimize.labelled import LabelledData
+from edgekit.optimize.report import OptimizationReport
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.routes import RouteRequest, find_route
@@ -75,23 +79,54 @@ class BuildSession:
         self.validation: list[Feed] = []
         self.references: list[dict[str, Any]] = []
         self.states: dict[str, str] = {}
+        self.labels: np.ndarray | None = None
+        self.reference_accuracy: float | None = None
+        self.example_inputs: Any = None
 
     def open(self, model: Any, example_inputs: Any = None, allow_unsafe: bool = False, progress: ProgressCallback = ignore) -> ModelSource:
         progress(ProgressEvent("load", 0.0, "loading the model"))
         self.source = load_source(model, example_inputs=example_inputs, allow_unsafe=allow_unsafe)
+        self.example_inputs = example_inputs
         return self.source.spec
 
+    def optimize(
+        self, steps: list, train: LabelledData, val: LabelledData, max_accuracy_drop: float | None = None,
+        progress: ProgressCallback = ignore,
+    ) -> tuple[ModelSource, OptimizationReport]:
+        """Run the optimization chain; the optimized model becomes the source every route converts."""
+        from edgekit.optimize.run import run_chain
+
+        source = self._require_source()
+        model, report = run_chain(source, steps, train, val, max_accuracy_drop, progress)
+        example = self.example_inputs
+        if example is None and source.framework == "torch":
+            example = {name: array[:1] for name, array in val.x.items()}
+        optimized = load_source(model, example_inputs=example)
+        optimized.fake_quantized = report.fake_quantized
+        self.source = optimized
+        return optimized.spec, report
+
     def set_validation(
-        self, feeds: list[Feed], states: dict[str, str] | None = None, progress: ProgressCallback = ignore
+        self, feeds: list[Feed], states: dict[str, str] | None = None, labels: np.ndarray | None = None,
+        progress: ProgressCallback = ignore,
     ) -> None:
         """Run the reference model once on the validation feeds.
 
         ``states`` maps a state input to the output carried into it: the feeds are then one sequence,
-        and from the second step on each state input takes the previous step's output.
+        and from the second step on each state input takes the previous step's output. ``labels`` (one
+        class index per feed) add top-1 accuracy to every artifact's validation.
         """
         source = self._require_source()
-        self.validation, self.states = feeds, dict(states or {})
+        self.validation, self.states, self.labels = feeds, dict(states or {}), labels
         self.references = run_sequence(source.predict, feeds, self.states, self._progress_of(progress, "reference"))
+        self.reference_accuracy = self._accuracy(self.references)
+
+    def _accuracy(self, outputs: list[dict[str, Any]]) -> float | None:
+        if self.labels is None or not outputs:
+            return None
+        name = self._require_source().spec.outputs[0].name
+        predicted = np.array([np.asarray(out[name]).reshape(-1).argmax() for out in outputs])
+        return float(np.mean(predicted == self.labels[: len(predicted)]))
 
     def carry_states(self, feeds: list[Feed], states: dict[str, str], progress: ProgressCallback = ignore) -> list[Feed]:
         """Calibration feeds with each state input set to the reference model's previous output, so that
@@ -159,6 +194,8 @@ class BuildSession:
             self.references, actuals, source.spec.outputs, job.tolerances,
             classifier=source.spec.task == "classifier", executed_precision=runner.executed_precision,
         )
+        if self.labels is not None:
+            result = result.model_copy(update={"accuracy": self._accuracy(actuals), "reference_accuracy": self.reference_accuracy})
         return check_quantized(result, path, job.format, job.tolerances) if job.precision in ("int8", "dynamic") else result
 
     def source_ops(self, progress: ProgressCallback = ignore) -> list:

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit.compat.report import BudgetCheck, CompatibilityReport
+from edgekit.optimize.report import OptimizationReport
 
 Framework = Literal["keras2", "keras3", "torch", "onnx"]
 Format = Literal["tflite", "onnx", "openvino"]
@@ -82,6 +83,8 @@ class ValidationResult(_Frozen):
     outputs: tuple[OutputMetrics, ...] = ()
     executed_precision: str | None = None
     int8_weight_fraction: float | None = None  # weights stored as int8/uint8, counted in the artifact file
+    accuracy: float | None = None  # top-1 against the labels of val_data, when the build was given labels
+    reference_accuracy: float | None = None  # the same for the model that was converted (after any optimization)
     message: str | None = None
 
 
@@ -127,6 +130,7 @@ class Build(_Frozen):
     target: str
     artifacts: tuple[Artifact, ...]
     failures: tuple[RouteFailure, ...] = ()
+    optimization: OptimizationReport | None = None  # the training-time steps run before conversion
 
     @property
     def passed(self) -> bool:

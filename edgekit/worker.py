@@ -24,6 +24,10 @@ from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.session import BuildSession
 
 
+#: BuildSession calls that change what the child holds, in the order a build makes them
+STATE_CALLS = ("open", "optimize", "set_validation")
+
+
 class Cancelled(EdgekitError):
     """The build was cancelled by the caller."""
 
@@ -48,8 +52,7 @@ class WorkerSession:
         self.log_dir = log_dir
         self.cancel = cancel or threading.Event()
         self.process: subprocess.Popen | None = None
-        self._open_args: tuple[Any, ...] | None = None
-        self._validation: tuple[Any, ...] | None = None
+        self._state_calls: dict[str, tuple[Any, ...]] = {}  # calls that set the child's state, replayed after a crash
 
     def _start(self) -> None:
         parent_read, child_write = os.pipe()
@@ -64,19 +67,15 @@ class WorkerSession:
         os.close(child_read)
         os.close(child_write)
         self.reader, self.writer = Connection(parent_read), Connection(parent_write)
-        if self._open_args is not None:  # a restart after a crash: bring the child back to the same state
-            self._roundtrip("open", self._open_args, ignore, None)
-            if self._validation is not None:
-                self._roundtrip("set_validation", self._validation, ignore, None)
+        for method, args in self._state_calls.items():  # a restart after a crash: bring the child back to the same state
+            self._roundtrip(method, args, ignore, None)
 
     def call(self, method: str, *args: Any, progress: ProgressCallback = ignore, timeout: float | None = None) -> Any:
         if self.process is None or self.process.poll() is not None:
             self._start()
         result = self._roundtrip(method, args, progress, timeout)
-        if method == "open":
-            self._open_args = args
-        elif method == "set_validation":
-            self._validation = args
+        if method in STATE_CALLS:
+            self._state_calls[method] = args
         return result
 
     def _roundtrip(self, method: str, args: tuple[Any, ...], progress: ProgressCallback, timeout: float | None) -> Any:
@@ -141,7 +140,7 @@ def _serve(reader: Connection, writer: Connection) -> None:
 
     methods: dict[str, Callable[..., Any]] = {
         "open": session.open, "set_validation": session.set_validation, "build_route": session.build_route,
-        "carry_states": session.carry_states, "source_ops": session.source_ops,
+        "carry_states": session.carry_states, "source_ops": session.source_ops, "optimize": session.optimize,
     }
     while True:
         try:

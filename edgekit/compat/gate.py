@@ -76,23 +76,29 @@ def budgets_for(profile: DeviceProfile, overrides: Mapping[str, Any] | None) -> 
         raise InvalidOptionError(f"invalid budgets: {problems}", f"budgets: {', '.join(Budgets.model_fields)}") from None
 
 
-def finish_artifact(artifact: Artifact, profile: DeviceProfile, budgets: Budgets) -> Artifact:
-    """The artifact with its own ops checked against ``profile`` and its budgets judged."""
+def finish_artifact(artifact: Artifact, profile: DeviceProfile, budgets: Budgets, baseline_accuracy: float | None = None) -> Artifact:
+    """The artifact with its own ops checked against ``profile`` and its budgets judged.
+
+    ``baseline_accuracy`` is the source's accuracy before any optimization (default: the converted model's)."""
     try:
         # the inputs as the file declares them: a route may fix shapes without restating them in its specs
         report = check_artifact(artifact.path, artifact.format, profile, precision=artifact.precision)
     except EdgekitError:
         report = None
-    return artifact.model_copy(update={"compatibility": report, "budgets": judge_budgets(artifact, budgets)})
+    return artifact.model_copy(update={"compatibility": report, "budgets": judge_budgets(artifact, budgets, baseline_accuracy)})
 
 
-def judge_budgets(artifact: Artifact, budgets: Budgets) -> tuple[BudgetCheck, ...]:
+def judge_budgets(artifact: Artifact, budgets: Budgets, baseline_accuracy: float | None = None) -> tuple[BudgetCheck, ...]:
     """Pass/fail per budget; budgets edgekit does not measure in a build are listed as ``not_measured``."""
     v = artifact.validation
+    baseline = baseline_accuracy if baseline_accuracy is not None else v.reference_accuracy
+    drop = baseline - v.accuracy if baseline is not None and v.accuracy is not None else None
     measured: dict[str, tuple[float | None, bool]] = {  # name -> (value, larger is better)
         "max_size_bytes": (float(artifact.size_bytes), False),
         "min_cosine": (v.cosine, True),
         "min_top1_agreement": (v.top1_agreement, True),
+        "min_accuracy": (v.accuracy, True),
+        "max_accuracy_drop": (None if drop is None else round(drop, 6), False),
     }
     checks = []
     for name, limit in budgets.model_dump().items():

@@ -88,7 +88,8 @@ class DistillStep(_Step):
 Step = Annotated[Union[PruneStep, QatStep, DistillStep], Field(discriminator="kind")]
 
 
-def _make(cls: type[_Step], options: dict[str, Any]) -> Any:
+def make_step(cls: type[_Step], options: dict[str, Any]) -> Any:
+    """``cls(**options)``, with pydantic's errors turned into one InvalidOptionError."""
     try:
         return cls(**options)
     except ValueError as exc:
@@ -100,14 +101,14 @@ def _make(cls: type[_Step], options: dict[str, Any]) -> Any:
 
 def prune(sparsity: float = 0.5, *, structured: bool = False, **options: Any) -> PruneStep:
     """A pruning step: ``sparsity`` of the weights (or channels, ``structured=True``) removed, then fine-tuned."""
-    return _make(PruneStep, {"sparsity": sparsity, "structured": structured, **options})
+    return make_step(PruneStep, {"sparsity": sparsity, "structured": structured, **options})
 
 
 def qat(epochs: int = 3, **options: Any) -> QatStep:
     """A quantization-aware training step; the build's int8 artifacts carry its fake-quant ranges."""
-    return _make(QatStep, {"epochs": epochs, **options})
+    return make_step(QatStep, {"epochs": epochs, **options})
 
 
 def distill(teacher: Any = None, **options: Any) -> DistillStep:
     """A distillation step from ``teacher`` into the model so far (or into a narrower copy of it, without a teacher)."""
-    return _make(DistillStep, {"teacher": teacher, **options})
+    return make_step(DistillStep, {"teacher": teacher, **options})
