@@ -87,15 +87,45 @@ def main() -> None:
               help="A budget every artifact must meet, e.g. max_size_bytes=4000000, min_cosine=0.99 (repeatable; exit 1 if broken).")
 @click.option("--accuracy-target", metavar="cosine=0.99,top1=0.97",
               help="Rescue int8 routes until they meet this: scheme changes, then the culprit layers kept in float.")
+@click.option("--train-data", type=click.Path(exists=True, dir_okay=False),
+              help="Labelled training data for optimization steps: .npz with arrays x and y (also the default calibration).")
+@click.option("--val-data", type=click.Path(exists=True, dir_okay=False),
+              help="Labelled held-out data (.npz with x and y): measures each step and every artifact's accuracy.")
+@click.option("--recipe", type=click.Path(exists=True, dir_okay=False),
+              help="Optimization steps from a YAML/TOML recipe file (may also name train_data and val_data).")
+@click.option("--prune", "prune_sparsity", type=float, metavar="SPARSITY", help="Prune this fraction of weights, e.g. 0.5.")
+@click.option("--structured", is_flag=True, help="With --prune: remove whole channels (a smaller, faster model).")
+@click.option("--distill", "teacher", type=click.Path(exists=True), metavar="TEACHER",
+              help="Distill from this teacher model file into the model (after --prune).")
+@click.option("--qat", "qat_epochs", type=int, metavar="EPOCHS", help="Quantization-aware training for EPOCHS (last step; int8 only).")
+@click.option("--epochs", type=int, metavar="N", help="Fine-tuning epochs of --prune and --distill.")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
             input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
-            as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None) -> None:
-    """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json."""
+            as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
+            val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
+            qat_epochs: int | None, epochs: int | None) -> None:
+    """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
+
+    Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
+    before conversion and are measured on --val-data.
+    """
     from edgekit.console import print_build, progress_bar
+    from edgekit.optimize.steps import distill, prune, qat
     from edgekit.pipeline import convert as run_convert
     from edgekit.shapes import parse_shape
+
+    tuning = {} if epochs is None else {"epochs": epochs}
+    steps = [
+        *([prune(prune_sparsity, structured=structured, **tuning)] if prune_sparsity is not None else []),
+        *([distill(teacher, **tuning)] if teacher else []),
+        *([qat(qat_epochs)] if qat_epochs is not None else []),
+    ]
+    if structured and prune_sparsity is None:
+        raise InvalidOptionError("--structured needs --prune SPARSITY", "e.g. --prune 0.5 --structured")
+    if recipe and steps:
+        raise InvalidOptionError("give either --recipe or --prune/--distill/--qat, not both", "put every step in the recipe")
 
     with progress_bar() as on_progress:
         build = run_convert(
@@ -104,6 +134,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
             progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
+            optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))

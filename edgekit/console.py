@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from edgekit.compat.report import CompatibilityReport
+from edgekit.optimize.report import OptimizationReport
 from edgekit.profiles import DeviceProfile
 from edgekit.progress import ProgressCallback, ProgressEvent
 from edgekit.specs import Artifact, Build, ModelSource, shape_text
@@ -47,17 +48,35 @@ def _fmt(value: float | None, digits: int = 5) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def print_optimization(report: OptimizationReport) -> None:
+    """The optimization chain, one row per step after the source's own row."""
+    table = Table(title=f"optimization on {report.train_samples} training / {report.val_samples} held-out samples")
+    metric = "accuracy" if report.task == "classification" else "mse"
+    for column in ("step", metric, "parameters", "sparsity", "weights", "seconds"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for r in report.records:
+        value = f"{r.accuracy:.2%}" if r.accuracy is not None else _fmt(r.loss, 4)
+        table.add_row(r.step, value, f"{r.parameters:,}", f"{r.sparsity:.1%}", human_size(r.weight_bytes), f"{r.seconds:.1f}")
+    console.print(table)
+
+
 def print_build(build: Build) -> None:
+    if build.optimization is not None:
+        print_optimization(build.optimization)
+    labelled = any(a.validation.accuracy is not None for a in build.artifacts)
     table = Table(title=f"edgekit build for {build.target} ({build.source.framework})")
-    for column in ("format", "precision", "size", "cosine", "top-1 agr.", "max abs err", "budgets", "fallback", "status", "file"):
-        table.add_column(column, justify="right" if column in ("size", "cosine", "top-1 agr.", "max abs err") else "left")
+    columns = ("format", "precision", "size", *(("accuracy",) if labelled else ()), "cosine", "top-1 agr.", "max abs err",
+               "budgets", "fallback", "status", "file")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("size", "accuracy", "cosine", "top-1 agr.", "max abs err") else "left")
     for a in build.artifacts:
         v = a.validation
         status = "[green]passed[/]" if a.passed else f"[red]{v.status}[/]" if v.status != "passed" else "[red]over budget[/]"
-        table.add_row(a.format, a.precision, human_size(a.size_bytes), _fmt(v.cosine), _fmt(v.top1_agreement, 3),
+        accuracy = (f"{v.accuracy:.2%}" if v.accuracy is not None else "-",) if labelled else ()
+        table.add_row(a.format, a.precision, human_size(a.size_bytes), *accuracy, _fmt(v.cosine), _fmt(v.top1_agreement, 3),
                       _fmt(v.max_abs_error, 4), _budgets_cell(a), _fallback_cell(a), status, Path(a.path).name)
     for f in build.failures:
-        table.add_row(f.format, f.precision, "-", "-", "-", "-", "-", "-", "[red]no artifact[/]", f.error)
+        table.add_row(f.format, f.precision, "-", *(("-",) if labelled else ()), "-", "-", "-", "-", "-", "[red]no artifact[/]", f.error)
     console.print(table)
     for a in build.artifacts:
         if a.validation.message:
