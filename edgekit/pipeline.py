@@ -105,7 +105,7 @@ def convert(
         "profile": profile.model_dump(mode="json"),
         "budgets": {"requested": dict(budgets or {}), "effective": budget_limits.model_dump(exclude_none=True), "force": force},
     }
-    report = None
+    optimization = None
     with staging_dir(out) as staging:
         session = WorkerSession(staging, cancel) if isolate else InProcessSession()
         try:
@@ -119,10 +119,9 @@ def convert(
                 calibration_data = train.x if calibration_data is None else calibration_data
                 config["effective"]["calibration_data"] = "train_data" if calibration_data is train.x else "calibration_data"
             if steps:
-                source, report = session.call(
+                source, optimization = session.call(
                     "optimize", steps, train, labelled, budget_limits.max_accuracy_drop, progress=progress, timeout=timeout
                 )
-                config["optimization"] = report.model_dump(mode="json")
             fixed = fix_shapes(input_shapes, source.inputs)
             state_map = check_states(states, source.inputs, source.outputs)
             data_inputs = with_shapes(source.inputs, fixed)
@@ -144,7 +143,7 @@ def convert(
             config["compatibility"] = [report.model_dump(mode="json") for report in checks]
             config["effective"].update(validation_data=validation_origin, input_shapes=fixed, states=state_map)
             session.call("set_validation", validation, state_map, labels, progress=progress, timeout=timeout)
-            baseline_accuracy = report.source.accuracy if report is not None else None
+            baseline_accuracy = optimization.source.accuracy if optimization is not None else None
             artifacts, failures = [], []
             for fmt, prec in jobs_wanted:
                 if cancel.is_set():
@@ -172,7 +171,7 @@ def convert(
             session.close()
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=original, target=profile.name,
-        artifacts=tuple(artifacts), failures=tuple(failures), optimization=report,
+        artifacts=tuple(artifacts), failures=tuple(failures), optimization=optimization,
     )
     progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
     write_manifest(build, config)
