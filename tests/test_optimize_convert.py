@@ -104,3 +104,18 @@ def test_torch_chain_in_memory(labelled, tmp_path):
     for artifact in build.artifacts:
         assert artifact.precision == "int8" and artifact.validation.status == "passed", artifact.validation.message
         assert artifact.validation.accuracy >= source.accuracy - 0.03
+
+
+def test_a_teacher_for_another_task_is_refused(labelled, tmp_path):
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    (x_train, y_train), (x_val, y_val) = labelled
+    x_train, x_val = x_train.transpose(0, 3, 1, 2).copy(), x_val.transpose(0, 3, 1, 2).copy()
+    student = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
+    five_classes = nn.Sequential(nn.Flatten(), nn.Linear(64, 5)).eval()
+    with pytest.raises(edgekit.EdgekitError, match=r"outputs shape \(5,\) per sample, the student \(10,\)"):
+        edgekit.convert(student, example_inputs=(torch.zeros(1, 1, 8, 8),), formats="onnx", precision="fp32",
+                        optimizations=[edgekit.distill(teacher=five_classes, epochs=1)],
+                        train_data=(x_train, y_train), val_data=(x_val, y_val), output_dir=tmp_path / "out")
+    assert not (tmp_path / "out" / "edgekit-manifest.json").exists()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InvalidOptionError, OptimizationBudgetError
+from edgekit.errors import InvalidOptionError, OptimizationBudgetError, first_line
 from edgekit.optimize.backend import Backend, TrainingSet
 from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport, StepRecord
@@ -95,9 +95,29 @@ def _apply(backend: Backend, step: Step, model: Any, data: TrainingSet, progress
     if isinstance(step, QatStep):
         return backend.qat(model, step, data, progress)
     if step.teacher is not None:
-        return backend.distill(model, backend.load_teacher(step.teacher), step, data, progress)
+        teacher = backend.load_teacher(step.teacher)
+        _check_teacher(backend, teacher, model, data, step.teacher_description)
+        return backend.distill(model, teacher, step, data, progress)
     student = backend.derive_student(model, step)
     return backend.distill(student, model, step, data, progress)
+
+
+def _check_teacher(backend: Backend, teacher: Any, student: Any, data: TrainingSet, described: str | None) -> None:
+    """A teacher must answer the student's inputs with outputs of the student's shape."""
+    sample = _head(data.x_val, 2)
+    try:
+        taught = backend.predict(teacher, sample)
+    except Exception as exc:  # the teacher cannot even take the student's inputs
+        raise InvalidOptionError(
+            f"the teacher ({described}) cannot run on the student's inputs: {type(exc).__name__}: {first_line(exc)}",
+            "the teacher must take the same inputs as the model being optimized",
+        ) from None
+    expected = backend.predict(student, sample).shape
+    if taught.shape != expected:
+        raise InvalidOptionError(
+            f"the teacher ({described}) outputs shape {taught.shape[1:]} per sample, the student {expected[1:]}",
+            "distillation needs a teacher trained for the same task, with the same number of outputs (classes)",
+        )
 
 
 def evaluate(backend: Backend, model: Any, data: TrainingSet) -> tuple[float | None, float | None]:
