@@ -1,10 +1,24 @@
-"""Keras 2 / Keras 3 -> ONNX: tf2onnx on the serving function (named inputs and outputs), then ``finish_onnx``."""
+"""Keras 2 / Keras 3 -> ONNX: tf2onnx on the serving function (named inputs and outputs), then ``finish_onnx``.
+
+A quantization-aware trained model's FakeQuant ops become QuantizeLinear/DequantizeLinear pairs (tf2onnx);
+its weights, which TensorFlow folds through their fake quantization, are stored back as int8 (QDQ ONNX).
+"""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from edgekit.converters._keras_common import conversion_step, input_signature, tf_function, warm_up
+import numpy as np
+
+from edgekit.converters._keras_common import (
+    QAT_NOTE,
+    conversion_step,
+    exports_qat,
+    input_signature,
+    tf_function,
+    warm_up,
+)
 from edgekit.converters._onnx_post import finish_onnx
 
 from edgekit.routes import RouteOutput, RouteRequest
@@ -16,6 +30,7 @@ def convert(request: RouteRequest) -> RouteOutput:
     """Write ``<stem>.onnx`` at ``request.precision``; input and output names are the source's."""
     import tf2onnx
 
+    qat = exports_qat(request)
     request.progress(0.05, "running the model once")
     warm_up(request)
     fp32 = request.out_dir / f"{request.stem}.fp32-intermediate.onnx"
@@ -29,7 +44,13 @@ def convert(request: RouteRequest) -> RouteOutput:
         )
     _stabilize_names(fp32)
     request.progress(0.6, f"saving ONNX at {request.precision}")
-    output = finish_onnx(fp32, request)
+    if qat:
+        stored = _store_int8_weights(fp32)
+        output = finish_onnx(fp32, replace(request, precision="fp32"))
+        output.notes[:0] = [QAT_NOTE, f"QDQ ONNX: {stored} weight tensors stored as int8, activations quantized "
+                            "by the model's QuantizeLinear/DequantizeLinear pairs (no ONNX Runtime quantizer)"]
+    else:
+        output = finish_onnx(fp32, request)
     output.notes.insert(0, f"tf2onnx {tf2onnx.__version__}, opset {OPSET}, NHWC layout kept")
     return output
 
@@ -76,3 +97,88 @@ def _stabilize_names(path: Path) -> None:
             if dim.HasField("dim_param") and _GENERATED.match(dim.dim_param):
                 dim.dim_param = dim_names.setdefault(dim.dim_param, f"dim__{len(dim_names)}")
     onnx.save(model, str(path))
+
+
+# weight input of each op that carries one, and the channel axis of that weight (ONNX layout)
+_WEIGHT_OPS = {"Conv": 0, "MatMul": 1, "Gemm": 1}
+_GRID_TOLERANCE = 1e-3  # of the finest int8 step
+
+
+def _store_int8_weights(path: Path) -> int:
+    """Replace float weights that lie on a symmetric int8 grid (a QAT model's fake-quantized weights, folded
+    by TensorFlow) with int8 initializers and a DequantizeLinear; return how many were replaced.
+
+    The grid is found per tensor, or else per output channel; the int8 values times the scale give back
+    exactly the float weights, so the artifact computes what the QAT model computes.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    replaced: list = []
+    for node in graph.node:
+        if node.op_type not in _WEIGHT_OPS or len(node.input) < 2 or node.input[1] not in initializers:
+            continue
+        tensor = initializers.pop(node.input[1])
+        weight = numpy_helper.to_array(tensor)
+        axis = _WEIGHT_OPS[node.op_type] if node.op_type != "Gemm" or not _attribute(node, "transB") else 0
+        found = _int8_grid(weight, axis) if weight.dtype == np.float32 and weight.ndim >= 2 else None
+        if found is None:
+            continue
+        values, scale = found
+        name = tensor.name
+        graph.initializer.remove(tensor)
+        graph.initializer.extend([
+            numpy_helper.from_array(values, f"{name}_int8"),
+            numpy_helper.from_array(scale, f"{name}_scale"),
+            numpy_helper.from_array(np.zeros(scale.shape, np.int8), f"{name}_zero_point"),
+        ])
+        extra = {"axis": axis} if scale.ndim else {}
+        replaced.append(helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale", f"{name}_zero_point"],
+                                         [name], name=f"{name}_dequantize", **extra))
+    for index, node in enumerate(replaced):  # weights are ready before any node reads them
+        graph.node.insert(index, node)
+    onnx.save(model, str(path))
+    return len(replaced)
+
+
+def _attribute(node, name: str) -> int:
+    return next((a.i for a in node.attribute if a.name == name), 0)
+
+
+def _int8_grid(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(int8 values, scale) with ``values * scale == weight``: per tensor (scalar scale) or per channel of ``axis``."""
+    whole = _grid_scale(weight.reshape(1, -1))
+    if whole is not None:
+        scale = whole.reshape(())
+    else:
+        channels = np.moveaxis(weight, axis, 0).reshape(weight.shape[axis], -1)
+        scale = _grid_scale(channels)
+        if scale is None:
+            return None
+    shape = [1] * weight.ndim
+    if scale.ndim:
+        shape[axis] = -1
+    values = np.round(weight / scale.reshape(shape)).astype(np.int8)
+    return values, scale.astype(np.float32)
+
+
+def _grid_scale(rows: np.ndarray) -> np.ndarray | None:
+    """Per row, the coarsest step s = max|row| / k (k <= 127) that holds every value as an integer multiple of s
+    (within a thousandth of the finest step), or None when some row lies on no such grid."""
+    rows = rows.astype(np.float64)
+    peak = np.abs(rows).max(axis=1)
+    tolerance = _GRID_TOLERANCE * peak / 127
+    scales = np.where(peak > 0, np.nan, 1.0)
+    for levels in range(1, 128):
+        open_rows = np.isnan(scales)
+        if not open_rows.any():
+            break
+        step = peak[open_rows] / levels
+        values = rows[open_rows]
+        error = np.abs(values - np.round(values / step[:, None]) * step[:, None]).max(axis=1)
+        found = np.flatnonzero(open_rows)[error <= tolerance[open_rows]]
+        scales[found] = peak[found] / levels
+    return None if np.isnan(scales).any() else scales

@@ -1,7 +1,9 @@
 """Keras 2 / Keras 3 -> OpenVINO IR: ``openvino.convert_model`` on the serving function, then ``finish_openvino``."""
 from __future__ import annotations
 
-from edgekit.converters._keras_common import tf_function, warm_up
+from dataclasses import replace
+
+from edgekit.converters._keras_common import QAT_NOTE, exports_qat, tf_function, warm_up
 from edgekit.converters._openvino_post import finish_openvino
 
 from edgekit.errors import ConversionError, first_line
@@ -12,6 +14,7 @@ def convert(request: RouteRequest) -> RouteOutput:
     """Write ``<stem>.xml`` + ``<stem>.bin`` at ``request.precision``; ports carry the source's names."""
     import openvino
 
+    qat = exports_qat(request)
     request.progress(0.05, "running the model once")
     warm_up(request)
     request.progress(0.15, "converting with openvino.convert_model")
@@ -25,7 +28,11 @@ def convert(request: RouteRequest) -> RouteOutput:
     _name_ports(model.inputs, request.source.input_names, "input")
     _name_ports(model.outputs, request.source.output_names, "output")
     request.progress(0.6, f"saving OpenVINO IR at {request.precision}")
-    output = finish_openvino(model, request)
+    if qat:  # FakeQuantize ops from the model's ranges; saving stores the weights they quantize as int8
+        output = finish_openvino(model, replace(request, precision="fp32"))
+        output.notes[:0] = [QAT_NOTE, "OpenVINO FakeQuantize ops with int8 weights, no NNCF"]
+    else:
+        output = finish_openvino(model, request)
     output.notes.insert(0, "openvino.convert_model on the Keras serving function, NHWC layout kept")
     return output
 

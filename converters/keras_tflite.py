@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 from edgekit.converters._keras_common import (
+    QAT_NOTE,
     conversion_step,
+    exports_qat,
     first_line,
     input_signature,
     serving_function,
@@ -35,7 +37,8 @@ _HINT = (
 
 def convert(request: RouteRequest) -> RouteOutput:
     """Write ``<stem>.tflite`` at ``request.precision`` (fp32, fp16, dynamic or int8 full-integer)."""
-    if request.precision == "int8" and not request.calibration:
+    qat = exports_qat(request)
+    if request.precision == "int8" and not request.calibration and not qat:
         raise ConversionError("int8 quantization needs calibration data and none was given", "pass calibration samples")
     request.progress(0.05, "running the model once")
     warm_up(request)
@@ -139,6 +142,8 @@ def _converter(request: RouteRequest, staging: Path, batch: int | None, tf: Any)
 def _configure(converter: Any, request: RouteRequest, tf: Any) -> list[str]:
     """Set the converter up for the precision; return the notes worth recording."""
     precision, scheme = request.precision, request.scheme
+    if exports_qat(request):
+        return _configure_qat(converter, request, tf)
     if precision == "fp32":
         return ["TFLite float32"]
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -156,13 +161,7 @@ def _configure(converter: Any, request: RouteRequest, tf: Any) -> list[str]:
         tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8 if int16 else tf.lite.OpsSet.TFLITE_BUILTINS_INT8
     ]
     notes = [f"TFLite full-integer, int8 weights, {scheme.activations} activations, {len(feeds)} calibration samples"]
-    if scheme.io_dtype != "float32":
-        io = {"int8": tf.int16 if int16 else tf.int8, "uint8": tf.uint8}[scheme.io_dtype]
-        converter.inference_input_type = io
-        converter.inference_output_type = io
-        notes.append(f"{io.name} input/output (quantize inputs with the artifact's scale and zero point)")
-    else:
-        notes.append("float32 input/output")
+    notes.append(_io_dtype(converter, scheme.io_dtype, tf.int16 if int16 else tf.int8, tf))
     if not scheme.per_channel:
         converter._experimental_disable_per_channel = True
     notes.append("per-channel weights" if scheme.per_channel else "per-tensor weights")
@@ -171,6 +170,23 @@ def _configure(converter: Any, request: RouteRequest, tf: Any) -> list[str]:
     if scheme.calibration_method != "minmax":
         notes.append(f"TFLite calibrates with min/max ranges ({scheme.calibration_method} does not apply)")
     return notes
+
+
+def _configure_qat(converter: Any, request: RouteRequest, tf: Any) -> list[str]:
+    """int8 weights and activations from the model's fake-quant ops (the converter folds them; no calibration)."""
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    io = _io_dtype(converter, request.scheme.io_dtype, tf.int8, tf)
+    return [QAT_NOTE, "TFLite int8 weights and activations from the FakeQuant ops", io]
+
+
+def _io_dtype(converter: Any, io_dtype: str, signed: Any, tf: Any) -> str:
+    """Set the artifact's input/output type (float32, or the quantized type); return the note saying so."""
+    if io_dtype == "float32":
+        return "float32 input/output"
+    io = {"int8": signed, "uint8": tf.uint8}[io_dtype]
+    converter.inference_input_type = io
+    converter.inference_output_type = io
+    return f"{io.name} input/output (quantize inputs with the artifact's scale and zero point)"
 
 
 def _stateful_ops(path: Path) -> list[str]:

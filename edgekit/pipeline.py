@@ -12,7 +12,7 @@ from edgekit.data import load_feeds, synthetic_feeds
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.optimize.labelled import load_labelled
-from edgekit.optimize.plan import needs_worker, precisions_with, resolve_steps, save_for_worker
+from edgekit.optimize.plan import isolation, precisions_with, resolve_steps, save_for_worker
 from edgekit.optimize.steps import Step
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.profiles import DeviceProfile, load_profile
@@ -92,8 +92,7 @@ def convert(
     budget_limits = budgets_for(profile, budgets)
     rescue_target = parse_target(accuracy_target) if accuracy_target else None
     out = ensure_writable_dir(Path(output_dir))
-    if isolate is None:
-        isolate = not is_in_memory(model) or needs_worker(model, steps)
+    isolate = isolation(model, steps, isolate)
     config = {
         "target": profile.name,
         "requested": {"formats": formats, "precision": precision, "quantization": dict(quantization or {}),

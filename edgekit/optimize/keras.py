@@ -7,6 +7,7 @@ whole process (``tf.keras`` then means tf_keras): run this backend in a worker p
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ import numpy as np
 
 from edgekit.errors import InvalidOptionError, did_you_mean
 from edgekit.optimize.backend import ModelStats, StepProgress, TrainingSet
-from edgekit.optimize.keras_rebuild import clone_with_weights, copy_weights, tf_keras_copy
+from edgekit.optimize.keras_rebuild import clone_with_weights, tf_keras_copy
 from edgekit.optimize.steps import DistillStep, PruneStep, QatStep
 
 SEED = 0
+_TFMOT_VARIABLE = re.compile(r"(_min|_max|optimizer_step|/mask|/threshold|pruning_step)(:\d+)?$")
 
 
 def prepare(model: Any) -> Any:
@@ -49,16 +51,8 @@ def stats(model: Any) -> ModelStats:
 
 
 def _model_weights(model: Any) -> list:
-    """The layers' own weights (the inner layer's for tfmot wrappers, without quantizer or pruning variables)."""
-    weights = []
-    for layer in model.layers:
-        inner = _unwrap(layer)
-        weights.extend(w for w in inner.weights if w.dtype.is_floating)
-    return weights
-
-
-def _unwrap(layer: Any) -> Any:
-    return layer.layer if type(layer).__module__.startswith("tensorflow_model_optimization") and hasattr(layer, "layer") else layer
+    """The model's float weights without tfmot's own variables (fake-quant ranges, pruning masks and steps)."""
+    return [w for w in model.weights if w.dtype.is_floating and not _TFMOT_VARIABLE.search(w.name)]
 
 
 def fit(model: Any, data: TrainingSet, epochs: int, learning_rate: float, batch_size: int, progress: StepProgress) -> Any:
@@ -84,7 +78,7 @@ def prune(model: Any, step: PruneStep, data: TrainingSet, progress: StepProgress
         pruned = prune_channels(model, step.sparsity, exclude=step.exclude)
         _train(pruned, data, step.epochs, step.learning_rate, step.batch_size, progress, "fine-tuning")
         return pruned
-    from edgekit.optimize.keras_sparsity import prune_weights
+    from edgekit.optimize.keras_tfmot import prune_weights
 
     return prune_weights(model, step, data, progress, _train)
 
@@ -93,7 +87,7 @@ def qat(model: Any, step: QatStep, data: TrainingSet, progress: StepProgress) ->
     """A tfmot fake-quantized copy (``step.exclude`` kept float), fine-tuned; outputs keep the model's names."""
     import tf_keras
 
-    from edgekit.optimize.keras_sparsity import quantize
+    from edgekit.optimize.keras_tfmot import quantize
 
     tf_keras.utils.set_random_seed(SEED)
     _check_names(model, step.exclude)
@@ -137,8 +131,7 @@ def distill(student: Any, teacher: Any, step: DistillStep, data: TrainingSet, pr
             "distill into a student with the same outputs as the teacher (same classes, same order)",
         )
     trained = clone_with_weights(student)
-    soft = predict(teacher, data.x_train, batch_size=max(step.batch_size, 256))
-    train_distilled(trained, soft, step, data, progress)
+    train_distilled(trained, clone_with_weights(teacher), step, data, progress)
     return trained
 
 
@@ -193,5 +186,5 @@ def steps_per_epoch(data: TrainingSet, batch_size: int) -> int:
     return max(1, math.ceil(count / batch_size))
 
 
-__all__ = ["copy_weights", "derive_student", "distill", "fit", "load_teacher", "predict", "prepare", "prune", "qat",
+__all__ = ["derive_student", "distill", "fit", "load_teacher", "predict", "prepare", "prune", "qat",
            "stats"]

@@ -62,10 +62,16 @@ def clone_with_weights(model: Any, clone_function: Any = None) -> Any:
 def copy_weights(source: Any, target: Any) -> None:
     """Copy weights layer by layer (matched by name; a wrapper's inner layer counts as the layer)."""
     for layer in target.layers:
-        inner = getattr(layer, "layer", layer)
-        weights = source.get_layer(layer.name).get_weights()
+        inner = unwrap(layer)
+        weights = source.get_layer(inner.name).get_weights()
         if weights:
             inner.set_weights(weights)
+
+
+def unwrap(layer: Any) -> Any:
+    """The layer inside a tfmot pruning or quantization wrapper (the layer itself otherwise)."""
+    wrapped = type(layer).__module__.startswith("tensorflow_model_optimization") and hasattr(layer, "layer")
+    return layer.layer if wrapped else layer
 
 
 def check_parity(original: Any, rebuilt: Any, samples: int = 4) -> float:

@@ -57,11 +57,23 @@ def precisions_with(steps: Sequence[Step], precisions: list[str], explicit: bool
     return precisions
 
 
-def needs_worker(model: Any, steps: Sequence[Step]) -> bool:
-    """Keras training imports tensorflow-model-optimization, which switches its whole process to Keras 2,
-    so Keras models are optimized in the worker process even when given in memory."""
+def isolation(model: Any, steps: Sequence[Step], isolate: bool | None) -> bool:
+    """Whether the build runs in a worker process (``isolate=None``: model files do, in-memory models do not).
+
+    Keras training imports tensorflow-model-optimization, which switches its whole process to Keras 2, so
+    Keras models are optimized in the worker even when given in memory (they are saved for it). An
+    in-memory PyTorch teacher cannot be handed to another process, so it keeps the build in this one.
+    """
+    if isolate is not None:
+        return isolate
     framework = framework_of_object(model) if is_in_memory(model) else None
-    return bool(steps) and framework in ("keras2", "keras3")
+    if steps and framework in ("keras2", "keras3"):
+        return True
+    torch_teacher = any(
+        isinstance(step, DistillStep) and step.teacher is not None and framework_of_object(step.teacher) == "torch"
+        for step in steps
+    )
+    return not is_in_memory(model) and not torch_teacher
 
 
 def save_for_worker(model: Any, steps: list[Step], folder: Path) -> tuple[Path, list[Step]]:

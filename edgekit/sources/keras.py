@@ -168,6 +168,8 @@ def _looks_like_classifier(model: Any, outputs: tuple[TensorSpec, ...]) -> bool:
         layer = model.get_layer(outputs[0].name)
     except ValueError:
         layer = model.layers[-1]
+    if type(layer).__module__.startswith("tensorflow_model_optimization"):
+        layer = getattr(layer, "layer", layer)  # a QAT wrapper (edgekit.qat): the layer it wraps decides
     activation = getattr(getattr(layer, "activation", None), "__name__", "")
     units = getattr(layer, "units", 0) or 0
     return activation == "softmax" or type(layer).__name__ == "Softmax" or (type(layer).__name__ == "Dense" and units >= 2)
