@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 from edgekit.converters._keras_common import (
     QAT_NOTE,
     conversion_step,

@@ -3,7 +3,8 @@
 Keras 2 (tf_keras) models convert from a concrete function of the serving function; Keras 3 models
 are first exported (``keras.export.ExportArchive``) to a SavedModel in the staging folder, since the
 converter does not freeze Keras 3 variables held by a concrete function. Both ways give a signature
-whose inputs and outputs carry the source's names.
+whose inputs and outputs carry the source's names. A quantization-aware trained source (``fake_quantized``)
+converts to int8 from its own FakeQuant ranges, without calibration.
 """
 from __future__ import annotations
 

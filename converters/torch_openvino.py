@@ -1,8 +1,14 @@
-"""PyTorch -> OpenVINO IR: ``openvino.convert_model`` on the source's ExportedProgram, then ``finish_openvino``."""
+"""PyTorch -> OpenVINO IR: ``openvino.convert_model`` on the source's ExportedProgram, then ``finish_openvino``.
+
+A quantization-aware trained source (``source.fake_quantized``, int8 only) converts to FakeQuantize operations
+with its trained ranges; OpenVINO stores the weights they quantize as int8 when it saves the IR (no NNCF).
+"""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from edgekit.converters._keras_common import QAT_NOTE, exports_qat
 from edgekit.converters._openvino_post import finish_openvino
 
 from edgekit.errors import ConversionError, first_line
@@ -14,6 +20,7 @@ def convert(request: RouteRequest) -> RouteOutput:
     """Convert ``request.source`` to OpenVINO with the source's I/O names, saved at ``request.precision``."""
     import openvino
 
+    qat = exports_qat(request)
     source = request.source
     request.progress(0.05, "capturing the model with torch.export")
     program = source.exported_program  # the ExportedProgram itself: its .module() does not trace in OpenVINO
@@ -30,7 +37,11 @@ def convert(request: RouteRequest) -> RouteOutput:
     _name_ports(model.outputs, source.output_names, "outputs")
     _set_input_shapes(model, source.spec.inputs, request.static_shapes)
     request.progress(0.6, f"saving OpenVINO IR at {request.precision}")
-    output = finish_openvino(model, request)
+    if qat:
+        output = finish_openvino(model, replace(request, precision="fp32"))
+        output.notes[:0] = [QAT_NOTE, "OpenVINO FakeQuantize operations from the model's ranges, int8 weights, no NNCF"]
+    else:
+        output = finish_openvino(model, request)
     output.notes.insert(0, "openvino.convert_model on the torch.export program")
     return output
 

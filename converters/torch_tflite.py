@@ -10,6 +10,7 @@
 
 The model is wrapped so the TFLite signature keeps the source's input and output names. litert-torch
 converts static shapes: dynamic dimensions take ``request.static_shapes`` or the example inputs' sizes.
+A quantization-aware trained source is refused: litert-torch cannot lower its fake-quant operations.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edgekit.converters._keras_common import exports_qat
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
@@ -32,6 +34,13 @@ def convert(request: RouteRequest) -> RouteOutput:
     """Convert ``request.source`` to ``<stem>.tflite`` at ``request.precision``."""
     if importlib.util.find_spec("litert_torch") is None:
         raise ConversionError("the torch->tflite route needs the optional package litert-torch", _INSTALL_HINT)
+    if exports_qat(request):
+        raise ConversionError(
+            "litert-torch cannot carry the ranges of a quantization-aware trained (NNCF) model: it has no lowering "
+            "for fake-quantization operations, and its own int8 quantizer would re-calibrate them",
+            "build the QAT model for onnx or openvino (they keep its trained ranges), or leave out the qat step "
+            "to let this route calibrate int8 itself",
+        )
     _check_scheme(request)
     source = request.source
     request.progress(0.05, "capturing the model with torch.export")

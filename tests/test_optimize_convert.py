@@ -22,8 +22,8 @@ def labelled(digits):
 def test_qat_keras3_file_builds_int8_in_every_format_within_one_point(digits_keras_file, labelled, tmp_path):
     train, val = labelled
     build = edgekit.convert(
-        digits_keras_file, formats=["tflite", "onnx", "openvino"], optimizations=[edgekit.qat(epochs=2)],
-        train_data=train, val_data=val, output_dir=tmp_path / "qat",
+        digits_keras_file, formats=["tflite", "onnx", "openvino"], optimizations=[edgekit.qat(epochs=3)],
+        train_data=train, val_data=val, validation_samples=len(val[1]), output_dir=tmp_path / "qat",
     )
     report = build.optimization
     assert [r.step for r in report.records] == ["source", "qat"] and report.fake_quantized

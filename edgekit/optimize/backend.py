@@ -71,8 +71,9 @@ class Backend(Protocol):
     def qat(self, model: Any, step: QatStep, data: TrainingSet, progress: StepProgress) -> Any:
         """A fake-quantized model fine-tuned on ``data``; its ranges are what the int8 artifacts use."""
 
-    def derive_student(self, teacher: Any, step: DistillStep) -> Any:
-        """A narrower copy of ``teacher`` (``step.student_width`` of its channels, ``step.student_init``)."""
+    def derive_student(self, teacher: Any, step: DistillStep, data: TrainingSet) -> Any:
+        """A narrower copy of ``teacher`` (``step.student_width`` of its channels, ``step.student_init``);
+        ``data`` gives a sample input to backends that trace the model."""
 
     def distill(self, student: Any, teacher: Any, step: DistillStep, data: TrainingSet, progress: StepProgress) -> Any:
         """The student trained on soft targets from the teacher (temperature, alpha) and on the labels."""

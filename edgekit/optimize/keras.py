@@ -2,7 +2,9 @@
 
 Models are trained as tf_keras (Keras 2) models, the only kind tensorflow-model-optimization accepts: a
 Keras 3 model is rebuilt as one by :func:`prepare`. Importing tfmot sets ``TF_USE_LEGACY_KERAS=1`` for the
-whole process (``tf.keras`` then means tf_keras): run this backend in a worker process.
+whole process (``tf.keras`` then means tf_keras): run this backend in a worker process. Loading Keras 3
+files and the Keras 3 routes still work in that process, whichever of Keras 3 and tfmot came first.
+Every training function seeds tf_keras with :data:`SEED` first, so its numbers are reproducible.
 """
 from __future__ import annotations
 
@@ -84,23 +86,26 @@ def prune(model: Any, step: PruneStep, data: TrainingSet, progress: StepProgress
 
 
 def qat(model: Any, step: QatStep, data: TrainingSet, progress: StepProgress) -> Any:
-    """A tfmot fake-quantized copy (``step.exclude`` kept float), fine-tuned; outputs keep the model's names."""
+    """A tfmot fake-quantized copy (``step.exclude`` kept float), its ranges first set from a pass over the
+    training data, then fine-tuned for ``step.epochs``; its outputs keep the model's names."""
+    import tensorflow as tf
     import tf_keras
-
-    from edgekit.optimize.keras_tfmot import quantize
 
     tf_keras.utils.set_random_seed(SEED)
     _check_names(model, step.exclude)
-    if step.epochs < 1:
-        raise InvalidOptionError("quantization-aware training needs at least one epoch",
-                                 "give qat(epochs=1) or more: the fake-quant ranges are learned while training")
+    from edgekit.optimize.keras_tfmot import quantize
+
     quantized = quantize(model, step.exclude)
+    progress(0.0, "setting the fake-quant ranges from the training data")
+    for batch in tf.data.Dataset.from_tensor_slices(data.x_train).batch(max(step.batch_size, 64)):
+        quantized(batch, training=True)  # the range trackers see the data before any weight moves
     _train(quantized, data, step.epochs, step.learning_rate, step.batch_size, progress, "quantization-aware training")
     return quantized
 
 
-def derive_student(teacher: Any, step: DistillStep) -> Any:
-    """The teacher with ``step.student_width`` of its channels: the strongest ones' weights, or fresh weights."""
+def derive_student(teacher: Any, step: DistillStep, data: TrainingSet) -> Any:
+    """The teacher with ``step.student_width`` of its channels: the strongest ones' weights, or fresh weights
+    (``data`` is not needed: the channels follow from the Keras graph)."""
     import tf_keras
 
     from edgekit.optimize.keras_channels import prune_channels
@@ -164,10 +169,10 @@ def _train(model: Any, data: TrainingSet, epochs: int, learning_rate: float, bat
     metrics = ["accuracy"] if data.task == "classification" else []
     model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss=loss_for(data), metrics=metrics)
     model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
-              validation_data=(data.x_val, data.y_val), callbacks=[*(callbacks or []), epoch_reporter(epochs, progress, what)])
+              validation_data=(data.x_val, data.y_val), callbacks=[*(callbacks or []), _epoch_reporter(epochs, progress, what)])
 
 
-def epoch_reporter(epochs: int, progress: StepProgress, what: str) -> Any:
+def _epoch_reporter(epochs: int, progress: StepProgress, what: str) -> Any:
     """A tf_keras callback reporting ``what`` after every epoch with its validation numbers."""
     import tf_keras
 

@@ -98,7 +98,7 @@ def _apply(backend: Backend, step: Step, model: Any, data: TrainingSet, progress
         teacher = backend.load_teacher(step.teacher)
         _check_teacher(backend, teacher, model, data, step.teacher_description)
         return backend.distill(model, teacher, step, data, progress)
-    student = backend.derive_student(model, step)
+    student = backend.derive_student(model, step, data)
     return backend.distill(student, model, step, data, progress)
 
 

@@ -1,0 +1,107 @@
+"""Screenshots of the desktop app's main views, driven like a user would drive it.
+
+Trains the digits classifier, converts it for cpu-x86 to TFLite, ONNX and OpenVINO at fp32 and int8 through
+the Convert view, looks at the devices, profiles every artifact on the local CPU with a labelled dataset,
+and saves one PNG per view (and per plot) to docs/screenshots/. Run it on a display, or under Xvfb:
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python examples/gui_screenshots.py
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from digits_demo import digits_split, train_classifier
+from edgekit.gui.main_window import MainWindow
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+SIZE = (1440, 900)
+
+
+def wait_until(app: QApplication, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Run the event loop until ``condition`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def settle(app: QApplication, seconds: float = 0.5) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "screenshots")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="edgekit-gui-shots-"))
+
+    x_train, x_test, y_train, y_test = digits_split()
+    model = train_classifier(x_train, y_train, work / "digits.keras")
+    np.save(work / "calibration.npy", x_train[:300])
+    np.save(work / "validation.npy", x_test)
+    np.savez(work / "digits-test.npz", x=x_test, y=y_test)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    window = MainWindow(settings=QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
+    window.resize(*SIZE)
+    window.show()
+    shots: list[Path] = []
+
+    def shoot(name: str) -> None:
+        settle(app)
+        path = args.out / f"{name}.png"
+        window.grab().save(str(path))
+        shots.append(path)
+
+    convert = window.convert_view
+    window.open_paths([str(model)])
+    wait_until(app, lambda: convert.io_table.rowCount() == 2, 120, "the model's inputs and outputs")
+    convert.target.setCurrentIndex(convert.target.findData("cpu-x86"))
+    for box in convert.format_boxes.values():
+        box.setChecked(True)
+    for name, box in convert.precision_boxes.items():
+        box.setChecked(name in ("fp32", "int8"))
+    convert.calibration.edit.setText(str(work / "calibration.npy"))
+    convert.validation.edit.setText(str(work / "validation.npy"))
+    convert.output_dir.edit.setText(str(work / "build"))
+    assert convert.run(), convert.error.message.text()
+    wait_until(app, lambda: convert.results.rowCount() > 0 and not convert.converter.running, 900, "the conversion")
+    shoot("convert")
+
+    window.show_view("Devices")
+    wait_until(app, lambda: not window.devices_view.prober.running and window.devices_view.table.rowCount() > 0, 120, "devices")
+    shoot("devices")
+
+    profile = window.profile_view
+    window.show_view("Profile")
+    profile.set_artifacts([a.path for a in convert.build.artifacts])
+    profile.runs.setValue(200)
+    profile.min_seconds.setValue(1.0)
+    profile.dataset.edit.setText(str(work / "digits-test.npz"))
+    assert profile.run(), profile.error.message.text()
+    wait_until(app, lambda: not profile.runner.running, 900, "the profiling run")
+    onnx_fp32 = next(i for i, r in enumerate(profile.results_list()) if (r.format, r.precision) == ("onnx", "fp32"))
+    profile.results.selectRow(onnx_fp32)  # the per-op plot shows the selected result (LiteRT has no per-op times)
+    for index, name in enumerate(("profile-latency", "profile-ops", "profile-comparison")):
+        profile.plots.setCurrentIndex(index)
+        shoot(name)
+    window.close()
+    print("\n".join(str(p) for p in shots))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

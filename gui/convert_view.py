@@ -1,0 +1,393 @@
+"""The Convert view: pick a model, a target and options; run ``edgekit.convert`` in a job process; show
+per-artifact results, budgets and compatibility findings."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgekit.gui.jobs import ConvertOptions, ConvertRequest, InspectRequest, convert_arguments
+from edgekit.gui.runner import JobRunner
+from edgekit.gui.steps_editor import StepsEditor
+from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+FORMATS = ("tflite", "onnx", "openvino")
+PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
+DATA_FILTER = "Data (*.npy *.npz);;All files (*)"
+
+
+def _fmt(value: float | None, digits: int = 5) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def artifact_status(artifact: Any) -> str:
+    """passed / failed / error / over budget, as the CLI's table says it."""
+    if artifact.passed:
+        return "passed"
+    return artifact.validation.status if artifact.validation.status != "passed" else "over budget"
+
+
+class ConvertView(QWidget):
+    """Collects the options of a build and shows its results; the build runs in a job process."""
+
+    build_ready = Signal(object)  # edgekit.Build
+    status_message = Signal(str)
+    profile_requested = Signal(list)  # artifact paths
+
+    def __init__(self, profiles: list[Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.profiles = {p.name: p for p in profiles}
+        self.build: Any = None
+        self.source: Any = None
+        self.inspector = JobRunner(self)
+        self.converter = JobRunner(self)
+        self.setAcceptDrops(True)
+
+        # -- model
+        self.model = PathPicker("Choose a model", filter="Models (*.keras *.h5 *.onnx *.pt *.pt2);;All files (*)",
+                                placeholder="drop a model here, or browse")
+        self.model.changed.connect(self._model_changed)
+        self.model_info = QLabel("No model yet: .keras, .h5, SavedModel, .onnx, TorchScript .pt or .pt2",
+                                 wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_info.setStyleSheet("color:#555")
+        self.io_table = table(["", "name", "shape", "dtype", "layout"], stretch=1)
+        self.io_table.setMaximumHeight(130)
+        model_box = QGroupBox("Model")
+        model_layout = QVBoxLayout(model_box)
+        model_layout.addWidget(self.model)
+        model_layout.addWidget(self.model_info)
+        model_layout.addWidget(self.io_table)
+
+        # -- target
+        self.target = QComboBox()
+        for name, profile in self.profiles.items():
+            self.target.addItem(f"{name} ({profile.device_class})", name)
+        self.target.setCurrentIndex(max(0, self.target.findData(ConvertOptions().target)))
+        self.target.currentIndexChanged.connect(self._target_changed)
+        self.target_facts = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
+        self.target_facts.setStyleSheet("color:#333")
+        target_box = QGroupBox("Target device")
+        target_layout = QVBoxLayout(target_box)
+        target_layout.addWidget(self.target)
+        target_layout.addWidget(self.target_facts)
+
+        # -- build options
+        self.format_boxes = {f: QCheckBox(f) for f in FORMATS}
+        self.precision_boxes = {p: QCheckBox(p) for p in PRECISIONS}
+        self.calibration = PathPicker("Calibration data", filter=DATA_FILTER,
+                                      placeholder="needed for int8: .npy, .npz or image folder")
+        self.validation = PathPicker("Validation data", filter=DATA_FILTER, placeholder="default: calibration data, else random")
+        self.output_dir = PathPicker("Output folder", mode="dir", placeholder="where the artifacts go")
+        self.force = QCheckBox("Build even if the model breaks a hard limit of the target")
+        options_box = QGroupBox("Build")
+        form = QFormLayout(options_box)
+        form.addRow("Formats", _row(self.format_boxes.values()))
+        form.addRow("Precision", _row(self.precision_boxes.values()))
+        form.addRow("Calibration", self.calibration)
+        form.addRow("Validation", self.validation)
+        form.addRow("Output folder", self.output_dir)
+        form.addRow("", self.force)
+
+        self.steps = StepsEditor()
+        steps_box = QGroupBox("Optimization before export (optional)")
+        QVBoxLayout(steps_box).addWidget(self.steps)
+
+        self.run_button = QPushButton("Convert")
+        self.run_button.setDefault(True)
+        self.run_button.setMinimumHeight(34)
+        self.run_button.setStyleSheet("QPushButton{font-weight:600}")
+        self.run_button.clicked.connect(self.run)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        for widget in (model_box, target_box, options_box, steps_box):
+            left_layout.addWidget(widget)
+        left_layout.addStretch(1)
+        left_layout.addWidget(self.run_button)
+        scroll = QScrollArea(widgetResizable=True, minimumWidth=500)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(left)
+
+        # -- results
+        self.error = ErrorPanel()
+        self.job = JobStrip()
+        self.job.cancel_requested.connect(self.cancel)
+        self.results = table(["format", "precision", "size", "cosine", "top-1 agr.", "max abs err", "budgets", "status", "file"],
+                             stretch=8)
+        self.findings = table(["artifact", "severity", "where", "finding", "hint"], stretch=4)
+        self.findings.setWordWrap(True)
+        self.build_info = QLabel("No build yet", wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.build_info.setStyleSheet("color:#555")
+        self.profile_button = QPushButton("Profile these artifacts →", enabled=False)
+        self.profile_button.clicked.connect(self._profile_clicked)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(heading("Results"))
+        right_layout.addWidget(self.job)
+        right_layout.addWidget(self.error)
+        right_layout.addWidget(self.results, 3)
+        right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors"))
+        right_layout.addWidget(self.findings, 2)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.build_info, 1)
+        bottom.addWidget(self.profile_button)
+        right_layout.addLayout(bottom)
+
+        splitter = QSplitter()
+        splitter.addWidget(scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([520, 780])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.inspector.succeeded.connect(self._inspected)
+        self.inspector.failed.connect(self._inspect_failed)
+        self.converter.progress.connect(self.job.update)
+        self.converter.succeeded.connect(self._converted)
+        self.converter.failed.connect(self._convert_failed)
+        self.converter.cancelled.connect(self._convert_cancelled)
+        self.converter.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
+        self._target_changed()
+
+    # -- options ---------------------------------------------------------------------------------------
+
+    def options(self) -> ConvertOptions:
+        return ConvertOptions(
+            model=self.model.path(), target=self.target.currentData() or "cpu-x86",
+            formats=[f for f, box in self.format_boxes.items() if box.isChecked()],
+            precisions=[p for p, box in self.precision_boxes.items() if box.isChecked()],
+            calibration_data=self.calibration.path(), validation_data=self.validation.path(),
+            output_dir=self.output_dir.path(), force=self.force.isChecked(), steps=self.steps.steps,
+            train_data=self.steps.train_data.path(), val_data=self.steps.val_data.path(),
+        )
+
+    def set_options(self, options: ConvertOptions) -> None:
+        index = self.target.findData(options.target)
+        if index >= 0:
+            self.target.setCurrentIndex(index)
+        if options.formats:
+            for f, box in self.format_boxes.items():
+                box.setChecked(f in options.formats)
+        if options.precisions:
+            for p, box in self.precision_boxes.items():
+                box.setChecked(p in options.precisions)
+        self.calibration.edit.setText(options.calibration_data)
+        self.validation.edit.setText(options.validation_data)
+        self.output_dir.edit.setText(options.output_dir)
+        self.force.setChecked(options.force)
+        self.steps.set_steps(options.steps)
+        self.steps.train_data.edit.setText(options.train_data)
+        self.steps.val_data.edit.setText(options.val_data)
+        if options.model:
+            self.open_model(options.model)
+
+    def _target_changed(self) -> None:
+        profile = self.profiles.get(self.target.currentData())
+        if profile is None:
+            return
+        for f, box in self.format_boxes.items():
+            box.setChecked(f in profile.formats)
+        for p, box in self.precision_boxes.items():
+            box.setChecked(p == profile.precision)
+        self.target_facts.setText(target_facts(profile))
+
+    # -- model -----------------------------------------------------------------------------------------
+
+    def open_model(self, path: str) -> None:
+        """Show ``path`` as the model and inspect it in a job process."""
+        self.model.edit.setText(path)
+        self._model_changed(path)
+
+    def _model_changed(self, path: str) -> None:
+        self.source = None
+        self.io_table.setRowCount(0)
+        if not path:
+            return
+        if not self.output_dir.path():
+            self.output_dir.edit.setText(str(Path(path).resolve().parent / f"{Path(path).name.split('.')[0]}-edgekit"))
+        self.error.clear()
+        self.model_info.setText(f"Reading {Path(path).name} …")
+        if self.inspector.running:
+            self.inspector.cancel()
+            self.inspector.running_changed.connect(self._inspect_again)
+            return
+        self.inspector.start(InspectRequest(model=path))
+
+    def _inspect_again(self, running: bool) -> None:
+        if not running:
+            self.inspector.running_changed.disconnect(self._inspect_again)
+            self.inspector.start(InspectRequest(model=self.model.path()))
+
+    def _inspected(self, data: dict[str, Any]) -> None:
+        from edgekit import ModelSource
+        from edgekit.specs import shape_text
+
+        self.source = ModelSource.model_validate(data)
+        s = self.source
+        self.model_info.setText(f"<b>{s.framework}</b> model ({s.kind}) · {human_size(s.size_bytes)}"
+                                + (f" · {s.task}" if s.task != "other" else "")
+                                + (f"<br><span style='color:#888'>sha256 {s.sha256[:16]}…</span>" if s.sha256 else ""))
+        self.io_table.setRowCount(0)
+        for role, specs in (("in", s.inputs), ("out", s.outputs)):
+            for spec in specs:
+                row = self.io_table.rowCount()
+                self.io_table.insertRow(row)
+                for column, text in enumerate((role, spec.name, shape_text(spec.shape), spec.dtype, spec.layout)):
+                    self.io_table.setItem(row, column, item(text))
+        self.status_message.emit(f"{Path(s.path or '').name}: {len(s.inputs)} input(s), {len(s.outputs)} output(s)")
+
+    def _inspect_failed(self, message: str, hint: str) -> None:
+        self.model_info.setText("This model could not be read.")
+        self.error.show_error(message, hint)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.open_model(urls[0])
+            event.acceptProposedAction()
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Start a build with the current options; False (with the error shown) if they are not valid."""
+        from edgekit.errors import EdgekitError
+
+        options = self.options()
+        self.error.clear()
+        try:
+            convert_arguments(options)  # the same checks the job makes, before starting it
+        except EdgekitError as exc:
+            self.error.show_error(exc.message, exc.hint)
+            return False
+        if not self.converter.start(ConvertRequest(options=options)):
+            return False
+        self.job.started(f"Converting {Path(options.model).name} for {options.target} …")
+        self.status_message.emit("conversion running")
+        return True
+
+    def cancel(self) -> None:
+        self.job.stage.setText("Cancelling …")
+        self.converter.cancel()
+
+    def _converted(self, data: dict[str, Any]) -> None:
+        from edgekit import Build
+
+        build = Build.model_validate(data)
+        self.show_build(build)
+        passed = sum(a.passed for a in build.artifacts)
+        self.job.finished(f"Done: {passed} of {len(build.artifacts) + len(build.failures)} passed")
+        self.status_message.emit(f"build written to {build.output_dir}")
+        self.build_ready.emit(build)
+
+    def _convert_failed(self, message: str, hint: str) -> None:
+        self.job.finished("Failed")
+        self.error.show_error(message, hint)
+        self.status_message.emit("conversion failed")
+
+    def _convert_cancelled(self, message: str) -> None:
+        self.job.finished("Cancelled: nothing half-written was kept")
+        self.status_message.emit(message)
+
+    # -- results ---------------------------------------------------------------------------------------
+
+    def show_build(self, build: Any) -> None:
+        """Fill the results and findings tables from an ``edgekit.Build``."""
+        self.build = build
+        self.results.setRowCount(0)
+        self.findings.setRowCount(0)
+        for a in build.artifacts:
+            v = a.validation
+            status = artifact_status(a)
+            numbers = (human_size(a.size_bytes), _fmt(v.cosine), _fmt(v.top1_agreement, 3), _fmt(v.max_abs_error, 4))
+            self._add_row(self.results, (item(a.format), item(a.precision), *(item(n, align_right=True) for n in numbers),
+                                         _budgets_item(a), item(status, status), item(Path(a.path).name, tooltip=a.path)))
+            label = f"{a.format} {a.precision}"
+            if v.message:
+                self._finding(label, "error", "validation", v.message, "")
+            for b in a.budgets:
+                if b.status == "failed":
+                    self._finding(label, "error", f"budget {b.name}", b.message, "")
+            for f in a.compatibility.findings if a.compatibility else ():
+                self._finding(label, f.severity, " / ".join(x for x in (f.layer, f.op) if x) or f.kind, f.message, f.hint)
+        for f in build.failures:
+            self._add_row(self.results, (item(f.format), item(f.precision), *(item("-") for _ in range(5)),
+                                         item("no artifact", "no artifact"), item(f.error, tooltip=f.error)))
+            self._finding(f"{f.format} {f.precision}", "error", f.route, f.error, f.hint)
+        self.findings.resizeRowsToContents()
+        self.build_info.setText(f"Artifacts in {build.output_dir}")
+        self.profile_button.setEnabled(bool(build.artifacts))
+
+    def _finding(self, artifact: str, severity: str, where: str, message: str, hint: str) -> None:
+        colour = {"error": "error", "fallback": "partial", "change": "found"}.get(severity)
+        self._add_row(self.findings, (item(artifact), item(severity, colour), item(where), item(message, tooltip=message),
+                                      item(hint, tooltip=hint)))
+
+    @staticmethod
+    def _add_row(widget: Any, cells: tuple) -> None:
+        row = widget.rowCount()
+        widget.insertRow(row)
+        for column, cell in enumerate(cells):
+            widget.setItem(row, column, cell)
+
+    def _profile_clicked(self) -> None:
+        if self.build is not None:
+            self.profile_requested.emit([a.path for a in self.build.artifacts])
+
+
+def _budgets_item(artifact: Any):
+    if not artifact.budgets:
+        return item("-")
+    failed = [b.name for b in artifact.budgets if b.status == "failed"]
+    measured = [b for b in artifact.budgets if b.status != "not_measured"]
+    if failed:
+        return item(f"failed: {', '.join(failed)}", "failed")
+    return item(f"{len(measured)} passed", "passed", tooltip="\n".join(b.message for b in artifact.budgets))
+
+
+def _row(widgets) -> QWidget:
+    host = QWidget()
+    layout = QHBoxLayout(host)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return host
+
+
+def target_facts(profile: Any) -> str:
+    """A device profile's facts as a few lines of rich text."""
+    runtime = profile.runtime
+    budgets = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in profile.budgets.model_dump(exclude_none=True).items())
+    lines = [
+        profile.description,
+        f"<b>formats</b> {', '.join(profile.formats)} · <b>precision</b> {profile.precision}"
+        + (f" (supports {', '.join(profile.supported_precisions)})" if profile.supported_precisions else ""),
+        f"<b>runtime</b> TFLite {runtime.tflite_delegate} · ONNX {runtime.onnx_execution_provider}"
+        f" · OpenVINO {runtime.openvino_device}",
+        f"<b>layout</b> {profile.layout} · <b>static shapes</b> {'yes' if profile.static_shapes else 'no'}"
+        + (f" · <b>op set</b> {profile.opset}" if profile.opset else "")
+        + ("" if profile.cpu_fallback else " · <b>no CPU fallback</b>"),
+    ]
+    if budgets:
+        lines.append(f"<b>budgets</b> {budgets}")
+    return "<br>".join(lines)

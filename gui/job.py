@@ -1,0 +1,169 @@
+"""The job process of the desktop app: ``python -m edgekit.gui.job`` reads one request on stdin, runs it
+through the public ``edgekit`` API and writes protocol lines (:mod:`edgekit.gui.jobs`) on stdout.
+
+It leads its own process group, so the window can stop it and everything it started. SIGTERM is a
+cancel: a conversion stops through ``convert(cancel=...)`` (which stops its worker and keeps nothing
+half-written); any other job stops where it is.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from edgekit.gui.jobs import (
+    REQUEST,
+    AgentRequest,
+    Cancelled,
+    ConvertRequest,
+    DeviceError,
+    DevicesRequest,
+    Error,
+    InspectRequest,
+    ProfileRequest,
+    Progress,
+    Report,
+    Result,
+    convert_arguments,
+    encode,
+)
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by SIGTERM for jobs without a cancel hook."""
+
+
+class Channel:
+    """Writes protocol lines to the real stdout; fd 1 itself is pointed at stderr so that libraries printing
+    to stdout cannot break the protocol."""
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        self._out: BinaryIO = os.fdopen(os.dup(1), "wb", buffering=0)
+        os.dup2(2, 1)
+        self._lock = threading.Lock()
+
+    def send(self, message: Any) -> None:
+        with self._lock:
+            self._out.write(encode(message))
+
+
+def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> None:
+    """Run one request; every outcome is sent as a message."""
+    import edgekit
+
+    if isinstance(request, InspectRequest):
+        source = edgekit.inspect(request.model, allow_unsafe=request.allow_unsafe)
+        send(Result(data=source.model_dump(mode="json")))
+    elif isinstance(request, ConvertRequest):
+        def progress(event: Any) -> None:
+            send(Progress(stage=event.stage, fraction=event.fraction, message=event.message))
+
+        build = edgekit.convert(request.options.model, progress=progress, cancel=cancel, **convert_arguments(request.options))
+        send(Result(data=build.model_dump(mode="json")))
+    elif isinstance(request, ProfileRequest):
+        _profile(request, send)
+    elif isinstance(request, DevicesRequest):
+        _devices(request, send)
+    elif isinstance(request, AgentRequest):
+        from edgekit.agent.client import AgentClient
+
+        info = AgentClient(request.address, token=request.token, timeout=30.0).info_dict()
+        send(Result(data={"address": request.address, "host": info.get("host")}))
+
+
+def _profile(request: ProfileRequest, send: Callable[[Any], None]) -> None:
+    import edgekit
+    from edgekit.errors import EdgekitError
+
+    settings = request.settings
+    reports = []
+    for choice in request.devices:
+        def progress(event: dict[str, Any], device: str = choice.device) -> None:
+            if event.get("event") == "progress":
+                artifact, stage = event.get("artifact", ""), event.get("stage", "")
+                send(Progress(stage=f"{device} {artifact} {stage}", fraction=event.get("fraction"),
+                              message=f"{artifact} on {device}: {event.get('message') or stage}"))
+
+        try:
+            report = edgekit.profile(request.artifacts, device=choice.device, token=choice.token, threads=settings.threads,
+                                     runs=settings.runs, min_seconds=settings.min_seconds, warmup=settings.warmup,
+                                     op_profile_runs=settings.op_profile_runs, dataset=settings.dataset or None,
+                                     timeout=settings.timeout, progress=progress)
+        except EdgekitError as exc:
+            send(DeviceError(device=choice.device, message=exc.message, hint=exc.hint))
+            continue
+        data = report.model_dump(mode="json")
+        reports.append(data)
+        send(Report(device=choice.device, data=data))
+    send(Result(data=reports))
+
+
+def _devices(request: DevicesRequest, send: Callable[[Any], None]) -> None:
+    from edgekit.errors import EdgekitError
+    from edgekit.profiling.devices import host_info
+
+    send(Progress(stage="devices", fraction=0.0, message="asking the runtimes what they see"))
+    host = host_info(probe=True)
+    agents: list[str] = []
+    agents_error = None
+    if request.scan_seconds > 0:
+        from edgekit.agent.discovery import browse
+
+        send(Progress(stage="devices", fraction=0.5, message="looking for agents on the network"))
+        try:
+            agents = browse(request.scan_seconds)
+        except (EdgekitError, OSError) as exc:  # no zeroconf, or no network interface to browse on
+            agents_error = getattr(exc, "message", str(exc))
+    send(Result(data={"host": host.model_dump(mode="json"), "agents": agents, "agents_error": agents_error}))
+
+
+def main() -> int:
+    try:
+        os.setsid()  # lead a process group: the window stops the whole tree with one killpg
+    except OSError:
+        pass  # already a group leader
+    channel = Channel()
+    cancel = threading.Event()
+    try:
+        request = REQUEST.validate_json(sys.stdin.buffer.read())
+    except ValueError as exc:
+        channel.send(Error(message=f"the job request is not valid: {exc}", hint="this is a bug in the desktop app"))
+        return 2
+
+    def on_term(signum: int, frame: Any) -> None:
+        cancel.set()
+        if not isinstance(request, ConvertRequest):
+            raise _Stop
+
+    signal.signal(signal.SIGTERM, on_term)
+    from edgekit.errors import EdgekitError
+
+    try:
+        run(request, channel.send, cancel)
+    except _Stop:
+        channel.send(Cancelled())
+        return 1
+    except EdgekitError as exc:
+        if cancel.is_set():
+            channel.send(Cancelled(message=exc.message))
+        else:
+            channel.send(Error(message=exc.message, hint=exc.hint))
+        return 1
+    except Exception as exc:  # a library bug: still plain words in the window, the traceback on stderr
+        import traceback
+
+        traceback.print_exc()
+        from edgekit.errors import first_line
+
+        channel.send(Error(message=f"{type(exc).__name__}: {first_line(exc, 300)}",
+                           hint="an unexpected error inside edgekit; the details are in the job log"))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
