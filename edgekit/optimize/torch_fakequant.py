@@ -1,4 +1,4 @@
-"""The fixed fake-quantization module of a frozen QAT model (imports torch: load it only from the torch backend)."""
+"""Modules of QAT models: fixed fake quantization and a root for nn.Sequential (import torch: load from the torch backend only)."""
 from __future__ import annotations
 
 from typing import Any
@@ -34,3 +34,14 @@ class FixedFakeQuantize(torch.nn.Module):
     def extra_repr(self) -> str:
         kind = f"per-channel axis {self.axis}" if self.per_channel else f"scale {self.scale:.6g}, zero point {self.zero_point}"
         return f"{kind}, range [{self.quant_min}, {self.quant_max}]"
+
+
+class SequentialRoot(torch.nn.Module):
+    """An ``nn.Sequential`` as the child ``body`` of a plain module, so NNCF can keep its hooks at the root."""
+
+    def __init__(self, body: torch.nn.Sequential) -> None:
+        super().__init__()
+        self.body = body
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:  # named as nn.Sequential names it: the model's input name
+        return self.body(input)

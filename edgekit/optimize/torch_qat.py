@@ -10,6 +10,7 @@ constants. torch.export cannot capture NNCF's own quantizers (nor the torch.ao F
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import re
@@ -35,13 +36,21 @@ def quantize_and_train(model: Any, step: QatStep, data: TrainingSet, progress: S
     if step.epochs < 1:
         raise InvalidOptionError("quantization-aware training needs at least one epoch",
                                  "give qat(epochs=1) or more: the fake-quant ranges are learned while training")
+    exclude = step.exclude
+    if type(model).__name__ == "Sequential" and type(model).__module__.startswith("torch.nn"):
+        # NNCF keeps its hooks in a child module, which nn.Sequential.forward would call as a layer
+        from edgekit.optimize.torch_fakequant import SequentialRoot
+
+        model, exclude = SequentialRoot(model), tuple(f"body.{name}" for name in exclude)
     example = take(data.x_train, slice(0, 1))
     count = min(_INIT_SAMPLES, sample_count(data.x_train))
     samples = [take(data.x_train, slice(i, i + 1)) for i in range(count)]
-    ignored = [f"{re.escape(name.replace('.', '/'))}/.*" for name in step.exclude]
+    ignored = [f"{re.escape(name.replace('.', '/'))}/.*" for name in exclude]
     from nncf.torch.function_hook.nncf_graph.nncf_graph_builder import build_nncf_graph
 
-    graph = build_nncf_graph(model.eval(), example)  # before quantization: which operation reads each weight
+    # before quantization: which operation reads each weight (on a copy: tracing leaves NNCF's hook storage
+    # in the module as a child, which an nn.Sequential would then call as a layer)
+    graph = build_nncf_graph(copy.deepcopy(model).eval(), example)
     parameters = dict(model.named_parameters())
     progress(0.0, f"NNCF: inserting fake quantizers, initial ranges from {count} samples")
     try:
@@ -53,7 +62,7 @@ def quantize_and_train(model: Any, step: QatStep, data: TrainingSet, progress: S
     except Exception as exc:  # nncf raises many types; the model cannot be traced or quantized
         raise InvalidOptionError(f"NNCF cannot quantize the model: {type(exc).__name__}: {first_line(exc, 300)}",
                                  "name the layers it cannot handle in qat(exclude=[...]) to keep them in float") from exc
-    _check_weights_quantized(graph, parameters, quantized, step.exclude)
+    _check_weights_quantized(graph, parameters, quantized, exclude)
     keep_zeros = _sparsity_keeper(quantized)
     train(quantized, data, step.epochs, step.learning_rate, step.batch_size, progress, "quantization-aware training",
           after_step=keep_zeros)
