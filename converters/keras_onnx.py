@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 from edgekit.converters._keras_common import (
-    QAT_NOTE,
     conversion_step,
-    exports_qat,
     input_signature,
     tf_function,
     warm_up,
 )
 from edgekit.converters._onnx_post import finish_onnx
+from edgekit.converters._qat import QAT_NOTE, exports_qat
 
 from edgekit.routes import RouteOutput, RouteRequest
 
@@ -74,7 +73,7 @@ def _stabilize_names(path: Path) -> None:
     for index, tensor in enumerate(initializers):
         if _GENERATED.match(tensor.name):  # the stem too can vary: deduplicated constants keep any one name
             renames[tensor.name] = f"const__c{index}"
-    for index, node in enumerate(graph.node):
+    for node in graph.node:
         for output in node.output:
             match = _GENERATED.match(output)
             if match:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgekit.converters._keras_common import QAT_NOTE, exports_qat, tf_function, warm_up
+from edgekit.converters._keras_common import tf_function, warm_up
 from edgekit.converters._openvino_post import finish_openvino
+from edgekit.converters._qat import QAT_NOTE, exports_qat
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest

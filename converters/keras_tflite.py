@@ -16,15 +16,14 @@ from typing import Any
 
 import numpy as np
 from edgekit.converters._keras_common import (
-    QAT_NOTE,
     conversion_step,
-    exports_qat,
     first_line,
     input_signature,
     serving_function,
     tf_function,
     warm_up,
 )
+from edgekit.converters._qat import QAT_NOTE, exports_qat
 
 from edgekit.errors import ConversionError
 from edgekit.routes import RouteOutput, RouteRequest

@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from edgekit.converters._keras_common import QAT_NOTE, exports_qat
 from edgekit.converters._onnx_post import finish_onnx
+from edgekit.converters._qat import QAT_NOTE, exports_qat
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest

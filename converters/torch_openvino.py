@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from edgekit.converters._keras_common import QAT_NOTE, exports_qat
 from edgekit.converters._openvino_post import finish_openvino
+from edgekit.converters._qat import QAT_NOTE, exports_qat
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgekit.converters._keras_common import exports_qat
+from edgekit.converters._qat import exports_qat
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
