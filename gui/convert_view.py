@@ -126,8 +126,8 @@ class ConvertView(QWidget):
         self.error = ErrorPanel()
         self.job = JobStrip()
         self.job.cancel_requested.connect(self.cancel)
-        self.results = table(["format", "precision", "size", "cosine", "top-1 agr.", "max abs err", "budgets", "status", "file"],
-                             stretch=8)
+        self.results = table(["format", "precision", "size", "accuracy", "cosine", "top-1 agr.", "max abs err", "budgets",
+                              "status", "file"], stretch=9)
         self.findings = table(["artifact", "severity", "where", "finding", "hint"], stretch=4)
         self.findings.setWordWrap(True)
         self.build_info = QLabel("No build yet", wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -318,7 +318,8 @@ class ConvertView(QWidget):
         for a in build.artifacts:
             v = a.validation
             status = artifact_status(a)
-            numbers = (human_size(a.size_bytes), _fmt(v.cosine), _fmt(v.top1_agreement, 3), _fmt(v.max_abs_error, 4))
+            accuracy = "-" if v.accuracy is None else f"{v.accuracy:.2%}"
+            numbers = (human_size(a.size_bytes), accuracy, _fmt(v.cosine), _fmt(v.top1_agreement, 3), _fmt(v.max_abs_error, 4))
             self._add_row(self.results, (item(a.format), item(a.precision), *(item(n, align_right=True) for n in numbers),
                                          _budgets_item(a), item(status, status), item(Path(a.path).name, tooltip=a.path)))
             label = f"{a.format} {a.precision}"
@@ -330,11 +331,11 @@ class ConvertView(QWidget):
             for f in a.compatibility.findings if a.compatibility else ():
                 self._finding(label, f.severity, " / ".join(x for x in (f.layer, f.op) if x) or f.kind, f.message, f.hint)
         for f in build.failures:
-            self._add_row(self.results, (item(f.format), item(f.precision), *(item("-") for _ in range(5)),
+            self._add_row(self.results, (item(f.format), item(f.precision), *(item("-") for _ in range(6)),
                                          item("no artifact", "no artifact"), item(f.error, tooltip=f.error)))
             self._finding(f"{f.format} {f.precision}", "error", f.route, f.error, f.hint)
         self.findings.resizeRowsToContents()
-        self.build_info.setText(f"Artifacts in {build.output_dir}")
+        self.build_info.setText(f"Artifacts in {build.output_dir}" + optimization_summary(build.optimization))
         self.profile_button.setEnabled(bool(build.artifacts))
 
     def _finding(self, artifact: str, severity: str, where: str, message: str, hint: str) -> None:
@@ -352,6 +353,17 @@ class ConvertView(QWidget):
     def _profile_clicked(self) -> None:
         if self.build is not None:
             self.profile_requested.emit([a.path for a in self.build.artifacts])
+
+
+def optimization_summary(report: Any) -> str:
+    """One line per optimization step (accuracy, parameters, sparsity), or nothing without steps."""
+    if report is None:
+        return ""
+    lines = []
+    for r in report.records:
+        metric = f"{r.accuracy:.2%}" if r.accuracy is not None else f"mse {r.loss:.4g}"
+        lines.append(f"{r.step}: {metric}, {r.parameters:,} parameters, {r.sparsity:.0%} sparse")
+    return "\nOptimization — " + " → ".join(lines)
 
 
 def _budgets_item(artifact: Any):

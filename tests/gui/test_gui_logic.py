@@ -125,3 +125,16 @@ def test_runner_turns_a_crashed_job_into_a_plain_error(qtbot):
     assert failures[0][0] == "the job process crashed (SIGSEGV)"
     assert "native code" in failures[0][1]
     assert not runner.running
+
+
+def test_optimization_summary_lists_every_step():
+    from edgekit.gui.convert_view import optimization_summary
+    from edgekit.optimize.report import OptimizationReport, StepRecord
+
+    records = (StepRecord(step="source", accuracy=0.9711, parameters=8938, nonzero_parameters=8938, sparsity=0.0, weight_bytes=35752),
+               StepRecord(step="prune(structured 50%)", accuracy=0.9689, parameters=2610, nonzero_parameters=2610, sparsity=0.0,
+                          weight_bytes=10440))
+    report = OptimizationReport(framework="keras3", task="classification", train_samples=1347, val_samples=450, records=records)
+    assert optimization_summary(report) == ("\nOptimization — source: 97.11%, 8,938 parameters, 0% sparse → "
+                                            "prune(structured 50%): 96.89%, 2,610 parameters, 0% sparse")
+    assert optimization_summary(None) == ""

@@ -114,8 +114,8 @@ def test_convert_then_profile_end_to_end(window, qtbot, settings, digits_keras_f
 
     build = done.args[0]
     assert view.results.rowCount() == 1
-    assert [view.results.item(0, c).text() for c in (0, 1, 7)] == ["onnx", "fp32", "passed"]
-    assert float(view.results.item(0, 3).text()) >= 0.9999
+    assert [view.results.item(0, c).text() for c in (0, 1, 8)] == ["onnx", "fp32", "passed"]
+    assert float(view.results.item(0, 4).text()) >= 0.9999
     assert build.artifacts[0].validation.samples == 100
     assert (out / "edgekit-manifest.json").is_file()
     assert view.job.stage.text() == "Done: 1 of 1 passed"
@@ -156,7 +156,7 @@ def test_convert_then_profile_end_to_end(window, qtbot, settings, digits_keras_f
     reopened.open_paths([str(project)])
     assert reopened.convert_view.options().formats == ["onnx"]
     assert reopened.convert_view.results.rowCount() == 1
-    assert reopened.convert_view.results.item(0, 7).text() == "passed"
+    assert reopened.convert_view.results.item(0, 8).text() == "passed"
     assert reopened.profile_view.artifacts.count() == 1
 
 
