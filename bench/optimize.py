@@ -113,7 +113,9 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("held-out accuracy, %")
     handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=8)
+    legend = fig.legend(handles, labels, loc="lower center", ncol=len(names), fontsize=8)
+    for handle in legend.legend_handles:
+        handle.set_sizes([60])
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=110)
 
@@ -141,7 +143,8 @@ def main() -> None:
             for variant, options in variants().items():
                 started = time.perf_counter()
                 build = edgekit.convert(model, formats=FORMATS[framework], train_data=train, val_data=val,
-                                        output_dir=f"{tmp}/{framework}-{variant}", **example, **options)
+                                        validation_samples=len(y_val), output_dir=f"{tmp}/{framework}-{variant}",
+                                        **example, **options)
                 seconds = time.perf_counter() - started
                 for row in measure(build, args.runs):
                     rows.append({"framework": framework, "variant": variant, "build_seconds": round(seconds, 1), **row})
