@@ -7,14 +7,13 @@ quantization calibrated on ``request.calibration``). The intermediate file(s) ar
 """
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.errors import ConversionError, first_line
+from edgekit.quiet import quiet
 from edgekit.routes import RouteOutput
 
 if TYPE_CHECKING:
@@ -123,7 +122,7 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
 
         graph_inputs = _graph_inputs(onnx.load(str(prepared), load_external_data=False))
         activation_type, activation_name = _activation_type(scheme)
-        with _quiet():
+        with quiet():
             quantize_static(
                 str(prepared),
                 str(quantized),
@@ -174,7 +173,7 @@ def _prepare_for_quantization(source: Path, target: Path, external: bool) -> Pat
         model_path = _upgrade_opset(source, target.with_name(target.name + ".opset.onnx"), external)
     model_path = _lift_constants(model_path, target.with_name(target.name + ".const.onnx"), external, source)
     try:
-        with _quiet():
+        with quiet():
             quant_pre_process(
                 str(model_path),
                 str(target),
@@ -309,20 +308,4 @@ def _calibration_method(name: str) -> Any:
 
     return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
             "entropy": CalibrationMethod.Entropy}[name]
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the quantization tools' warnings and progress prints for the duration."""
-    import io
-    import logging
-
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        logger.setLevel(level)
 

@@ -1,8 +1,11 @@
 """Routes for quantization-aware trained sources: int8 from the model's own fake-quant ranges, nothing else."""
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from edgekit.errors import ConversionError
-from edgekit.routes import RouteRequest
+from edgekit.routes import RouteOutput, RouteRequest
 
 #: the note every route adds to an artifact built from a quantization-aware trained model
 QAT_NOTE = "int8 ranges from quantization-aware training (the model's trained fake-quant ranges, no calibration)"
@@ -27,3 +30,13 @@ def exports_qat(request: RouteRequest) -> bool:
             "use qat(exclude=[...]) to keep layers in float during training, or drop the qat step",
         )
     return True
+
+
+def finish_qdq_onnx(path: Path, request: RouteRequest, int8_weights: int) -> RouteOutput:
+    """A QAT model's QDQ ONNX (its weights already stored as int8) finished like an fp32 file: no ORT quantizer."""
+    from edgekit.converters._onnx_post import finish_onnx
+
+    output = finish_onnx(path, replace(request, precision="fp32"))
+    output.notes[:0] = [QAT_NOTE, f"QDQ ONNX: {int8_weights} weight tensors stored as int8, activations quantized "
+                        "by the model's QuantizeLinear/DequantizeLinear pairs (no ONNX Runtime quantizer)"]
+    return output

@@ -6,7 +6,6 @@ its weights, which TensorFlow folds through their fake quantization, are stored 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from edgekit.converters._keras_common import (
     warm_up,
 )
 from edgekit.converters._onnx_post import finish_onnx
-from edgekit.converters._qat import QAT_NOTE, exports_qat
+from edgekit.converters._qat import exports_qat, finish_qdq_onnx
 
 from edgekit.routes import RouteOutput, RouteRequest
 
@@ -43,10 +42,7 @@ def convert(request: RouteRequest) -> RouteOutput:
     _stabilize_names(fp32)
     request.progress(0.6, f"saving ONNX at {request.precision}")
     if qat:
-        stored = _store_int8_weights(fp32)
-        output = finish_onnx(fp32, replace(request, precision="fp32"))
-        output.notes[:0] = [QAT_NOTE, f"QDQ ONNX: {stored} weight tensors stored as int8, activations quantized "
-                            "by the model's QuantizeLinear/DequantizeLinear pairs (no ONNX Runtime quantizer)"]
+        output = finish_qdq_onnx(fp32, request, _store_int8_weights(fp32))
     else:
         output = finish_onnx(fp32, request)
     output.notes.insert(0, f"tf2onnx {tf2onnx.__version__}, opset {OPSET}, NHWC layout kept")

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from edgekit.converters._onnx_post import finish_onnx
-from edgekit.converters._qat import QAT_NOTE, exports_qat
+from edgekit.converters._qat import exports_qat, finish_qdq_onnx
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
@@ -53,10 +52,7 @@ def convert(request: RouteRequest) -> RouteOutput:
         ) from exc
     request.progress(0.6, f"saving ONNX at {request.precision}")
     if qat:
-        stored = _store_int8_weights(fp32_path)
-        output = finish_onnx(fp32_path, replace(request, precision="fp32"))
-        output.notes[:0] = [QAT_NOTE, f"QDQ ONNX: {stored} weight tensors stored as int8, activations quantized "
-                            "by the model's QuantizeLinear/DequantizeLinear pairs (no ONNX Runtime quantizer)"]
+        output = finish_qdq_onnx(fp32_path, request, _store_int8_weights(fp32_path))
     else:
         output = finish_onnx(fp32_path, request)
     output.notes.insert(0, f"torch.onnx dynamo exporter, opset {OPSET}")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import edgekit
+from edgekit.data import load_feeds
 from edgekit.errors import DataError, InvalidOptionError
 from edgekit.optimize.labelled import load_labelled
 from edgekit.optimize.plan import precisions_with, resolve_steps
@@ -87,7 +88,7 @@ def test_labelled_data_forms(tmp_path):
     x, y = np.random.default_rng(0).random((20, 8, 8, 1)), np.arange(20) % 10
     data = load_labelled((x, y), IMAGE, LOGITS, "train_data")
     assert data.task == "classification" and data.num_classes == 10 and len(data) == 20
-    assert data.x["image"].dtype == np.float32 and data.feeds(3)[2]["image"].shape == (1, 8, 8, 1)
+    assert data.x["image"].dtype == np.float32 and load_feeds(data.x, IMAGE, limit=3)[2]["image"].shape == (1, 8, 8, 1)
     one_hot = np.eye(10)[y]
     assert np.array_equal(load_labelled({"x": x, "y": one_hot}, IMAGE, LOGITS, "val_data").y, y)
     np.savez(tmp_path / "train.npz", x=x, y=y)

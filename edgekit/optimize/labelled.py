@@ -37,11 +37,6 @@ class LabelledData:
         """``x`` as a backend takes it: the array itself for a one-input model, else the dict."""
         return next(iter(self.x.values())) if len(self.x) == 1 else self.x
 
-    def feeds(self, limit: int | None = None) -> list[dict[str, np.ndarray]]:
-        """Validation feeds (batches of one) for the first ``limit`` samples."""
-        count = len(self) if limit is None else min(limit, len(self))
-        return [{name: array[i : i + 1] for name, array in self.x.items()} for i in range(count)]
-
 
 def load_labelled(data: Any, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...], what: str) -> LabelledData:
     """``data`` read (without unpickling) and checked against the model's inputs and its single output."""

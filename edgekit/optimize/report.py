@@ -45,8 +45,13 @@ class OptimizationReport(BaseModel):
 
     def table(self) -> str:
         """A plain-text table of the records (the CLI renders its own with rich)."""
-        lines = [f"{'step':<34} {'accuracy':>9} {'params':>10} {'sparsity':>9} {'weights':>10}"]
-        for r in self.records:
-            metric = f"{r.accuracy:.2%}" if r.accuracy is not None else f"mse {r.loss:.4g}"
-            lines.append(f"{r.step:<34} {metric:>9} {r.parameters:>10,} {r.sparsity:>9.1%} {r.weight_bytes / 1024:>8.1f}KB")
-        return "\n".join(lines)
+        return records_table(self.records)
+
+
+def records_table(records: tuple[StepRecord, ...] | list[StepRecord]) -> str:
+    """Step records as a plain-text table, one row per record."""
+    lines = [f"{'step':<34} {'accuracy':>9} {'params':>10} {'sparsity':>9} {'weights':>10}"]
+    for r in records:
+        metric = f"{r.accuracy:.2%}" if r.accuracy is not None else f"mse {r.loss:.4g}"
+        lines.append(f"{r.step:<34} {metric:>9} {r.parameters:>10,} {r.sparsity:>9.1%} {r.weight_bytes / 1024:>8.1f}KB")
+    return "\n".join(lines)

@@ -15,7 +15,7 @@ import numpy as np
 from edgekit.errors import InvalidOptionError, OptimizationBudgetError, first_line
 from edgekit.optimize.backend import Backend, TrainingSet
 from edgekit.optimize.labelled import LabelledData
-from edgekit.optimize.report import OptimizationReport, StepRecord
+from edgekit.optimize.report import OptimizationReport, StepRecord, records_table
 from edgekit.optimize.steps import DistillStep, PruneStep, QatStep, Step
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.sources.base import LoadedSource
@@ -144,13 +144,10 @@ def _check_budget(records: list[StepRecord], max_drop: float | None, data: Train
     source, last = records[0], records[-1]
     drop = source.accuracy - last.accuracy
     if drop > max_drop + 1e-9:
-        table = OptimizationReport(
-            framework="", task=data.task, train_samples=len(data.y_train), val_samples=len(data.y_val),
-            records=tuple(records),
-        ).table()
         raise OptimizationBudgetError(
             f"{last.step} dropped held-out accuracy from {source.accuracy:.2%} to {last.accuracy:.2%} "
-            f"({drop * 100:.1f} points; the budget allows {max_drop * 100:.1f}); the build stopped here\n{table}",
+            f"({drop * 100:.1f} points; the budget allows {max_drop * 100:.1f}); the build stopped here\n"
+            f"{records_table(records)}",
             "fine-tune longer (epochs=), prune less (sparsity=), give more training data, "
             "or raise the budget (budgets={'max_accuracy_drop': ...} / --budget max_accuracy_drop=...)",
         )

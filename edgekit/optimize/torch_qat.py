@@ -9,12 +9,9 @@ constants. torch.export cannot capture NNCF's own quantizers (nor the torch.ao F
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from edgekit.errors import InvalidOptionError, first_line
@@ -22,6 +19,7 @@ from edgekit.optimize.backend import StepProgress, TrainingSet
 from edgekit.optimize.steps import QatStep
 from edgekit.optimize.torch_prune import describe, is_excluded
 from edgekit.optimize.torch_train import sample_count, take, train
+from edgekit.quiet import quiet
 
 #: samples NNCF collects its initial ranges on
 _INIT_SAMPLES = 300
@@ -54,7 +52,7 @@ def quantize_and_train(model: Any, step: QatStep, data: TrainingSet, progress: S
     parameters = dict(model.named_parameters())
     progress(0.0, f"NNCF: inserting fake quantizers, initial ranges from {count} samples")
     try:
-        with _quiet():
+        with quiet("nncf", logging.WARNING):  # NNCF draws progress bars and logs at INFO
             quantized = nncf.quantize(
                 model.eval(), nncf.Dataset(samples), subset_size=count, model_type=None,
                 ignored_scope=nncf.IgnoredScope(patterns=ignored, validate=False) if ignored else None,
@@ -124,22 +122,9 @@ def freeze(model: Any, example: Any) -> Any:
 
     from edgekit.optimize.torch_fakequant import FixedFakeQuantize
 
-    with _quiet():
+    with quiet("nncf", logging.WARNING):
         stripped = nncf.strip(model, do_copy=False, strip_format=nncf.StripFormat.NATIVE, example_input=example)
     storage = get_hook_storage(stripped)
     for name, module in list(storage.named_hooks()):
         storage.set_submodule(name, FixedFakeQuantize(module))
     return stripped.eval()
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """NNCF draws progress bars and logs at INFO: keep them out of edgekit's output."""
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        logger.setLevel(level)
