@@ -20,15 +20,21 @@ if TYPE_CHECKING:
     from edgekit.sources.base import LoadedSource
 
 ALL_PRECISIONS = ("fp32", "fp16", "int8")
+#: the QuantScheme fields (edgekit.options) a route may honour for int8
+SCHEME_FIELDS = frozenset({"per_channel", "symmetric_weights", "symmetric_activations", "io_dtype", "activations",
+                           "calibration_method"})
 
 
 @dataclass(frozen=True)
 class Route:
-    """A converter module and what it supports."""
+    """A converter module and what it declares it supports (checked by the build plan before any work)."""
 
     module: str
     precisions: tuple[str, ...] = ALL_PRECISIONS
     extra: str | None = None  # the pip extra a route needs beyond the base install
+    scheme_fields: frozenset[str] = SCHEME_FIELDS  # scheme fields honoured; a non-default value of another is refused
+    static_shapes: bool = False  # the converter needs every input dimension fixed
+    requires: tuple[str, ...] = ()  # import names the converter needs (checked with find_spec before any work)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,99 @@
+"""What every artifact format package declares: one ``ArtifactFormat`` object named ``FORMAT``.
+
+A format package (``edgekit/formats/<name>/``) owns everything that knows one artifact format. Its
+``__init__.py`` defines ``FORMAT = ArtifactFormat(...)`` and imports nothing heavy: the members that need a
+framework name modules by dotted path (``"edgekit.formats.onnx.ops:list_ops"``) and are imported on use.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def resolve(dotted: str) -> Any:
+    """The object at ``"package.module:attribute"``, imported on use."""
+    module, _, attribute = dotted.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A package a runner or route needs: the import name checked, the distribution and the pip line."""
+
+    module: str  # import name checked with importlib.util.find_spec, e.g. "onnxruntime"
+    distribution: str  # e.g. "onnxruntime"
+    install: str  # the exact line that installs it, e.g. "pip install 'edgekit[convert]'"
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One device a runner can target (a TFLite delegate, an ORT execution provider, an OpenVINO device)."""
+
+    name: str  # what users pass as device=, e.g. "CPU", "GPU", "NPU", "xnnpack", "CUDAExecutionProvider"
+    description: str
+    install: str = ""  # how to get it where it is missing (driver, package, delegate library)
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """One runtime that runs this format: ``load`` is ``"module:function"`` returning a ``Runner``.
+
+    ``load(path, *, device=None, threads=None, profile_ops=False, **options) -> Runner``.
+    ``probe`` (optional, ``"module:function"``) returns the accelerator names present on this host.
+    """
+
+    runtime: str  # e.g. "litert", "tflite-runtime", "onnxruntime", "openvino"
+    load: str
+    requires: tuple[Requirement, ...] = ()
+    accelerators: tuple[Accelerator, ...] = ()
+    probe: str | None = None
+
+    def open(self, path: Path, **options: Any):
+        return resolve(self.load)(Path(path), **options)
+
+
+@dataclass(frozen=True)
+class ArtifactFormat:
+    """Everything edgekit knows about one artifact format.
+
+    ``sniff(head: bytes, path: Path) -> bool`` tells from the file's first bytes (and, for folders or
+    text formats, a bounded look at the file) whether ``path`` is this format; it never trusts the suffix.
+    Dotted members are resolved on use:
+      - ``companions``: ``(path) -> list[Path]`` files that belong to the artifact (external data, .bin)
+      - ``list_ops``: ``(path) -> list[OpInfo]`` ops in execution order, read without running the model
+      - ``read_inputs``: ``(path) -> tuple[TensorSpec, ...]`` the declared inputs, read without a runtime
+      - ``weight_counts``: ``(path) -> Counter`` weight parameters per stored dtype name
+      - ``stored_precision``: ``(path) -> str`` fp32 / fp16 / int8 as stored in the file
+      - ``trace``: ``(path, feeds) -> ModelTrace`` intermediate tensors for ``edgekit debug`` (None: not available)
+    """
+
+    name: str  # "tflite", "onnx", "openvino", ...
+    title: str  # "TFLite / LiteRT"
+    suffixes: tuple[str, ...]  # the usual file names, for save dialogs and default stems only
+    sniff: Callable[[bytes, Path], bool]
+    runners: tuple[RunnerSpec, ...]  # the first one is the default runtime
+    companions: str | None = None
+    list_ops: str | None = None
+    read_inputs: str | None = None
+    weight_counts: str | None = None
+    stored_precision: str | None = None
+    trace: str | None = None
+    requires: tuple[Requirement, ...] = ()  # what reading the file needs (e.g. onnx for listing ops)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def runner(self, runtime: str | None = None) -> RunnerSpec:
+        """The runner for ``runtime`` (default: the first declared)."""
+        if runtime is None:
+            return self.runners[0]
+        for spec in self.runners:
+            if spec.runtime == runtime:
+                return spec
+        from edgekit.errors import InvalidOptionError, did_you_mean
+
+        names = [spec.runtime for spec in self.runners]
+        raise InvalidOptionError(
+            f"the {self.name} format has no runtime '{runtime}'", f"{did_you_mean(runtime, names)}choose from: {', '.join(names)}"
+        )
