@@ -250,13 +250,16 @@ def devices_command(scan_seconds: float, as_json: bool) -> None:
 @click.option("--dataset", type=click.Path(path_type=str),
               help="Labelled .npz (x, y or input names + labels) or class-named image folders.")
 @click.option("--token", help="The agent's token (default: $EDGEKIT_AGENT_TOKEN).")
+@click.option("--agent", "agent_url", help="Profile on the agent at agent://HOST:PORT or https://HOST:PORT (same as --device URL).")
+@click.option("--agent-fingerprint", help="SHA-256 fingerprint of the TLS certificate the agent printed (pinned).")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds allowed per artifact.")
 @click.option("--json", "json_path", type=click.Path(path_type=str), help="Write the report as JSON to this file.")
 @click.option("--html", "html_path", type=click.Path(path_type=str), help="Write a self-contained HTML report to this file.")
 @friendly_errors
 def profile_command(artifacts: tuple[str, ...], device: str, target: str | None, threads: int, runs: int, min_time: float,
                     warmup: int, affinity: str | None, op_runs: int, dataset: str | None, token: str | None, timeout: float,
-                    json_path: str | None, html_path: str | None) -> None:
+                    json_path: str | None, html_path: str | None, agent_url: str | None = None,
+                    agent_fingerprint: str | None = None) -> None:
     """Measure latency, memory, per-op times (and accuracy) of artifacts or a build folder on a device."""
     from edgekit.profiling import profile
     from edgekit.profiling.console import print_report, progress_printer
@@ -265,10 +268,11 @@ def profile_command(artifacts: tuple[str, ...], device: str, target: str | None,
         cores = tuple(int(c) for c in affinity.split(",")) if affinity else None
     except ValueError:
         raise InvalidOptionError(f"--affinity '{affinity}' is not a list of core numbers", "e.g. --affinity 0 or 0,1") from None
+    device = agent_url or device
     with progress_printer() as progress:
         report = profile(list(artifacts), device=device, device_profile=target, threads=threads or None, runs=runs,
                          min_seconds=min_time, warmup=warmup, affinity=cores, op_profile_runs=op_runs, dataset=dataset,
-                         token=token, timeout=timeout, progress=progress)
+                         token=token, timeout=timeout, progress=progress, agent_fingerprint=agent_fingerprint)
     if json_path:
         report.save_json(json_path)
     if html_path:
@@ -276,35 +280,6 @@ def profile_command(artifacts: tuple[str, ...], device: str, target: str | None,
     print_report(report)
     if report.partial:
         sys.exit(EXIT_GATE_FAILED)
-
-
-@main.command(name="agent")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
-@click.option("--port", type=int, default=8765, show_default=True, help="Port (0: any free port).")
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=str),
-              help="File holding the token clients must give.")
-@click.option("--max-upload-mb", type=float, default=512.0, show_default=True, help="Largest upload accepted.")
-@click.option("--announce/--no-announce", default=False, show_default=True, help="Announce the agent on the LAN (zeroconf).")
-@friendly_errors
-def agent_command(host: str, port: int, token_file: str | None, max_upload_mb: float, announce: bool) -> None:
-    """Run the profiling agent on this device (needs a model runtime only, no TensorFlow or PyTorch)."""
-    import os
-    import secrets
-
-    from edgekit.agent.server import serve
-
-    if token_file:
-        with open(token_file, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    else:
-        token = os.environ.get("EDGEKIT_AGENT_TOKEN", "")
-    if not token:
-        token = secrets.token_urlsafe(24)
-        click.echo(f"no token given; clients must use: EDGEKIT_AGENT_TOKEN={token}", err=True)
-    if len(token) < 16:
-        raise InvalidOptionError("the agent token is shorter than 16 characters",
-                                 "use a long random token, e.g. openssl rand -hex 16")
-    serve(host, port, token, int(max_upload_mb * (1 << 20)), announce=announce)
 
 
 @main.command(name="debug")
@@ -334,6 +309,10 @@ def gui_command(paths: tuple[str, ...]) -> None:
 
     raise SystemExit(run(list(paths)))
 
+
+from edgekit.agent.cli import agent_command  # noqa: E402
+
+main.add_command(agent_command)
 
 if __name__ == "__main__":
     main()

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import http.client
 import json
 import os
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +24,28 @@ DATASET_NAME = "edgekit-dataset.npz"
 
 
 class AgentClient:
-    """Talks to the agent at ``agent://HOST:PORT`` with ``token`` (default: ``$EDGEKIT_AGENT_TOKEN``)."""
+    """Talks to the agent at ``agent://HOST:PORT`` (or ``http://``; ``https://`` for an agent started with
+    ``--tls``) with ``token`` (default: ``$EDGEKIT_AGENT_TOKEN``). ``fingerprint`` pins the TLS certificate
+    the agent printed (SHA-256); without it an ``https://`` agent must have a certificate this host trusts."""
 
-    def __init__(self, url: str, token: str | None = None, timeout: float = 600.0, connect_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 600.0, connect_timeout: float = 10.0,
+                 fingerprint: str | None = None) -> None:
         parts = urlsplit(url if "://" in url else f"agent://{url}")
-        if not parts.hostname or not parts.port:
-            raise ProfilingError(f"'{url}' is not an agent address", "write it as agent://HOST:PORT")
-        self.host, self.port = parts.hostname, parts.port
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("agent", "http", "https") or not parts.hostname or not port:
+            raise ProfilingError(f"'{url}' is not an agent address", "write it as agent://HOST:PORT or https://HOST:PORT")
+        self.host, self.port, self.tls = parts.hostname, port, parts.scheme == "https"
+        self.fingerprint = None
+        if fingerprint:
+            from edgekit.agent.tls import normalize_fingerprint
+
+            if not self.tls:
+                raise ProfilingError("a certificate fingerprint needs an https:// agent address",
+                                     f"start the agent with --tls and use https://{self.address}")
+            self.fingerprint = normalize_fingerprint(fingerprint)
         self.token = token or os.environ.get(TOKEN_ENV)
         if not self.token:
             raise ProfilingError("no agent token given", f"pass --token or set {TOKEN_ENV} (the agent prints or reads it)")
@@ -36,21 +53,57 @@ class AgentClient:
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        """A connection, made now; for TLS with the certificate checked (pinned) before the token is sent."""
+        if not self.tls:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+            connection.connect()
+            return connection
+        if self.fingerprint:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the pin below is the check
+        else:
+            context = ssl.create_default_context()
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        connection = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=context)
+        try:
+            connection.connect()
+        except ssl.SSLCertVerificationError as exc:
+            connection.close()
+            raise ProfilingError(f"the agent at {self.address} has a certificate this host does not trust ({exc.verify_message})",
+                                 "pin the fingerprint the agent printed: --agent-fingerprint SHA256") from None
+        if self.fingerprint:
+            from edgekit.agent.tls import fingerprint
+
+            seen = fingerprint(connection.sock.getpeercert(binary_form=True) or b"")
+            if not hmac.compare_digest(seen, self.fingerprint):
+                connection.close()
+                raise ProfilingError(f"the agent at {self.address} presented a different certificate "
+                                     f"(fingerprint {seen}, pinned {self.fingerprint}); nothing was sent",
+                                     "if the agent made a new certificate, pin the fingerprint it prints now; "
+                                     "otherwise something else answers at that address")
+        return connection
 
     def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
                  timeout: float | None = None) -> http.client.HTTPResponse:
-        connection = self._connect(timeout or self.connect_timeout)
         try:
-            connection.request(method, path, body=body, headers={"Authorization": f"Bearer {self.token}", **(headers or {})})
-            response = connection.getresponse()
+            connection = self._connect(timeout or self.connect_timeout)
         except (TimeoutError, ConnectionError, OSError) as exc:
-            connection.close()
             raise ProfilingError(f"no edgekit agent answers at {self.address}: {exc}",
                                  "start `edgekit agent` on the device and check the address and port") from None
+        try:
+            try:
+                connection.request(method, path, body=body,
+                                   headers={"Authorization": f"Bearer {self.token}", **(headers or {})})
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the agent answered before reading the whole body (a refusal): read that answer
+            response = connection.getresponse()
+        except (TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise ProfilingError(f"the agent at {self.address} did not answer: {exc}",
+                                 "check that the agent is still running and reachable") from None
         if response.status == 401:
             connection.close()
             raise ProfilingError(f"the agent at {self.address} refused the token",
@@ -62,7 +115,9 @@ class AgentClient:
                 detail = json.loads(detail).get("error", detail)
             except ValueError:
                 pass
-            raise ProfilingError(f"the agent at {self.address} refused the request ({response.status}): {detail}", "")
+            hint = ("the agent is busy or at its connection limit; try again shortly" if response.status == 503 else
+                    "start the agent with --allow-host NAME for the name used here" if response.status == 403 else "")
+            raise ProfilingError(f"the agent at {self.address} refused the request ({response.status}): {detail}", hint)
         return response
 
     def info_dict(self) -> dict[str, Any]:

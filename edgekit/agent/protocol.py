@@ -14,7 +14,8 @@ from edgekit.profiling.protocol import Settings
 
 HEADER_LENGTH_BYTES = 8
 HEAVY_MODULES = ("tensorflow", "tf_keras", "keras", "torch", "jax")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_NAME_LENGTH = 128
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}")
 
 
 class Upload(BaseModel):
@@ -27,7 +28,7 @@ class Upload(BaseModel):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, name: str) -> str:
-        if not _SAFE_NAME.match(name) or ".." in name:
+        if not _SAFE_NAME.fullmatch(name) or ".." in name:  # fullmatch: no trailing newline either
             raise ValueError("a file name must be a plain name (letters, digits, '.', '_', '-'), no folders")
         return name
 

@@ -1,246 +1,159 @@
-"""The on-device agent: a small HTTP server that profiles uploaded artifacts and streams the results.
+"""The on-device agent: profiles uploaded artifacts and streams the results, served by uvicorn.
 
-Stdlib only (``ThreadingHTTPServer``), plus a model runtime: no TensorFlow or PyTorch. Every request needs
-``Authorization: Bearer TOKEN`` (compared in constant time). ``GET /info`` reports the device;
-``POST /jobs`` takes a job (see :mod:`edgekit.agent.protocol`) and answers with JSON lines as the
-measurement goes; the job keeps running if the client goes away, and ``GET /jobs/ID`` replays its events.
-Jobs run one at a time (concurrent runs would disturb each other's numbers). Artifacts are data for a
-runtime; nothing in a request is executed.
+Endpoints and rules are in :mod:`edgekit.agent.app`; jobs in :mod:`edgekit.agent.jobs`. This module binds
+the socket (IPv4 or IPv6, a listen backlog of :data:`BACKLOG`, bind failures as errors with a hint), adds
+what uvicorn leaves to the application (a deadline for request headers, a hard cap on open connections),
+optional TLS, and a shutdown that stops the running job and removes every upload folder. Needs a model
+runtime only: no TensorFlow or PyTorch. Artifacts are data for a runtime; nothing in a request is executed.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import shutil
+import asyncio
+import errno
+import socket
 import sys
-import tempfile
-import threading
-import uuid
-from collections import OrderedDict
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from edgekit._version import __version__
-from edgekit.agent.protocol import HEADER_LENGTH_BYTES, HEAVY_MODULES, RemoteJob
-from edgekit.errors import EdgekitError
-from edgekit.profiling.local import Event, Job, run_child
+from edgekit.agent.app import build_app
+from edgekit.agent.jobs import JobRunner
+from edgekit.agent.settings import MAX_WAITING_JOBS, AgentSettings
+from edgekit.agent.uploads import remove_stale
+from edgekit.errors import InvalidOptionError
 
-KEEP_JOBS = 16
-
-
-class JobState:
-    """Events of one job, appended by its worker thread and read by any number of streams."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.finished = False
-        self.changed = threading.Condition()
-
-    def add(self, event: Event) -> None:
-        with self.changed:
-            self.events.append(event)
-            self.finished = self.finished or event.get("event") in ("done", "error")
-            self.changed.notify_all()
-
-    def follow(self):
-        """Yield every event, waiting for new ones until the job finishes."""
-        index = 0
-        while True:
-            with self.changed:
-                while index >= len(self.events) and not self.finished:
-                    self.changed.wait(timeout=1.0)
-                batch, index = self.events[index:], len(self.events)
-                finished = self.finished
-            yield from batch
-            if finished and index >= len(self.events):
-                return
+BACKLOG = 128
+KEEP_ALIVE_SECONDS = 5
+GRACEFUL_SHUTDOWN_SECONDS = 5
+MAX_HEADER_BYTES = 16 << 10
+_TIMEOUT_BODY = b'{"error": "the request headers took too long"}'
+_TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+                     b"content-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY))
 
 
-class Agent(ThreadingHTTPServer):
-    daemon_threads = True
+class GuardedProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline for each request's headers and a cap on open connections.
 
-    def __init__(self, address: tuple[str, int], token: str, max_upload_bytes: int) -> None:
-        super().__init__(address, Handler)
-        self.token = token.encode()
-        self.max_upload_bytes = max_upload_bytes
-        self.jobs: OrderedDict[str, JobState] = OrderedDict()
-        self.run_lock = threading.Lock()  # one measurement at a time
-        self.jobs_lock = threading.Lock()
+    uvicorn answers 503 to requests beyond ``limit_concurrency``; connections beyond ``max_open`` (that
+    limit plus a listen backlog's worth) are closed at once, so a flood holds a bounded number of sockets."""
 
-    def start_job(self, job: RemoteJob, folder: Path) -> tuple[str, JobState]:
-        job_id = uuid.uuid4().hex
-        state = JobState()
-        with self.jobs_lock:
-            self.jobs[job_id] = state
-            while len(self.jobs) > KEEP_JOBS:
-                self.jobs.popitem(last=False)
-        state.add({"event": "accepted", "job": job_id})
-        threading.Thread(target=self._run, args=(job, folder, state), daemon=True).start()
-        return job_id, state
+    header_timeout = 30.0
+    max_open = 64 + BACKLOG
 
-    def _run(self, job: RemoteJob, folder: Path, state: JobState) -> None:
-        if not self.run_lock.acquire(blocking=False):
-            state.add({"event": "progress", "stage": "queued", "fraction": 0.0, "message": "waiting for the job before"})
-            self.run_lock.acquire()
-        try:
-            local = Job(path=str(folder / job.main), format=job.format, runtime_device=job.runtime_device,
-                        settings=job.settings, return_outputs=job.return_outputs,
-                        dataset=str(folder / job.dataset.name) if job.dataset else None)
-            if job.format == "onnx":
-                _check_external_data(Path(local.path))
-            run_child(local, state.add)
-        except EdgekitError as exc:
-            state.add({"event": "error", "kind": type(exc).__name__, "message": exc.message, "hint": exc.hint})
-        except Exception as exc:  # never leave a client waiting on a job that cannot finish
-            state.add({"event": "error", "kind": "agent", "message": f"agent error: {exc}", "hint": ""})
-        finally:
-            self.run_lock.release()
-            shutil.rmtree(folder, ignore_errors=True)
-            if not state.finished:
-                state.add({"event": "error", "kind": "agent", "message": "the job ended without a result", "hint": ""})
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._header_timer: asyncio.TimerHandle | None = None
+        super().connection_made(transport)
+        if len(self.connections) > self.max_open:
+            transport.abort()
+            return
+        self._watch_headers()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch_headers()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _watch_headers(self) -> None:
+        waiting = self.conn.their_state is h11.IDLE and not self.transport.is_closing()
+        if waiting and self._header_timer is None:
+            self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+        elif not waiting:
+            self._cancel_header_timer()
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            if self.conn.our_state is h11.IDLE:
+                self.transport.write(_TIMEOUT_RESPONSE)
+            self.transport.close()
 
 
-def _check_external_data(model: Path) -> None:
-    """Every external-data location of an uploaded ONNX model must stay in its folder. Checked with edgekit's
-    own checker where the ``onnx`` package is installed; ONNX Runtime (1.17+) and OpenVINO check it too."""
-    from edgekit.sources.onnx import external_data_files
+class _Server(uvicorn.Server):
+    """uvicorn's server; on shutdown the running job is stopped first, so its stream (and folder) end."""
 
+    def __init__(self, config: uvicorn.Config, runner: JobRunner, announcer) -> None:
+        super().__init__(config)
+        self.runner, self.announcer = runner, announcer
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await asyncio.to_thread(self.runner.close)
+        if self.announcer is not None:
+            await asyncio.to_thread(self.announcer.close)
+        await super().shutdown(sockets=sockets)
+
+
+def bind(settings: AgentSettings) -> socket.socket:
+    """A listening socket for ``settings.host``/``port``, or an :class:`InvalidOptionError` saying why not."""
+    where = f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"
     try:
-        external_data_files(model)
-    except ImportError:  # no onnx package on this device
-        return
+        family, kind, proto, _, address = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise InvalidOptionError(f"cannot listen on {where}: {exc.strerror or exc}",
+                                 "check --host (e.g. 127.0.0.1, ::1 or 0.0.0.0)") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        hints = {errno.EADDRINUSE: (f"port {settings.port} on {settings.host} is already in use",
+                                    "stop the program using it, or choose another --port (0: any free port)"),
+                 errno.EADDRNOTAVAIL: (f"{settings.host} is not an address of this machine",
+                                       "use one of its addresses, 127.0.0.1, ::1 or 0.0.0.0"),
+                 errno.EACCES: (f"no permission to listen on port {settings.port}", "use a port above 1023")}
+        message, hint = hints.get(exc.errno, (f"cannot listen on {where}: {exc.strerror or exc}", "check --host and --port"))
+        raise InvalidOptionError(message, hint) from None
+    return sock
 
 
-def info() -> dict[str, Any]:
-    from edgekit.profiling.devices import host_info
+def serve(settings: AgentSettings, token: str, announce: bool = False) -> None:
+    """Run the agent until SIGINT/SIGTERM; prints the URL it listens on (port 0: any free port)."""
+    remove_stale()
+    sock = bind(settings)
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+    ssl_files, fingerprint = {}, None
+    if settings.tls:
+        from edgekit.agent.tls import default_state_dir, ensure_certificate
 
-    return {"agent": "edgekit", "version": __version__, "host": host_info().model_dump(mode="json"),
-            "heavy_modules_loaded": [m for m in HEAVY_MODULES if m in sys.modules]}
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: Agent
-    protocol_version = "HTTP/1.0"  # the response body ends when the connection closes: simple streaming
-    timeout = 60  # seconds a silent client may hold a connection (socket timeout on every read and write)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet unless something goes wrong
-        return
-
-    def _reply(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _authorized(self) -> bool:
-        given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip().encode()
-        if hmac.compare_digest(given, self.server.token):
-            return True
-        self._reply(HTTPStatus.UNAUTHORIZED, {"error": "missing or wrong token"})
-        return False
-
-    def do_GET(self) -> None:
-        if not self._authorized():
-            return
-        if self.path == "/info":
-            self._reply(HTTPStatus.OK, info())
-        elif self.path.startswith("/jobs/"):
-            state = self.server.jobs.get(self.path.removeprefix("/jobs/"))
-            if state is None:
-                self._reply(HTTPStatus.NOT_FOUND, {"error": "no such job (finished jobs are kept for a while)"})
-            else:
-                self._stream(state)
-        else:
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}"})
-
-    def do_POST(self) -> None:
-        if not self._authorized():
-            return
-        if self.path != "/jobs":
-            self._reply(HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}"})
-            return
-        try:
-            length = int(self.headers.get("Content-Length", "-1"))
-        except ValueError:
-            length = -1
-        if length < HEADER_LENGTH_BYTES:
-            self._reply(HTTPStatus.LENGTH_REQUIRED, {"error": "a Content-Length is required"})
-            return
-        if length > self.server.max_upload_bytes:
-            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        {"error": f"upload of {length} bytes is over the agent's limit of {self.server.max_upload_bytes}"})
-            return
-        folder = Path(tempfile.mkdtemp(prefix="edgekit-agent-"))
-        try:
-            job = self._receive(length, folder)
-        except ValueError as exc:
-            shutil.rmtree(folder, ignore_errors=True)
-            self._reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
-            return
-        _, state = self.server.start_job(job, folder)
-        self._stream(state)
-
-    def _receive(self, length: int, folder: Path) -> RemoteJob:
-        """Read the job header and its files; sizes and sha256 must match what the header declares."""
-        header_size = int.from_bytes(self.rfile.read(HEADER_LENGTH_BYTES), "big")
-        if header_size > min(length, 1 << 20):
-            raise ValueError("the job header is too large")
-        try:
-            job = RemoteJob.model_validate_json(self.rfile.read(header_size))
-        except ValidationError as exc:
-            raise ValueError(f"invalid job: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from None
-        uploads = job.uploads()
-        if HEADER_LENGTH_BYTES + header_size + sum(f.size for f in uploads) != length:
-            raise ValueError("the body length does not match the sizes the job declares")
-        for upload in uploads:
-            digest = hashlib.sha256()
-            remaining = upload.size
-            with open(folder / upload.name, "wb") as handle:
-                while remaining:
-                    chunk = self.rfile.read(min(remaining, 1 << 20))
-                    if not chunk:
-                        raise ValueError(f"the upload of {upload.name} was cut short")
-                    digest.update(chunk)
-                    handle.write(chunk)
-                    remaining -= len(chunk)
-            if digest.hexdigest() != upload.sha256:
-                raise ValueError(f"{upload.name} does not match its sha256")
-        return job
-
-    def _stream(self, state: JobState) -> None:
-        self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.end_headers()
-        try:
-            for event in state.follow():
-                self.wfile.write((json.dumps(event) + "\n").encode())
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            return  # the client went away; the job goes on and can be fetched again with GET /jobs/ID
-
-
-def serve(host: str, port: int, token: str, max_upload_bytes: int, announce: bool = False) -> None:
-    """Run the agent until interrupted; prints the address it listens on (port 0: any free port)."""
-    agent = Agent((host, port), token, max_upload_bytes)
-    bound_port = agent.server_address[1]
-    print(f"edgekit agent listening on http://{host}:{bound_port}", flush=True)
+        cert, key, fingerprint = ensure_certificate(settings.state_dir or default_state_dir(), sorted(settings.host_names()))
+        ssl_files = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    protocol = type("AgentProtocol", (GuardedProtocol,), {"header_timeout": settings.read_timeout,
+                                                          "max_open": settings.max_connections + BACKLOG})
+    runner = JobRunner(MAX_WAITING_JOBS)
+    config = uvicorn.Config(build_app(settings, token, runner), http=protocol, ws="none", lifespan="off",
+                            loop="asyncio", interface="asgi3", limit_concurrency=settings.max_connections,
+                            backlog=BACKLOG, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+                            h11_max_incomplete_event_size=MAX_HEADER_BYTES, proxy_headers=False, server_header=False,
+                            log_level="error", access_log=False, log_config=None, **ssl_files)
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"edgekit agent listening on {'https' if settings.tls else 'http'}://{shown}:{settings.port}", flush=True)
+    if fingerprint:
+        print(f"tls certificate sha256 fingerprint: {fingerprint}", flush=True)
     announcer = None
     if announce:
         from edgekit.agent.discovery import Announcer
 
-        announcer = Announcer(host, bound_port)
+        announcer = Announcer(settings.host, settings.port, fingerprint=fingerprint)
     try:
-        agent.serve_forever()
+        _Server(config, runner, announcer).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
-        if announcer is not None:
-            announcer.close()
-        agent.server_close()
+        sock.close()
+    sys.stdout.flush()

@@ -20,6 +20,7 @@ ACCELERATORS = {
     "gpu": {"tflite": "gpu", "onnx": "CUDAExecutionProvider", "openvino": "GPU"},
     "npu": {"tflite": "npu", "onnx": "QNNExecutionProvider", "openvino": "NPU"},
 }
+AGENT_SCHEMES = ("agent://", "http://", "https://")  # https: an agent started with --tls
 
 
 class ArtifactRef(BaseModel):
@@ -39,11 +40,13 @@ def profile(
     threads: int | None = 1, runs: int = 100, min_seconds: float = 2.0, warmup: int = 10, max_runs: int = 100_000,
     affinity: tuple[int, ...] | None = None, op_profile_runs: int = 20, dataset: str | Path | None = None,
     token: str | None = None, timeout: float = 600.0, progress: Callable[[Event], None] | None = None,
+    agent_fingerprint: str | None = None,
 ) -> ProfileReport:
     """Profile an artifact, a list of artifacts or every artifact of a build folder on ``device``.
 
     ``device``: ``local:cpu`` (default), ``local:gpu``, ``local:npu`` or ``agent://HOST:PORT`` (with the
-    agent's ``token``, default ``$EDGEKIT_AGENT_TOKEN``); ``device_profile`` (a profile name or file) picks
+    agent's ``token``, default ``$EDGEKIT_AGENT_TOKEN``; ``https://HOST:PORT`` with ``agent_fingerprint``, the
+    SHA-256 of the certificate an agent started with ``--tls`` prints); ``device_profile`` (a profile name or file) picks
     the TFLite delegate, ONNX Runtime execution provider and OpenVINO device instead. A missing accelerator
     is an error, never a silent CPU run. ``dataset`` adds accuracy (and parity against the build's fp32
     artifact run on this host). Results that could not finish are kept with status ``partial``/``failed``.
@@ -55,18 +58,19 @@ def profile(
         error = exc.errors()[0]
         raise InvalidOptionError(f"profiling setting {'.'.join(map(str, error['loc']))}: {error['msg']}",
                                  "see `edgekit profile --help` for the allowed values") from None
-    if not device.startswith(("agent://", "local")):
-        raise ProfilingError(f"unknown device '{device}'", "use local:cpu, local:gpu, local:npu or agent://HOST:PORT")
+    if not device.startswith((*AGENT_SCHEMES, "local")):
+        raise ProfilingError(f"unknown device '{device}'",
+                             "use local:cpu, local:gpu, local:npu, agent://HOST:PORT or https://HOST:PORT")
     refs = resolve_artifacts(target)
     devices = _runtime_devices(device, device_profile)
     if dataset is not None and not Path(dataset).exists():
         raise DataError(f"dataset not found: {dataset}", "give an .npz (x, y) or a folder of class-named image folders")
     dataset_path = str(Path(dataset).resolve()) if dataset is not None else None
     emit = progress or (lambda event: None)
-    if device.startswith("agent://"):
+    if device.startswith(AGENT_SCHEMES):
         from edgekit.agent.client import AgentClient
 
-        client = AgentClient(device, token=token, timeout=timeout)
+        client = AgentClient(device, token=token, timeout=timeout, fingerprint=agent_fingerprint)
         host = client.info().host
         execute = client.run_job
     else:
@@ -107,7 +111,7 @@ def _runtime_devices(device: str, device_profile: str | None) -> dict[str, str |
         runtime = load_profile(device_profile).runtime
         delegate = None if runtime.tflite_delegate in ("xnnpack", "none") else runtime.tflite_delegate
         return {"tflite": delegate, "onnx": runtime.onnx_execution_provider, "openvino": runtime.openvino_device}
-    if device.startswith("agent://"):
+    if device.startswith(AGENT_SCHEMES):
         return CPU
     kind = device.partition(":")[2].lower() or "cpu"
     if kind not in ACCELERATORS:

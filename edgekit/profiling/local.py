@@ -56,9 +56,10 @@ class Job(BaseModel):
 # -- parent side -------------------------------------------------------------------------------------
 
 
-def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None = None) -> None:
-    """Run ``job`` in a fresh process, passing every event to ``on_event``; a crash or a timeout becomes
-    an ``error`` event (never an exception), so the caller always keeps the parts that arrived."""
+def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None = None,
+              cancel: threading.Event | None = None) -> None:
+    """Run ``job`` in a fresh process, passing every event to ``on_event``; a crash, a timeout or ``cancel``
+    becomes an ``error`` event (never an exception), so the caller always keeps the parts that arrived."""
     timeout = timeout or job.settings.timeout_seconds + KILL_GRACE_SECONDS
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen([sys.executable, "-m", "edgekit.profiling.local"], stdin=subprocess.PIPE,
@@ -74,12 +75,19 @@ def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None
         deadline = time.monotonic() + timeout
         finished = False
         while not finished:
+            stopped = cancel is not None and cancel.is_set()
             try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                if stopped:
+                    raise queue.Empty
+                line = lines.get(timeout=max(0.0, min(deadline - time.monotonic(), 0.5 if cancel else timeout)))
             except queue.Empty:
+                if not stopped and time.monotonic() < deadline:
+                    continue
                 process.kill()
                 process.wait()
-                on_event({"event": "error", "kind": "timeout",
+                on_event({"event": "error", "kind": "cancelled", "message": f"profiling {Path(job.path).name} was stopped",
+                          "hint": "the agent is shutting down"} if stopped else
+                         {"event": "error", "kind": "timeout",
                           "message": f"profiling {Path(job.path).name} did not finish in {timeout:g} s",
                           "hint": "raise the timeout, or lower --runs / --min-time"})
                 return
