@@ -250,7 +250,7 @@ def devices_command(scan_seconds: float, as_json: bool) -> None:
 @click.option("--dataset", type=click.Path(path_type=str),
               help="Labelled .npz (x, y or input names + labels) or class-named image folders.")
 @click.option("--token", help="The agent's token (default: $EDGEKIT_AGENT_TOKEN).")
-@click.option("--agent", "agent_url", help="Profile on the agent at agent://HOST:PORT or https://HOST:PORT (same as --device URL).")
+@click.option("--agent", "agent_url", help="The agent to profile on: agent://HOST:PORT or https://HOST:PORT (as --device).")
 @click.option("--agent-fingerprint", help="SHA-256 fingerprint of the TLS certificate the agent printed (pinned).")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds allowed per artifact.")
 @click.option("--json", "json_path", type=click.Path(path_type=str), help="Write the report as JSON to this file.")

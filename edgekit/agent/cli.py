@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgekit.errors import InvalidOptionError
+from edgekit.errors import EdgekitError, InvalidOptionError
 
 TOKEN_ENV = "EDGEKIT_AGENT_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -39,12 +39,23 @@ def agent_command(token_file: str | None, announce: bool, **options) -> None:
 
 
 def _run(token_file: str | None, announce: bool, options: dict) -> None:
-    from edgekit.agent.server import serve
     from edgekit.agent.settings import AgentSettings
 
     settings = AgentSettings.checked(**options)
     token = _token(token_file)
+    _require("uvicorn", "starlette", *(["cryptography"] if settings.tls else []))
+    from edgekit.agent.server import serve
+
     serve(settings, token, announce=announce)
+
+
+def _require(*modules: str) -> None:
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise EdgekitError(f"the agent needs {', '.join(missing)}, which is not installed",
+                           "pip install 'edgekit[agent]'")
 
 
 def _token(token_file: str | None) -> str:
@@ -53,7 +64,8 @@ def _token(token_file: str | None) -> str:
             with open(token_file, encoding="utf-8") as handle:
                 token = handle.read().strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidOptionError(f"cannot read the token file {token_file}: {exc}", "give a text file holding the token") from None
+            raise InvalidOptionError(f"cannot read the token file {token_file}: {exc}",
+                                     "give a text file holding the token") from None
     else:
         token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:

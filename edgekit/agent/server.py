@@ -25,7 +25,7 @@ from edgekit.errors import InvalidOptionError
 
 BACKLOG = 128
 KEEP_ALIVE_SECONDS = 5
-GRACEFUL_SHUTDOWN_SECONDS = 5
+GRACEFUL_SHUTDOWN_SECONDS = 2  # then uploads still under way are cancelled (and their folders removed)
 MAX_HEADER_BYTES = 16 << 10
 _TIMEOUT_BODY = b'{"error": "the request headers took too long"}'
 _TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
@@ -93,6 +93,9 @@ class _Server(uvicorn.Server):
         if self.announcer is not None:
             await asyncio.to_thread(self.announcer.close)
         await super().shutdown(sockets=sockets)
+        cancelled = list(self.server_state.tasks)  # uvicorn cancels what outlived the grace period: let it clean up
+        if cancelled:
+            await asyncio.wait(cancelled, timeout=GRACEFUL_SHUTDOWN_SECONDS)
 
 
 def bind(settings: AgentSettings) -> socket.socket:
