@@ -26,3 +26,11 @@ def digits_keras_file(tmp_path_factory: pytest.TempPathFactory, digits) -> Path:
 
     x_train, _, y_train, _ = digits
     return train_classifier(x_train, y_train, tmp_path_factory.mktemp("digits") / "digits.keras")
+
+
+@pytest.fixture(scope="session")
+def agent_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Tiny real ONNX and OpenVINO artifacts, a build folder and a labelled .npz (tests/profiling_models.py)."""
+    from profiling_models import make_artifacts
+
+    return make_artifacts(tmp_path_factory.mktemp("agent-artifacts"))

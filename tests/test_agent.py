@@ -12,7 +12,6 @@ import threading
 import time
 
 import pytest
-from profiling_models import make_artifacts
 
 from edgekit.agent.client import AgentClient
 from edgekit.profiling import profile
@@ -42,8 +41,8 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    return make_artifacts(tmp_path_factory.mktemp("agent"))
+def artifacts(agent_artifacts):
+    return agent_artifacts
 
 
 @pytest.fixture(scope="module")

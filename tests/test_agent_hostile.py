@@ -15,7 +15,6 @@ import time
 import pytest
 from agent_harness import TOKEN, read_reply, request_bytes, send_raw, start_agent, wait_until
 from click.testing import CliRunner
-from profiling_models import make_artifacts
 
 from edgekit.agent.client import AgentClient
 from edgekit.profiling import profile
@@ -28,8 +27,8 @@ FAST = {"runs": 30, "min_seconds": 0.1, "warmup": 3, "op_profile_runs": 5}
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    return make_artifacts(tmp_path_factory.mktemp("hostile-artifacts"))
+def artifacts(agent_artifacts):
+    return agent_artifacts
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ No CORS headers are ever sent, so no browser page may read an answer. Uploads st
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import sys
@@ -104,11 +105,16 @@ def build_app(settings: AgentSettings, token: str, runner: JobRunner) -> ASGIApp
             uploads.acquire_nowait()
         except anyio.WouldBlock:
             return refuse(503, "too many uploads at once", {"Retry-After": "5"})
+        task = asyncio.current_task()
+        runner.uploads.add(task)
         try:
             job, folder = await receive_job(request.receive, length, settings)
         except UploadError as exc:
             return refuse(exc.status, exc.message)
+        except asyncio.CancelledError:  # the agent is stopping (the upload's folder is already removed)
+            return refuse(503, "the agent is shutting down")
         finally:
+            runner.uploads.discard(task)
             uploads.release()
         _, state = runner.start(job, folder)
         return _stream(state)

@@ -56,7 +56,13 @@ class AgentClient:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        """A connection, made now; for TLS with the certificate checked (pinned) before the token is sent."""
+        """A connection, made now (within ``connect_timeout``; then ``timeout`` for each read), for TLS with
+        the certificate checked (pinned) before the token is sent."""
+        connection = self._open(min(timeout, self.connect_timeout))
+        connection.sock.settimeout(timeout)
+        return connection
+
+    def _open(self, timeout: float) -> http.client.HTTPConnection:
         if not self.tls:
             connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
             connection.connect()
@@ -72,7 +78,8 @@ class AgentClient:
             connection.connect()
         except ssl.SSLCertVerificationError as exc:
             connection.close()
-            raise ProfilingError(f"the agent at {self.address} has a certificate this host does not trust ({exc.verify_message})",
+            raise ProfilingError(f"the agent at {self.address} has a certificate this host does not trust "
+                                 f"({exc.verify_message})",
                                  "pin the fingerprint the agent printed: --agent-fingerprint SHA256") from None
         if self.fingerprint:
             from edgekit.agent.tls import fingerprint

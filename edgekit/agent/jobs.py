@@ -66,6 +66,7 @@ class JobRunner:
         self.max_waiting = max_waiting
         self.jobs: OrderedDict[str, JobState] = OrderedDict()
         self.waiting = 0
+        self.uploads: set[asyncio.Task] = set()  # requests receiving a job body, cancelled on shutdown
         self.cancel = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgekit-agent-job")
 

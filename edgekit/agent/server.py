@@ -82,7 +82,8 @@ class GuardedProtocol(H11Protocol):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server; on shutdown the running job is stopped first, so its stream (and folder) end."""
+    """uvicorn's server; on shutdown the running job is stopped and uploads are cancelled first, so their
+    streams and folders end before uvicorn waits for connections to close."""
 
     def __init__(self, config: uvicorn.Config, runner: JobRunner, announcer) -> None:
         super().__init__(config)
@@ -90,6 +91,8 @@ class _Server(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await asyncio.to_thread(self.runner.close)
+        for upload in list(self.runner.uploads):  # it could not become a job any more
+            upload.cancel()
         if self.announcer is not None:
             await asyncio.to_thread(self.announcer.close)
         await super().shutdown(sockets=sockets)
@@ -133,7 +136,7 @@ def serve(settings: AgentSettings, token: str, announce: bool = False) -> None:
     if settings.tls:
         from edgekit.agent.tls import default_state_dir, ensure_certificate
 
-        cert, key, fingerprint = ensure_certificate(settings.state_dir or default_state_dir(), sorted(settings.host_names()))
+        cert, key, fingerprint = ensure_certificate(settings.state_dir or default_state_dir(), sorted(settings.host_names))
         ssl_files = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     protocol = type("AgentProtocol", (GuardedProtocol,), {"header_timeout": settings.read_timeout,
                                                           "max_open": settings.max_connections + BACKLOG})

@@ -5,6 +5,7 @@ import ipaddress
 import math
 import re
 import socket
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -58,8 +59,10 @@ class AgentSettings(BaseModel):
     def wildcard(self) -> bool:
         return self.host in ("0.0.0.0", "::")
 
+    @cached_property
     def host_names(self) -> frozenset[str]:
-        """Names a request's ``Host`` may carry (with or without this agent's port)."""
+        """Names a request's ``Host`` may carry (with or without this agent's port); computed once (from
+        ``host`` and ``allow_hosts``, which a ``model_copy`` with the bound port leaves alone)."""
         names: set[str] = set(self.allow_hosts)
         if self.wildcard:
             names.update(LOOPBACK_NAMES)
@@ -74,7 +77,7 @@ class AgentSettings(BaseModel):
 
     def allows_host(self, value: str) -> bool:
         name, port = _split_host(value)
-        return name in self.host_names() and port in (None, self.port)
+        return name in self.host_names and port in (None, self.port)
 
     def allows_origin(self, value: str) -> bool:
         try:
@@ -84,7 +87,7 @@ class AgentSettings(BaseModel):
             return False
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
             return False
-        return parts.hostname.rstrip(".").lower() in self.host_names() and port == self.port
+        return parts.hostname.rstrip(".").lower() in self.host_names and port == self.port
 
 
 def check_host(host: str) -> str:
