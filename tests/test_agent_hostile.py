@@ -168,6 +168,23 @@ def test_a_lying_content_length_leaves_no_folder_and_no_partial_file(agent, arti
     assert not folder.exists()
 
 
+def test_uploads_beyond_max_uploads_are_refused_with_503(agent, artifacts):
+    data = artifacts["onnx"].read_bytes()
+    header = job_header("digits.onnx", data)
+    stalled = [socket.create_connection((agent.host, agent.port), timeout=20) for _ in range(2)]  # --max-uploads 2
+    try:
+        for sock in stalled:
+            sock.sendall(post_job(agent, header + data[:10], length=len(header) + len(data)))
+        assert wait_until(lambda: len(agent.upload_folders()) == 2, 5)
+        reply = send_raw(agent, post_job(agent, header + data))
+        assert reply.status == 503 and reply.headers["retry-after"] == "5"
+        assert "too many uploads at once" in json.loads(reply.body)["error"]
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert wait_until(lambda: agent.upload_folders() == [], 3)
+
+
 def test_bodies_that_do_not_fit_are_refused_up_front(agent):
     reply = send_raw(agent, request_bytes(agent, "POST", "/jobs", headers={"Content-Length": str(3 << 20)}))
     assert reply.status == 413 and "over the agent's limit of 2097152" in json.loads(reply.body)["error"]

@@ -12,6 +12,7 @@ import asyncio
 import errno
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import h11
 import uvicorn
@@ -22,6 +23,9 @@ from edgekit.agent.jobs import JobRunner
 from edgekit.agent.settings import MAX_WAITING_JOBS, AgentSettings
 from edgekit.agent.uploads import remove_stale
 from edgekit.errors import InvalidOptionError
+
+if TYPE_CHECKING:
+    from edgekit.agent.discovery import Announcer
 
 BACKLOG = 128
 KEEP_ALIVE_SECONDS = 5
@@ -85,7 +89,7 @@ class _Server(uvicorn.Server):
     """uvicorn's server; on shutdown the running job is stopped and uploads are cancelled first, so their
     streams and folders end before uvicorn waits for connections to close."""
 
-    def __init__(self, config: uvicorn.Config, runner: JobRunner, announcer) -> None:
+    def __init__(self, config: uvicorn.Config, runner: JobRunner, announcer: Announcer | None) -> None:
         super().__init__(config)
         self.runner, self.announcer = runner, announcer
 
