@@ -200,6 +200,23 @@ def test_bodies_that_do_not_fit_are_refused_up_front(agent):
     assert agent.upload_folders() == []
 
 
+def test_the_client_reports_the_agents_size_limit(agent, tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((1024, 1024), np.float32), "w")  # 4 MiB, over the agent's 2
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "big",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1024])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1024])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "big.onnx"))
+    with pytest.raises(ProfilingError, match=r"refused the request \(413\).*over the agent's limit of 2097152"):
+        profile(tmp_path / "big.onnx", device=agent.url, token=TOKEN, runs=5, min_seconds=0.01, op_profile_runs=0)
+    assert agent.upload_folders() == []
+
+
 @pytest.mark.parametrize("name", ["m.onnx\n", "m.onnx\r", "../m.onnx", "a/b.onnx", "a\\b.onnx", "m\x00.onnx", "..",
                                   ".m.onnx", "m\t.onnx", "m .onnx", "é.onnx", "x" * 129, "/etc/passwd", "m..onnx"])
 def test_file_names_must_be_one_safe_component(agent, name):
