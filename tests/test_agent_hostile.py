@@ -397,22 +397,25 @@ def test_shutdown_stops_the_job_and_removes_every_upload_folder(tmp_path, artifa
     stale = tmp_path / "tmp" / "edgekit-agent-999999999-left"  # left by an agent that was killed
     stale.mkdir()
     agent = start_agent(tmp_path, "--read-timeout", "20")
-    assert not stale.exists()
-    data = artifacts["onnx"].read_bytes()
-    running = threading.Thread(target=profile, args=(artifacts["onnx"],), daemon=True,
-                               kwargs={"device": agent.url, "token": TOKEN, "runs": 10, "min_seconds": 60, "op_profile_runs": 0})
-    running.start()
-    assert wait_until(lambda: len(agent.children()) == 1, 20)  # the measuring child runs
-    child = agent.children()[0]
-    header = job_header("digits.onnx", data)
-    with socket.create_connection((agent.host, agent.port), timeout=20) as stalled:
-        stalled.sendall(post_job(agent, header + data[:100], length=len(header) + len(data)))
-        assert wait_until(lambda: len(agent.upload_folders()) == 2, 5)  # the job's folder and the stalled upload's
-        started = time.monotonic()
-        assert agent.stop(signal.SIGTERM) == -signal.SIGTERM
-    assert time.monotonic() - started < 5
-    assert agent.upload_folders() == [] and not os.path.exists(f"/proc/{child}")
-    running.join(timeout=10)
+    try:
+        assert not stale.exists()
+        running = threading.Thread(target=profile, args=(artifacts["onnx"],), daemon=True, kwargs={
+            "device": agent.url, "token": TOKEN, "runs": 10, "min_seconds": 60, "op_profile_runs": 0})
+        running.start()
+        assert wait_until(lambda: len(agent.children()) == 1, 20)  # the measuring child runs
+        child = agent.children()[0]
+        data = artifacts["onnx"].read_bytes()
+        header = job_header("digits.onnx", data)
+        with socket.create_connection((agent.host, agent.port), timeout=20) as stalled:
+            stalled.sendall(post_job(agent, header + data[:100], length=len(header) + len(data)))
+            assert wait_until(lambda: len(agent.upload_folders()) == 2, 5)  # the job's folder and the stalled upload's
+            started = time.monotonic()
+            assert agent.stop(signal.SIGTERM) == -signal.SIGTERM
+        assert time.monotonic() - started < 5
+        assert agent.upload_folders() == [] and not os.path.exists(f"/proc/{child}")
+        running.join(timeout=10)
+    finally:
+        agent.stop(signal.SIGKILL)
 
 
 def test_after_all_of_it_the_agent_measures_a_job_as_a_local_run_does(agent, artifacts):
