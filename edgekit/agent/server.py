@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-import sys
 from typing import TYPE_CHECKING
 
 import h11
@@ -134,14 +133,14 @@ def bind(settings: AgentSettings) -> socket.socket:
 def serve(settings: AgentSettings, token: str, announce: bool = False) -> None:
     """Run the agent until SIGINT/SIGTERM; prints the URL it listens on (port 0: any free port)."""
     remove_stale()
-    sock = bind(settings)
-    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
     ssl_files, fingerprint = {}, None
     if settings.tls:
         from edgekit.agent.tls import default_state_dir, ensure_certificate
 
         cert, key, fingerprint = ensure_certificate(settings.state_dir or default_state_dir(), sorted(settings.host_names))
         ssl_files = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    sock = bind(settings)
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
     protocol = type("AgentProtocol", (GuardedProtocol,), {"header_timeout": settings.read_timeout,
                                                           "max_open": settings.max_connections + BACKLOG})
     runner = JobRunner(MAX_WAITING_JOBS)
@@ -166,4 +165,3 @@ def serve(settings: AgentSettings, token: str, announce: bool = False) -> None:
         pass
     finally:
         sock.close()
-    sys.stdout.flush()
