@@ -62,12 +62,14 @@ def conv_net(path: Path) -> None:
                   helper.make_node("Relu", [f"c{i}"], [f"r{i}"], name=f"relu{i}")]
         previous, channels = f"r{i}", CHANNELS
     graph = helper.make_graph(nodes, "convnet", [helper.make_tensor_value_info("image", TensorProto.FLOAT, list(SHAPE))],
-                              [helper.make_tensor_value_info(previous, TensorProto.FLOAT, None)], inits)
+                              [helper.make_tensor_value_info(previous, TensorProto.FLOAT, [1, CHANNELS, *SHAPE[2:]])], inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
 def measure(mode: str, folder: str, samples: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, mode, folder, str(samples)], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", CHILD, mode, folder, str(samples)], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the {mode} measure failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -81,7 +83,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         conv_net(Path(tmp) / "convnet.onnx")
         np.save(Path(tmp) / "eval.npy", rng.normal(size=(args.samples, *SHAPE)).astype(np.float32))
-        edgekit.convert(Path(tmp) / "convnet.onnx", formats="onnx", precision=["fp32", "int8"], output_dir=f"{tmp}/out",
+        edgekit.convert(Path(tmp) / "convnet.onnx", formats="onnx", precision=["fp32", "int8"], output_dir=f"{tmp}/out", name="model",
                         calibration_data=rng.normal(size=(8, *SHAPE)).astype(np.float32),
                         validation_data=rng.normal(size=(4, *SHAPE)).astype(np.float32), accuracy_target=None)
         per_sample_mb = 2 * LAYERS * CHANNELS * SHAPE[2] * SHAPE[3] * 4 / 2**20  # conv + relu outputs, one model

@@ -17,6 +17,10 @@ class QuantScheme(BaseModel):
     io_dtype: Literal["float32", "int8", "uint8"] = "float32"
     activations: Literal["int8", "int16"] = "int8"
     calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
+    #: NNCF (OpenVINO): "auto" = full bias correction for models up to 16 MiB of weights, fast above
+    bias_correction: Literal["auto", "fast", "full"] = "auto"
+    #: NNCF (OpenVINO): SmoothQuant on MatMuls (``model_type=TRANSFORMER``)
+    smooth_quant: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> QuantScheme:
