@@ -32,6 +32,7 @@ from typing import Any
 from edgekit.session import RouteJob
 
 _MATMUL = {"MatMul", "Gemm", "FULLY_CONNECTED", "BATCH_MATMUL"}
+MIN_SHARE = 0.05  # a layer outside the culprits is worth a float build when it adds this share of the error
 _NEXT_CALIBRATION = {"minmax": "percentile", "percentile": "entropy"}
 
 
@@ -84,7 +85,8 @@ def scheme_remedies(job: RouteJob, allowed: Allowed, op_types: set[str], tried: 
 
 def float_remedies(job: RouteJob, report: Any, allowed: Allowed) -> list[Remedy]:
     """Groups of layers to keep in float, most harmful first: the trace's culprits (a sensitive head as one
-    group), then the other layers by added error. Layers already in float are left out; so is a group left empty."""
+    group), then the other layers adding at least ``MIN_SHARE`` of the error, by added error. Layers already in
+    float are left out; so is a group left empty."""
     if not allowed.float_layers or allowed.torch_tflite or (job.format == "tflite" and job.scheme.activations == "int16"):
         return []
     kept = set(job.float_layers)
@@ -97,8 +99,9 @@ def float_remedies(job: RouteJob, report: Any, allowed: Allowed) -> list[Remedy]
         head = any(reason.startswith("sensitive final layer") for reason in culprit.reasons)
         found.append(Remedy("head_float" if head else "float", f"{culprit.name} ({culprit.reasons[0]})", layers=new))
         seen.update(new)
+    total = sum(layer.added_error for layer in report.layers)
     for layer in sorted(report.layers, key=lambda lay: lay.added_error, reverse=True):
-        if layer.added_error <= 1e-6 or layer.name in seen:
+        if layer.added_error < max(1e-6, MIN_SHARE * total) or layer.name in seen:
             continue
         found.append(Remedy("float", f"{layer.name} (added error {layer.added_error:.3g})", layers=(layer.name,)))
         seen.add(layer.name)

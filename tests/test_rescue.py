@@ -37,8 +37,8 @@ def test_rescue_onnx_and_openvino_keeps_the_culprit_in_float(tmp_path: Path, mlp
     rescue = read_manifest(tmp_path)["config"]["rescue"]
     for label in ("onnx/int8", "openvino/int8"):
         record = rescue[label]
-        assert record["met"] and record["steps"][0]["cosine"] < 0.5  # plain int8 was ruined
-        assert record["steps"][0]["culprits"][0]["name"].startswith("outlier")
+        assert record["met"] and record["curve"][0]["cosine"] < 0.5  # plain int8 was ruined
+        assert record["curve"][0]["culprits"][0]["name"].startswith("outlier")
         assert any(name.startswith("outlier") for name in record["float_layers"])
         assert "hidden" not in record["float_layers"]  # the healthy layer stays int8
         assert record["cosine"] >= 0.999
@@ -71,7 +71,7 @@ def test_rescue_every_format_of_a_trained_cnn(tmp_path: Path, digits) -> None:
     for fmt in ("onnx", "openvino", "tflite"):
         artifact = build.artifact(fmt, "int8")
         record = rescue[f"{fmt}/int8"]
-        assert record["steps"][0]["cosine"] < 0.99  # plain int8 misses the target
+        assert record["curve"][0]["cosine"] < 0.99  # plain int8 misses the target
         assert artifact.validation.cosine >= 0.99 and artifact.validation.top1_agreement >= 0.97, fmt
         assert record["float_layers"] and int8_compute_share(model, record["float_layers"]) >= 0.8
         assert record["size_bytes"] < 0.5 * record["reference_size_bytes"] or fmt == "openvino"
@@ -83,7 +83,7 @@ def test_rescue_fixes_a_sigmoid_head_and_a_residual_add_in_onnx(tmp_path: Path, 
     build = edgekit.convert(model, formats="onnx", precision="int8", calibration_data=mlp_data[:100],
                             validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999})
     record = read_manifest(tmp_path)["config"]["rescue"]["onnx/int8"]
-    assert record["met"] and record["steps"][0]["cosine"] < 0.999
+    assert record["met"] and record["curve"][0]["cosine"] < 0.999
     # these tiny models hold most of their weights in the culprit layers: the int8-weight-share gate may fail
     assert build.passed or any("fails another gate" in note for note in record["notes"])
     assert record["float_layers"][0] == ("head_sigmoid" if name == "sigmoid" else "branch_small/MatMulAddFusion")
