@@ -33,7 +33,8 @@ data = np.load(folder + "/eval.npy")[:samples]
 from edgekit.divergence.resolve import input_specs, read_feeds
 from edgekit.divergence.trace import run_trace
 import edgekit
-inputs = input_specs(__import__("pathlib").Path(folder + "/out/model_int8.onnx"), __import__("pathlib").Path(folder + "/out/model_fp32.onnx"), "onnx")
+from pathlib import Path
+inputs = input_specs(Path(folder + "/out/model_int8.onnx"), Path(folder + "/out/model_fp32.onnx"), "onnx")
 ref = run_trace(folder + "/out/model_fp32.onnx", "onnx", read_feeds(data[:1], inputs, "evaluation", 1))
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if mode == "streamed":
@@ -83,9 +84,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         conv_net(Path(tmp) / "convnet.onnx")
         np.save(Path(tmp) / "eval.npy", rng.normal(size=(args.samples, *SHAPE)).astype(np.float32))
-        edgekit.convert(Path(tmp) / "convnet.onnx", formats="onnx", precision=["fp32", "int8"], output_dir=f"{tmp}/out", name="model",
+        edgekit.convert(Path(tmp) / "convnet.onnx", formats="onnx", precision=["fp32", "int8"], output_dir=f"{tmp}/out",
+                        name="model", rescue=False,
                         calibration_data=rng.normal(size=(8, *SHAPE)).astype(np.float32),
-                        validation_data=rng.normal(size=(4, *SHAPE)).astype(np.float32), accuracy_target=None)
+                        validation_data=rng.normal(size=(4, *SHAPE)).astype(np.float32))
         per_sample_mb = 2 * LAYERS * CHANNELS * SHAPE[2] * SHAPE[3] * 4 / 2**20  # conv + relu outputs, one model
         results = {
             "model": f"{LAYERS} conv+ReLU layers, {CHANNELS} channels at {SHAPE[2]}x{SHAPE[3]} (ONNX, fp32 vs int8)",

@@ -62,7 +62,8 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
     preset = nncf.QuantizationPreset.PERFORMANCE if scheme.symmetric_activations else nncf.QuantizationPreset.MIXED
     # NNCF's full bias correction refuses models with If operations: those get the fast one
     has_if = any(op.get_type_name() == "If" for op in ov_model.get_ops())
-    wanted = scheme.bias_correction == "full" or (scheme.bias_correction == "auto" and _weight_bytes(ov_model) <= _FULL_BIAS_CORRECTION_BYTES)
+    small = _weight_bytes(ov_model) <= _FULL_BIAS_CORRECTION_BYTES
+    wanted = scheme.bias_correction == "full" or (scheme.bias_correction == "auto" and small)
     full_bias_correction = wanted and not has_if
     ignored = ignored_names(ov_model, request.float_layers)
     try:
@@ -86,7 +87,8 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
         ) from exc
     granularity = "per-channel" if scheme.per_channel else "per-tensor"
     weights = "symmetric" if scheme.symmetric_weights else "asymmetric"
-    correction = f"{'full' if full_bias_correction else 'fast'} bias correction" + (" (the model has If operations)" if has_if else "")
+    correction = f"{'full' if full_bias_correction else 'fast'} bias correction" + (" (the model has If operations)"
+                                                                                   if has_if else "")
     note = (
         f"NNCF int8 ({preset.name} preset, {granularity} {weights} weights, "
         f"{scheme.calibration_method} calibration, {correction}, {len(request.calibration)} calibration samples)"

@@ -116,7 +116,7 @@ def _check_tensor_names(model: bytes, names: tuple[str, ...], float_only: bool) 
                               "name the layers as edgekit debug lists them for the int8 TFLite artifact")
     quantized = [name for name in names if float_only and details[name]["dtype"].__name__ not in ("float32", "float16")]
     if quantized:
-        raise ConversionError(f"the TFLite quantizer kept {', '.join(quantized)} in int8 although they were to stay in float",
+        raise ConversionError(f"the TFLite quantizer kept {', '.join(quantized)} in int8 although it was to stay in float",
                               "report the model: the denylist did not apply")
 
 

@@ -84,6 +84,11 @@ def rescue_route(
                      + ("" if allowed.int16 else ", and it has no int16 activations"))
     if meets(plain, target):
         return plain, _record(target, job, job, plain, [first], [], notes, "target met", started, None)
+    if allowed.torch_tflite:
+        notes.append("litert-torch's quantizer takes no remedy (per-channel weights only, already used): "
+                     "convert through ONNX or OpenVINO for mixed precision")
+        record = _record(target, job, job, plain, [first], [], notes, "no remedy for this route", started, None)
+        return plain.model_copy(update={"notes": (*plain.notes, record["summary"], *notes)}), record
     budget = budget_s if budget_s is not None else default_budget(plain.size_bytes)
     work = job.staging_dir / "rescue"
     search = Search(build, target, feeds, allowed, Path(), work, started + budget, job, plain, curve=[first])
