@@ -19,7 +19,6 @@ from typing import Any
 
 from edgekit.errors import InvalidOptionError
 from edgekit.options import Tolerances
-from edgekit.rescue_cost import int8_compute_share
 from edgekit.rescue_remedies import Allowed
 from edgekit.rescue_search import Search, meets, point
 from edgekit.session import RouteJob
@@ -28,6 +27,7 @@ from edgekit.specs import Artifact
 BASE_BUDGET_S = 120.0  # time budget of a rescue: this much, plus PER_MB_S per MiB of the int8 artifact
 PER_MB_S = 240.0
 MAX_BUDGET_S = 1800.0
+MIN_INT8_SHARE = 0.8  # below this share of int8 compute the record says so
 _KEYS = {"cosine": "cosine", "top1": "top1_agreement", "top1_agreement": "top1_agreement"}
 
 
@@ -83,11 +83,11 @@ def rescue_route(
         notes.append("the target device runs integer-only: no layer may stay in float"
                      + ("" if allowed.int16 else ", and it has no int16 activations"))
     if meets(plain, target):
-        return plain, _record(target, job, job, plain, [first], [], notes, "target met", started, None)
+        return plain, _record(target, (job, job), plain, [first], [], notes, "target met", started, None)
     if allowed.torch_tflite:
         notes.append("litert-torch's quantizer takes no remedy (per-channel weights only, already used): "
                      "convert through ONNX or OpenVINO for mixed precision")
-        record = _record(target, job, job, plain, [first], [], notes, "no remedy for this route", started, None)
+        record = _record(target, (job, job), plain, [first], [], notes, "no remedy for this route", started, None)
         return plain.model_copy(update={"notes": (*plain.notes, record["summary"], *notes)}), record
     budget = budget_s if budget_s is not None else default_budget(plain.size_bytes)
     work = job.staging_dir / "rescue"
@@ -103,8 +103,8 @@ def rescue_route(
     final = search.artifact if search.job == job else build(search.job)
     if not meets(final, target):
         notes.append(_unfixed(search, allowed))
-    record = _record(target, job, search.job, final, search.curve, search.tries, [*notes, *search.notes],
-                     search.stop, started, budget)
+    curve = search.curve if final is search.artifact else [*search.curve[:-1], {**search.curve[-1], **point(search.job, final)}]
+    record = _record(target, (job, search.job), final, curve, search.tries, [*notes, *search.notes], search.stop, started, budget)
     return final.model_copy(update={"notes": (*final.notes, record["summary"], *record["notes"])}), record
 
 
@@ -121,9 +121,11 @@ def _unfixed(search: Search, allowed: Allowed) -> str:
 
 
 def _record(
-    target: Tolerances, original: RouteJob, chosen: RouteJob, final: Artifact, curve: list[dict[str, Any]],
+    target: Tolerances, jobs: tuple[RouteJob, RouteJob], final: Artifact, curve: list[dict[str, Any]],
     tries: list[dict[str, Any]], notes: list[str], stop: str, started: float, budget: float | None,
 ) -> dict[str, Any]:
+    """The rescue record; ``jobs`` is (the plain job, the chosen one), the curve's last point is ``final``."""
+    original, chosen = jobs
     met = meets(final, target)
     changes = _scheme_changes(original, chosen)
     summary = (
@@ -132,6 +134,9 @@ def _record(
         + f") after {len(tries) + 1} build(s), stopped on {stop}; kept in float: {', '.join(chosen.float_layers) or 'none'}"
         + (f"; scheme changed to {changes}" if changes else "")
     )
+    share = curve[-1]["int8_compute_share"]
+    if share is not None and share < MIN_INT8_SHARE:
+        notes.append(f"only {100 * share:.0f}% of the multiply-accumulates run with int8 weights (< {100 * MIN_INT8_SHARE:.0f}%)")
     if met and final.validation.status != "passed":
         notes.append(f"the accuracy target is met but the artifact fails another gate: {final.validation.message}")
     return {
@@ -139,7 +144,7 @@ def _record(
         "float_layers": list(chosen.float_layers), "scheme_changes": changes, "curve": curve, "tries": tries,
         "notes": notes, "seconds": round(time.monotonic() - started, 2), "budget_s": budget,
         "size_bytes": final.size_bytes, "cosine": final.validation.cosine, "top1_agreement": final.validation.top1_agreement,
-        "int8_compute_share": int8_compute_share(final.path, final.format),
+        "int8_compute_share": share,
     }
 
 

@@ -77,7 +77,12 @@ class Search:
 
         if self._over():
             return None
-        return debug(self.artifact.path, self.feeds[:TRACE_SAMPLES], reference=self.reference, samples=TRACE_SAMPLES)
+        try:
+            return debug(self.artifact.path, self.feeds[:TRACE_SAMPLES], reference=self.reference, samples=TRACE_SAMPLES)
+        except EdgekitError as exc:
+            self.notes.append(f"the divergence trace failed ({exc.message}): no layer-level remedy could be chosen")
+            self.stop = "trace failed"
+            return None
 
     def _round(self, report: Any) -> bool:
         """One round of remedies on the current job; True when a change was accepted."""
