@@ -96,15 +96,17 @@ def rescue_route(
         fp32 = replace(job, precision="fp32", calibration=[], tolerances=Tolerances.default_for("fp32"), float_layers=(),
                        output_dir=work / "reference", staging_dir=work / "reference" / "staging")
         fp32.staging_dir.mkdir(parents=True, exist_ok=True)
-        search.reference = Path(build(fp32).path)
+        reference = build(fp32)
+        search.reference, reference_size = Path(reference.path), reference.size_bytes
         search.run()
     else:
-        search.stop = "time budget"
+        search.stop, reference_size = "time budget", None
     final = search.artifact if search.job == job else build(search.job)
     if not meets(final, target):
         notes.append(_unfixed(search, allowed))
     curve = search.curve if final is search.artifact else [*search.curve[:-1], {**search.curve[-1], **point(search.job, final)}]
     record = _record(target, (job, search.job), final, curve, search.tries, [*notes, *search.notes], search.stop, started, budget)
+    record["reference_size_bytes"] = reference_size
     return final.model_copy(update={"notes": (*final.notes, record["summary"], *record["notes"])}), record
 
 

@@ -133,8 +133,10 @@ class Search:
             return False
         # none meets the target: the smallest prefix that gets 90% of the best prefix's gain (greedy, not greedy for float)
         base = score(self.artifact, self.target)
-        best = max(score(built[1], self.target) for built in results.values())
-        enough = min(k for k, built in results.items() if _gain(score(built[1], self.target), base) >= 0.9 * _gain(best, base))
+        best = max(_gain(score(built[1], self.target), base) for built in results.values())
+        if best <= 0:
+            return False
+        enough = min(k for k, built in results.items() if _gain(score(built[1], self.target), base) >= 0.9 * best)
         return self._accept(results[enough], groups[:enough])
 
     def _try(self, remedies: list[Remedy]) -> tuple[RouteJob, Artifact] | None:
