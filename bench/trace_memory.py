@@ -6,9 +6,12 @@ to fp32 and int8 ONNX with edgekit. Each measure runs in a fresh process and rep
 - ``streamed``: ``edgekit.debug`` as it runs now (statistics accumulated one sample at a time);
 - ``held``: the same traces with every sample's tensors of both models kept at once, as the trace did before
   it streamed (the memory the old implementation needed).
-Results go to bench/results/trace_memory.json.
+With ``--detector``, the streamed trace of the PP-OCRv4 text detector (``bench/zoo_models.py``, 256x320,
+64 samples, ONNX fp32 vs int8) is measured too, with the bytes one sample's intermediate tensors take (what
+holding every sample would have needed: that many bytes x samples x 2 models). Results go to
+bench/results/trace_memory.json.
 
-    .venv/bin/python bench/trace_memory.py [--samples 8]
+    .venv/bin/python bench/trace_memory.py [--samples 16] [--detector]
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ import edgekit
 from pathlib import Path
 inputs = input_specs(Path(folder + "/out/model_int8.onnx"), Path(folder + "/out/model_fp32.onnx"), "onnx")
 ref = run_trace(folder + "/out/model_fp32.onnx", "onnx", read_feeds(data[:1], inputs, "evaluation", 1))
+one_sample_mb = sum(v.nbytes for v in next(ref.samples()).values()) / 2**20
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if mode == "streamed":
     report = edgekit.debug(folder + "/out/model_int8.onnx", data, reference=folder + "/out/model_fp32.onnx", samples=samples)
@@ -45,7 +49,8 @@ else:
     held = [list(run_trace(folder + f"/out/model_{p}.onnx", "onnx", feeds).samples()) for p in ("fp32", "int8")]
     cosine = None
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_rss_mb": round(peak / 1024, 1), "trace_rss_mb": round((peak - base) / 1024, 1), "output_cosine": cosine}))
+print(json.dumps({"peak_rss_mb": round(peak / 1024, 1), "trace_rss_mb": round((peak - base) / 1024, 1), "output_cosine": cosine,
+                  "one_sample_tensors_mb": round(one_sample_mb, 1)}))
 """
 
 
@@ -74,9 +79,32 @@ def measure(mode: str, folder: str, samples: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def detector(samples: int = 64) -> dict:
+    """The streamed trace of PP-OCRv4 det (int8 vs fp32 ONNX, 256x320) and what holding every tensor would take."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from zoo_models import MODELS, Source, fetch
+
+    import edgekit
+
+    model = MODELS["ppocr-det"]
+    path = fetch(model)
+    source = Source(model, path)
+    calibration = np.concatenate([f["x"] for f in model.make_data(source, 32, "calibration")])
+    evaluation = np.concatenate([f["x"] for f in model.make_data(source, samples, "evaluation")])
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(Path(tmp) / "eval.npy", evaluation)
+        edgekit.convert(path, formats="onnx", precision=["fp32", "int8"], output_dir=f"{tmp}/out", name="model", rescue=False,
+                        calibration_data=calibration, validation_data=evaluation[:8], input_shapes=model.input_shapes)
+        streamed = measure("streamed", tmp, samples)
+    held_mb = 2 * samples * streamed["one_sample_tensors_mb"]
+    return {"model": "PP-OCRv4 det at 256x320, ONNX fp32 vs int8", "samples": samples, "streamed": streamed,
+            "held_estimate_mb": round(held_mb, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--detector", action="store_true", help="also measure the PP-OCRv4 detector (streamed only)")
     args = parser.parse_args()
     import edgekit
 
@@ -95,6 +123,8 @@ def main() -> None:
             "streamed": measure("streamed", tmp, args.samples), "held": measure("held", tmp, args.samples),
         }
     results["reduction"] = round(results["held"]["trace_rss_mb"] / max(results["streamed"]["trace_rss_mb"], 1.0), 1)
+    if args.detector:
+        results["ppocr_det"] = detector()
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
