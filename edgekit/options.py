@@ -38,6 +38,8 @@ class Tolerances(BaseModel):
     top1_agreement: float | None = None
     #: an int8 artifact must store at least this fraction of its weights as int8 (counted in the file)
     min_int8_weight_fraction: float | None = None
+    #: the int8 rescue keeps at least this share of the multiply-accumulates with int8 weights (None: 0.8)
+    min_int8_compute_share: float | None = None
 
     @classmethod
     def default_for(cls, precision: str) -> Tolerances:

@@ -24,6 +24,7 @@ from edgekit.specs import Artifact
 
 TRACE_SAMPLES = 16  # the sensitivity pass needs few samples; each accepted step is validated on all
 MAX_GROUPS = 16  # float groups considered per round
+MIN_INT8_SHARE = 0.8  # default floor of the int8 share of compute (Tolerances.min_int8_compute_share)
 
 
 def meets(artifact: Artifact, target: Tolerances) -> bool:
@@ -56,13 +57,17 @@ class Search:
     curve: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
+    shares: dict[str, float | None] = field(default_factory=dict)  # artifact path -> int8 share of compute
     stop: str = ""
 
     def run(self) -> None:
         """Search until the target is met, the budget runs out or no remedy improves."""
+        plain_scheme = self.job.scheme
         while not self.stop:
             if meets(self.artifact, self.target):
                 self.stop = "target met"
+                if self.job.float_layers and self.job.scheme != plain_scheme:
+                    self._drop_float_layers()
                 break
             report = self._trace()
             if report is None:
@@ -97,6 +102,14 @@ class Search:
             return True
         return any(self._try_accept(r) for r in [*later, *last])
 
+    def _drop_float_layers(self) -> None:
+        """Once a later scheme change met the target, the float layers accepted before it may not be needed."""
+        built = self._try([], float_layers=())
+        if built is not None and meets(built[1], self.target):
+            self.job, self.artifact = built
+            self.curve.append({**point(*built), "remedies": ["drop_float_layers"]})
+            self.tries[-1]["accepted"] = True
+
     def _try_accept(self, remedy: Remedy) -> bool:
         self.tried.add(remedy.detail)
         built = self._try([remedy])
@@ -111,6 +124,8 @@ class Search:
             size *= 2
         for size in [*sizes, len(groups)] if groups else []:
             built = self._try(groups[:size])
+            if built is not None and not self._affordable(built[1]):
+                break  # more float layers only lower the int8 share further
             if built is not None:
                 results[size] = built
                 if meets(built[1], self.target):
@@ -124,7 +139,7 @@ class Search:
                 built = self._try(groups[:middle])
                 if built is not None:
                     results[middle] = built
-                if built is not None and meets(built[1], self.target):
+                if built is not None and meets(built[1], self.target) and self._affordable(built[1]):
                     high = middle
                 else:
                     low = middle
@@ -139,17 +154,19 @@ class Search:
         enough = min(k for k, built in results.items() if _gain(score(built[1], self.target), base) >= 0.9 * best)
         return self._accept(results[enough], groups[:enough])
 
-    def _try(self, remedies: list[Remedy]) -> tuple[RouteJob, Artifact] | None:
-        """Build and validate the current job with ``remedies`` applied (a route that cannot build it: None)."""
+    def _try(self, remedies: list[Remedy], float_layers: tuple[str, ...] | None = None) -> tuple[RouteJob, Artifact] | None:
+        """Build and validate the current job with ``remedies`` applied, or with ``float_layers`` instead of its own
+        (a route that cannot build it: None)."""
         if self._over():
             return None
-        job = self.job
+        job = self.job if float_layers is None else replace(self.job, float_layers=float_layers)
         for remedy in remedies:
             job = remedy.apply(job)
         started = time.monotonic()
         folder = self.work / f"try{len(self.tries)}"
         (folder / "staging").mkdir(parents=True, exist_ok=True)
-        entry: dict[str, Any] = {"remedies": [{"kind": r.kind, "detail": r.detail, "layers": list(r.layers)} for r in remedies]}
+        entry: dict[str, Any] = {"remedies": [{"kind": r.kind, "detail": r.detail, "layers": list(r.layers)} for r in remedies]
+                                 or [{"kind": "drop_float_layers", "detail": "no layer in float", "layers": []}]}
         try:
             artifact = self.build(replace(job, output_dir=folder, staging_dir=folder / "staging"))
         except EdgekitError as exc:
@@ -160,12 +177,13 @@ class Search:
             self.notes.append(f"{', '.join(r.detail for r in remedies)}: the route cannot build it ({exc.message})")
             return None
         entry.update(point(job, artifact), seconds=round(time.monotonic() - started, 2), accepted=False)
+        self.shares[artifact.path] = entry["int8_compute_share"]
         self.tries.append(entry)
         return job, artifact
 
     def _accept(self, built: tuple[RouteJob, Artifact], remedies: list[Remedy]) -> bool:
         job, artifact = built
-        if score(artifact, self.target) <= score(self.artifact, self.target):
+        if score(artifact, self.target) <= score(self.artifact, self.target) or not self._affordable(artifact):
             return False
         self.job, self.artifact = job, artifact
         for entry in reversed(self.tries):
@@ -174,6 +192,18 @@ class Search:
                 break
         self.curve.append({**point(job, artifact), "remedies": [r.kind for r in remedies]})
         return True
+
+    def _affordable(self, artifact: Artifact) -> bool:
+        """The artifact keeps at least the floor of its compute with int8 weights (recorded when it does not)."""
+        floor = self.target.min_int8_compute_share
+        floor = MIN_INT8_SHARE if floor is None else floor
+        share = self.shares.get(artifact.path)
+        if share is None or share >= floor:
+            return True
+        note = f"changes leaving under {100 * floor:.0f}% of the compute in int8 were not accepted (min_int8_compute_share)"
+        if note not in self.notes:
+            self.notes.append(note)
+        return False
 
     def _over(self) -> bool:
         if time.monotonic() > self.deadline:
