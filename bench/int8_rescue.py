@@ -61,11 +61,11 @@ def main() -> None:
     parser.add_argument("--rescue-budget", type=float, default=300.0)
     args = parser.parse_args()
     results: dict = {"target": TARGET, "formats": {}, "zoo": {}}
-    if not args.no_digits:
-        results.update(digits(args.runs))
-        _write(results)
     for name in [n for n in args.zoo.split(",") if n]:
         results["zoo"][name] = zoo_model(name, args.rescue_budget)
+        _write(results)
+    if not args.no_digits:
+        results.update(digits(args.runs))
         _write(results)
     print(json.dumps(results, indent=2))
 
