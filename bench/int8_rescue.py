@@ -16,7 +16,7 @@ cosine, top-1 agreement, size, the share of multiply-accumulates left in int8 (c
 remedies accepted and why the search stopped. Results go to bench/results/int8_rescue.json (written after
 each model, so a run cut short keeps what it measured).
 
-    .venv/bin/python bench/int8_rescue.py [--runs 300] [--zoo ppocr-det,silero-vad,ppocr-cls] [--rescue-budget 300]
+    .venv/bin/python bench/int8_rescue.py [--runs 300] [--zoo ppocr-det,silero-vad,ppocr-cls] [--rescue-budget 300] [--merge]
 """
 from __future__ import annotations
 
@@ -59,8 +59,11 @@ def main() -> None:
     parser.add_argument("--zoo", default=",".join(ZOO), help="zoo models to add (empty: none)")
     parser.add_argument("--no-digits", action="store_true", help="skip the planted digits CNN")
     parser.add_argument("--rescue-budget", type=float, default=300.0)
+    parser.add_argument("--merge", action="store_true", help="keep the other zoo models of an earlier results file")
     args = parser.parse_args()
     results: dict = {"target": TARGET, "formats": {}, "zoo": {}}
+    if args.merge and RESULTS.exists():
+        results["zoo"] = json.loads(RESULTS.read_text()).get("zoo", {})
     for name in [n for n in args.zoo.split(",") if n]:
         results["zoo"][name] = zoo_model(name, args.rescue_budget)
         _write(results)
@@ -152,7 +155,7 @@ def digits(runs: int) -> dict:
                     "cosine": artifact.validation.cosine, "top1_agreement": artifact.validation.top1_agreement,
                     "size_bytes": artifact.size_bytes, "latency_ms": round(latency_ms(artifact.path, fmt, sample, runs), 4),
                 }
-            report = edgekit.divergence(plain.artifact(fmt, "int8").path, x_test[:64], calibration=x_train[:200])
+            report = edgekit.debug(plain.artifact(fmt, "int8").path, x_test[:64], calibration=x_train[:200])
             record = records[f"{fmt}/int8"]
             row["trace_first_culprit"] = report.culprits[0].name if report.culprits else None
             row["trace_first_reason"] = report.culprits[0].reasons[0] if report.culprits else None
