@@ -120,7 +120,9 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
     try:
         import onnx
 
-        graph_inputs = _graph_inputs(onnx.load(str(prepared), load_external_data=False))
+        header = onnx.load(str(prepared), load_external_data=False)
+        graph_inputs = _graph_inputs(header)
+        _check_node_names(header, request.float_layers)
         activation_type, activation_name = _activation_type(scheme)
         with quiet():
             quantize_static(
@@ -159,6 +161,20 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
     )
     kept = [f"kept in float: {', '.join(request.float_layers)}"] if request.float_layers else []
     return [note, *kept, *saved]
+
+
+def _check_node_names(model: Any, names: tuple[str, ...]) -> None:
+    """Every layer to keep in float names a node of the graph ONNX Runtime quantizes (it ignores unknown names)."""
+    present = {node.name for node in model.graph.node}
+    unknown = [name for name in names if name not in present]
+    if unknown:
+        close = sorted(n for n in present if any(u.split("/")[0] in n for u in unknown))[:5]
+        raise ConversionError(
+            f"cannot keep {', '.join(unknown)} in float: no node of the ONNX graph has that name "
+            "(ONNX Runtime's pre-processing may have fused or renamed it)",
+            "name the nodes as edgekit debug lists them for the int8 ONNX artifact"
+            + (f" (similar: {', '.join(close)})" if close else ""),
+        )
 
 
 def _prepare_for_quantization(source: Path, target: Path, external: bool) -> Path:

@@ -62,7 +62,10 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
     preset = nncf.QuantizationPreset.PERFORMANCE if scheme.symmetric_activations else nncf.QuantizationPreset.MIXED
     # NNCF's full bias correction refuses models with If operations: those get the fast one
     has_if = any(op.get_type_name() == "If" for op in ov_model.get_ops())
-    full_bias_correction = _weight_bytes(ov_model) <= _FULL_BIAS_CORRECTION_BYTES and not has_if
+    small = _weight_bytes(ov_model) <= _FULL_BIAS_CORRECTION_BYTES
+    wanted = scheme.bias_correction == "full" or (scheme.bias_correction == "auto" and small)
+    full_bias_correction = wanted and not has_if
+    ignored = ignored_names(ov_model, request.float_layers)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # NNCF draws progress bars
             quantized = nncf.quantize(
@@ -70,11 +73,10 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
                 nncf.Dataset(request.calibration, match),
                 preset=preset,
                 subset_size=len(request.calibration),
-                model_type=None,
+                model_type=nncf.ModelType.TRANSFORMER if scheme.smooth_quant else None,
                 fast_bias_correction=not full_bias_correction,
                 advanced_parameters=_advanced_parameters(scheme),
-                ignored_scope=nncf.IgnoredScope(names=list(request.float_layers), validate=False)
-                if request.float_layers else None,
+                ignored_scope=nncf.IgnoredScope(names=ignored, validate=True) if ignored else None,
             )
     except ConversionError:
         raise
@@ -85,13 +87,64 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
         ) from exc
     granularity = "per-channel" if scheme.per_channel else "per-tensor"
     weights = "symmetric" if scheme.symmetric_weights else "asymmetric"
-    correction = f"{'full' if full_bias_correction else 'fast'} bias correction" + (" (the model has If operations)" if has_if else "")
+    correction = f"{'full' if full_bias_correction else 'fast'} bias correction" + (" (the model has If operations)"
+                                                                                   if has_if else "")
     note = (
         f"NNCF int8 ({preset.name} preset, {granularity} {weights} weights, "
         f"{scheme.calibration_method} calibration, {correction}, {len(request.calibration)} calibration samples)"
     )
+    if scheme.smooth_quant:
+        note += "; SmoothQuant (transformer model type)"
+    _check_float(quantized, ignored)
     kept = [f"kept in float: {', '.join(request.float_layers)}"] if request.float_layers else []
     return quantized, [note, *kept]
+
+
+_WEIGHTED = {"Convolution", "GroupConvolution", "MatMul", "ConvolutionBackpropData", "GroupConvolutionBackpropData"}
+_BIAS = {"Add", "Multiply", "Convert", "Reshape"}
+
+
+def ignored_names(ov_model: Any, float_layers: tuple[str, ...]) -> list[str]:
+    """NNCF node names for the layers to keep in float: each name is an op of ``ov_model`` (or an ONNX node whose
+    convolution OpenVINO split into ``<name>/WithoutBiases`` + a bias ``Add``), with the weighted op behind a
+    bias add included, since that op is what NNCF quantizes. A name that matches nothing is an error."""
+    ops = {op.get_friendly_name(): op for op in ov_model.get_ops()}
+    names: list[str] = []
+    unknown = []
+    for name in float_layers:
+        found = [n for n in (name, f"{name}/WithoutBiases") if n in ops]
+        if not found:
+            unknown.append(name)
+            continue
+        for match in found:
+            names.append(match)
+            op = ops[match]
+            while op.get_type_name() in _BIAS and op.get_input_size():
+                op = op.input_value(0).get_node()
+                if op.get_type_name() in _WEIGHTED:
+                    names.append(op.get_friendly_name())
+                    break
+    if unknown:
+        close = sorted(n for n in ops if any(u.split("/")[0] in n for u in unknown))[:5]
+        raise ConversionError(
+            f"cannot keep {', '.join(unknown)} in float: no layer of the OpenVINO model has that name",
+            "name the layers as edgekit debug lists them for the OpenVINO artifact"
+            + (f" (similar: {', '.join(close)})" if close else ""),
+        )
+    return list(dict.fromkeys(names))
+
+
+def _check_float(quantized: Any, ignored: list[str]) -> None:
+    """Every ignored weighted layer really reads float activations and weights (no FakeQuantize in front)."""
+    ops = {op.get_friendly_name(): op for op in quantized.get_ops()}
+    for name in ignored:
+        op = ops.get(name)
+        if op is None or op.get_type_name() not in _WEIGHTED:
+            continue
+        sources = [port.get_source_output().get_node() for port in op.inputs()]
+        if any(s.get_type_name() == "FakeQuantize" for s in sources):
+            raise ConversionError(f"NNCF quantized {name} although it was to stay in float",
+                                  "report the model: the ignored scope did not apply")
 
 
 def _weight_bytes(ov_model: Any) -> int:

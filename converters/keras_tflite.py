@@ -96,10 +96,28 @@ def _quantize_keeping_float(converter: Any, request: RouteRequest) -> bytes:
                               "use quantization io_dtype=float32 and activations=int8 with float_layers")
     converter._experimental_calibrate_only = True
     calibrated = converter.convert()
-    return lite_convert.mlir_quantize(
+    _check_tensor_names(calibrated, request.float_layers, float_only=False)
+    quantized = lite_convert.mlir_quantize(
         calibrated, disable_per_channel=converter._experimental_disable_per_channel, fully_quantize=False,
         denylisted_nodes=list(request.float_layers),
     )
+    _check_tensor_names(quantized, request.float_layers, float_only=True)
+    return quantized
+
+
+def _check_tensor_names(model: bytes, names: tuple[str, ...], float_only: bool) -> None:
+    """Every name is a tensor of ``model`` (the converter ignores unknown names), and with ``float_only`` a float one."""
+    from edgekit.runtime.litert import _interpreter_class
+
+    details = {d["name"]: d for d in _interpreter_class()(model_content=model).get_tensor_details()}
+    unknown = [name for name in names if name not in details]
+    if unknown:
+        raise ConversionError(f"cannot keep {', '.join(unknown)} in float: no tensor of the TFLite model has that name",
+                              "name the layers as edgekit debug lists them for the int8 TFLite artifact")
+    quantized = [name for name in names if float_only and details[name]["dtype"].__name__ not in ("float32", "float16")]
+    if quantized:
+        raise ConversionError(f"the TFLite quantizer kept {', '.join(quantized)} in int8 although it was to stay in float",
+                              "report the model: the denylist did not apply")
 
 
 def _has_recurrent_layer(model: Any) -> bool:

@@ -86,7 +86,9 @@ def main() -> None:
 @click.option("--budget", multiple=True, metavar="KEY=VALUE",
               help="A budget every artifact must meet, e.g. max_size_bytes=4000000, min_cosine=0.99 (repeatable; exit 1 if broken).")
 @click.option("--accuracy-target", metavar="cosine=0.99,top1=0.97",
-              help="Rescue int8 routes until they meet this: scheme changes, then the culprit layers kept in float.")
+              help="Rescue int8 routes until they meet this: per-channel, culprit layers in float, calibration, int16 activations.")
+@click.option("--no-rescue", is_flag=True, help="Build plain int8 only (no rescue towards the profile's accuracy budget).")
+@click.option("--rescue-budget", type=float, metavar="SECONDS", help="Time budget of each int8 rescue (default scaled by model size).")
 @click.option("--train-data", type=click.Path(exists=True, dir_okay=False),
               help="Labelled training data for optimization steps: .npz with arrays x and y (also the default calibration).")
 @click.option("--val-data", type=click.Path(exists=True, dir_okay=False),
@@ -105,7 +107,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
             as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
-            qat_epochs: int | None, epochs: int | None) -> None:
+            qat_epochs: int | None, epochs: int | None, no_rescue: bool = False, rescue_budget: float | None = None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
 
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
@@ -134,6 +136,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
             progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
+            rescue=False if no_rescue else None, rescue_budget_s=rescue_budget,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
         )
     if as_json:

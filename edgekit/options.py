@@ -17,6 +17,10 @@ class QuantScheme(BaseModel):
     io_dtype: Literal["float32", "int8", "uint8"] = "float32"
     activations: Literal["int8", "int16"] = "int8"
     calibration_method: Literal["minmax", "percentile", "entropy"] = "minmax"
+    #: NNCF (OpenVINO): "auto" = full bias correction for models up to 16 MiB of weights, fast above
+    bias_correction: Literal["auto", "fast", "full"] = "auto"
+    #: NNCF (OpenVINO): SmoothQuant on MatMuls (``model_type=TRANSFORMER``)
+    smooth_quant: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> QuantScheme:
@@ -34,6 +38,8 @@ class Tolerances(BaseModel):
     top1_agreement: float | None = None
     #: an int8 artifact must store at least this fraction of its weights as int8 (counted in the file)
     min_int8_weight_fraction: float | None = None
+    #: the int8 rescue keeps at least this share of the multiply-accumulates with int8 weights (None: 0.8)
+    min_int8_compute_share: float | None = None
 
     @classmethod
     def default_for(cls, precision: str) -> Tolerances:

@@ -13,11 +13,11 @@ from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.optimize.labelled import load_labelled
 from edgekit.optimize.plan import isolation, precisions_with, resolve_steps, save_for_worker
-from edgekit.optimize.steps import Step
+from edgekit.optimize.steps import QatStep, Step
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.profiles import DeviceProfile, load_profile
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
-from edgekit.rescue import parse_target, rescue_route
+from edgekit.rescue import allowed_remedies, parse_target, rescue_route
 from edgekit.routes import ROUTES, find_route
 from edgekit.session import RouteJob
 from edgekit.shapes import check_states, fix_shapes, with_shapes
@@ -56,6 +56,8 @@ def convert(
     force: bool = False,
     budgets: Mapping[str, float] | None = None,
     accuracy_target: Mapping[str, float] | str | None = None,
+    rescue: bool | None = None,
+    rescue_budget_s: float | None = None,
     optimizations: Sequence[Step] | str | Path | None = None,
     train_data: Any = None,
     val_data: Any = None,
@@ -73,7 +75,10 @@ def convert(
     build unless ``force``; a ``static_shapes`` target gets every dynamic dimension fixed. ``budgets``
     (``max_size_bytes``, ``min_cosine``, ...) override the profile's and are judged per artifact.
     ``accuracy_target`` ({"cosine": 0.99, "top1": 0.97}) makes every int8 route rescue itself
-    (``edgekit.rescue``): scheme changes and layers kept in float until the target is met.
+    (``edgekit.rescue``): remedies (scheme changes, int16 activations, layers kept in float) until the target
+    is met, within ``rescue_budget_s`` seconds (default scaled by model size). Without a target, int8 routes for a
+    profile that allows float fallback rescue themselves towards the int8 tolerances (the profile's accuracy
+    budget) unless ``rescue=False``; an artifact that meets them at once costs nothing more.
     ``optimizations`` (``edgekit.prune``, ``edgekit.distill``, ``edgekit.qat`` steps, or a recipe file) run in
     order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
     x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
@@ -91,6 +96,10 @@ def convert(
     scheme = _scheme(profile, quantization)
     budget_limits = budgets_for(profile, budgets)
     rescue_target = parse_target(accuracy_target) if accuracy_target else None
+    if rescue is False and rescue_target is not None:
+        raise InvalidOptionError("an accuracy target needs the rescue, and rescue=False turns it off", "drop one of the two")
+    rescue_on = rescue if rescue is not None else (rescue_target is not None or profile.allow_float_fallback)
+    rescue_on = rescue_on and not any(isinstance(step, QatStep) for step in steps)  # QAT int8 comes from training
     out = ensure_writable_dir(Path(output_dir))
     isolate = isolation(model, steps, isolate)
     config = {
@@ -153,10 +162,11 @@ def convert(
                     calibration=calibration if prec == "int8" else [], static_shapes=fixed,
                 )
                 try:
-                    if rescue_target is not None and prec == "int8":
+                    if rescue_on and prec == "int8":
                         artifact, record = rescue_route(
                             lambda j: session.call("build_route", j, progress=progress, timeout=timeout), job,
-                            rescue_target, validation, allow_float=profile.allow_float_fallback,
+                            rescue_target or job.tolerances, validation, allowed=allowed_remedies(profile, framework, fmt),
+                            budget_s=rescue_budget_s,
                         )
                         config.setdefault("rescue", {})[job.label] = record
                     else:

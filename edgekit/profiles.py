@@ -65,6 +65,8 @@ class DeviceProfile(_Strict):
     supported_precisions: tuple[Literal["fp32", "fp16", "int8", "dynamic"], ...] = ()  # empty: any
     cpu_fallback: bool = True  # unsupported ops run on the host CPU (False: the model does not run)
     allow_float_fallback: bool = True  # False: integer-only accelerator, float ops/IO leave it
+    #: the accelerator runs int16 activations with int8 weights (None: where float fallback is allowed)
+    int16_activations: bool | None = None
 
     @model_validator(mode="after")
     def _one_opset(self) -> DeviceProfile:

@@ -1,27 +1,33 @@
-"""Automatic int8 rescue: change the scheme or keep the most sensitive layers in float, one step at a time,
-until the artifact meets an accuracy target with as few float layers as possible.
+"""Automatic int8 rescue: remedies tried as real builds until the artifact meets an accuracy target with as
+little of its compute taken out of int8 as the search finds, within a time budget.
 
-Each step builds the int8 artifact, validates it against the source (the target is the validation's
-cosine and top-1 agreement) and, while the target is not met, traces it against the fp32 artifact of
-the same format (``edgekit.divergence``) to choose the next step: per-channel weights when they were
-per-tensor, then the top culprit's layers kept in float (where the device profile allows float
-layers), then percentile calibration. The best artifact is published; when it misses the target its
-validation fails, so the build says so and the artifact is kept, marked failed.
+Plain int8 is built and validated first: when it meets the target the rescue ends there (no reference,
+no trace). Otherwise the fp32 artifact of the same format is built as the trace's reference and
+``edgekit.rescue_search`` runs (sensitivity from the divergence trace, then remedies from
+``edgekit.rescue_remedies``, each re-validated). The best artifact is published; when it misses the target
+its validation fails, so the build says so and the artifact is kept, marked failed. The record lists every
+build tried, the accuracy-vs-int8-share curve of the accepted steps, why the search stopped and what it
+could not fix.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError, InvalidOptionError
+from edgekit.errors import InvalidOptionError
 from edgekit.options import Tolerances
+from edgekit.rescue_remedies import Allowed
+from edgekit.rescue_search import Search, meets, point
 from edgekit.session import RouteJob
 from edgekit.specs import Artifact
 
-MAX_STEPS = 6
-TRACE_SAMPLES = 64
+BASE_BUDGET_S = 120.0  # time budget of a rescue: this much, plus PER_MB_S per MiB of the int8 artifact
+PER_MB_S = 240.0
+MAX_BUDGET_S = 1800.0
+MIN_INT8_SHARE = 0.8  # below this share of int8 compute the record says so
 _KEYS = {"cosine": "cosine", "top1": "top1_agreement", "top1_agreement": "top1_agreement"}
 
 
@@ -48,108 +54,99 @@ def parse_target(target: Mapping[str, float] | str) -> Tolerances:
     return Tolerances(cosine=values.get("cosine", 0.0), top1_agreement=values.get("top1_agreement"))
 
 
-def _meets(artifact: Artifact, target: Tolerances) -> bool:
-    """The accuracy target alone (other validation gates, such as the int8 weight share, are judged on the final artifact)."""
-    v = artifact.validation
-    if v.cosine is None or v.cosine < target.cosine:
-        return False
-    return target.top1_agreement is None or v.top1_agreement is None or v.top1_agreement >= target.top1_agreement
+def allowed_remedies(profile: Any, framework: str, fmt: str) -> Allowed:
+    """What the device profile and the route let a rescue change."""
+    int16 = profile.int16_activations if profile.int16_activations is not None else profile.allow_float_fallback
+    return Allowed(float_layers=profile.allow_float_fallback, int16=int16, torch_tflite=framework == "torch" and fmt == "tflite")
 
 
-def _score(artifact: Artifact, target: Tolerances) -> tuple[bool, bool, float, float]:
-    v = artifact.validation
-    top1 = v.top1_agreement if v.top1_agreement is not None else 1.0
-    return _meets(artifact, target), v.status == "passed", top1, v.cosine or 0.0
+def default_budget(int8_size_bytes: int) -> float:
+    """Seconds a rescue may take, scaled by model size (about 2 minutes for a small model, 30 at most)."""
+    return min(MAX_BUDGET_S, BASE_BUDGET_S + PER_MB_S * int8_size_bytes / 2**20)
 
 
 def rescue_route(
     build: Callable[[RouteJob], Artifact], job: RouteJob, target: Tolerances, feeds: list[dict[str, Any]],
-    *, allow_float: bool = True, max_steps: int = MAX_STEPS,
+    *, allowed: Allowed, budget_s: float | None = None,
 ) -> tuple[Artifact, dict[str, Any]]:
     """Build ``job`` (an int8 route) to meet ``target``; returns the published artifact and the rescue record.
 
     ``build`` builds and validates one job (``BuildSession.build_route`` through the worker session).
     """
-    from edgekit.divergence import debug
-
+    started = time.monotonic()
     target = job.tolerances.model_copy(update={"cosine": target.cosine, "top1_agreement": target.top1_agreement})
     job = replace(job, tolerances=target)
+    plain = build(job)
+    first = {**point(job, plain), "remedies": []}
+    notes: list[str] = []
+    if not allowed.float_layers:
+        notes.append("the target device runs integer-only: no layer may stay in float"
+                     + ("" if allowed.int16 else ", and it has no int16 activations"))
+    if meets(plain, target):
+        return plain, _record(target, (job, job), plain, [first], [], notes, "target met", started, None)
+    if allowed.torch_tflite:
+        notes.append("litert-torch's quantizer takes no remedy (per-channel weights only, already used): "
+                     "convert through ONNX or OpenVINO for mixed precision")
+        record = _record(target, (job, job), plain, [first], [], notes, "no remedy for this route", started, None)
+        return plain.model_copy(update={"notes": (*plain.notes, record["summary"], *notes)}), record
+    budget = budget_s if budget_s is not None else default_budget(plain.size_bytes)
     work = job.staging_dir / "rescue"
-    reference = build(_sub_job(replace(job, precision="fp32", calibration=[], tolerances=Tolerances.default_for("fp32"),
-                                       float_layers=()), work / "reference"))
-    steps: list[dict[str, Any]] = []
-    notes: list[str] = [] if allow_float else ["the target device runs integer-only: no layer may stay in float"]
-    current, best = job, None
-    for index in range(max_steps):
-        try:
-            artifact = build(_sub_job(current, work / f"step{index}"))
-        except EdgekitError as exc:
-            if best is None:
-                raise
-            notes.append(f"step {index} could not be built ({exc.message}); kept the best earlier step")
-            break
-        steps.append(_step_record(current, artifact))
-        if best is None or _score(artifact, target) > _score(best[1], target):
-            best = (current, artifact)
-        if _meets(artifact, target):
-            break
-        report = debug(artifact.path, feeds[:TRACE_SAMPLES], reference=reference.path, samples=TRACE_SAMPLES)
-        steps[-1]["culprits"] = [{"name": c.name, "reasons": c.reasons} for c in report.culprits]
-        following = _next_step(current, report, allow_float)
-        if following is None:
-            notes.append("no further step left to try")
-            break
-        current = following
-    assert best is not None
-    chosen = best[0]
-    final = build(chosen)
-    met = _meets(final, target)
+    search = Search(build, target, feeds, allowed, Path(), work, started + budget, job, plain, curve=[first])
+    if time.monotonic() < search.deadline:
+        fp32 = replace(job, precision="fp32", calibration=[], tolerances=Tolerances.default_for("fp32"), float_layers=(),
+                       output_dir=work / "reference", staging_dir=work / "reference" / "staging")
+        fp32.staging_dir.mkdir(parents=True, exist_ok=True)
+        reference = build(fp32)
+        search.reference, reference_size = Path(reference.path), reference.size_bytes
+        search.run()
+    else:
+        search.stop, reference_size = "time budget", None
+    final = search.artifact if search.job == job else build(search.job)
+    if not meets(final, target):
+        notes.append(_unfixed(search, allowed))
+    curve = search.curve if final is search.artifact else [*search.curve[:-1], {**search.curve[-1], **point(search.job, final)}]
+    record = _record(target, (job, search.job), final, curve, search.tries, [*notes, *search.notes], search.stop, started, budget)
+    record["reference_size_bytes"] = reference_size
+    return final.model_copy(update={"notes": (*final.notes, record["summary"], *record["notes"])}), record
+
+
+def _unfixed(search: Search, allowed: Allowed) -> str:
+    culprits = search.curve[-1].get("culprits", [])
+    named = ", ".join(c["name"] for c in culprits) or "no single layer"
+    missing = []
+    if not allowed.float_layers:
+        missing.append("float layers (integer-only device)")
+    if not allowed.int16:
+        missing.append("int16 activations")
+    return (f"could not fix: {named} still diverge when the search stopped ({search.stop})"
+            + (f"; remedies this device does not allow: {', '.join(missing)}" if missing else ""))
+
+
+def _record(
+    target: Tolerances, jobs: tuple[RouteJob, RouteJob], final: Artifact, curve: list[dict[str, Any]],
+    tries: list[dict[str, Any]], notes: list[str], stop: str, started: float, budget: float | None,
+) -> dict[str, Any]:
+    """The rescue record; ``jobs`` is (the plain job, the chosen one), the curve's last point is ``final``."""
+    original, chosen = jobs
+    met = meets(final, target)
+    changes = _scheme_changes(original, chosen)
     summary = (
         f"accuracy rescue: {'met' if met else 'did NOT meet'} the target (cosine >= {target.cosine}"
         + (f", top-1 >= {target.top1_agreement}" if target.top1_agreement else "")
-        + f") after {len(steps)} step(s); kept in float: {', '.join(chosen.float_layers) or 'none'}"
-        + ("" if chosen.scheme == job.scheme else f"; scheme changed to {_scheme_changes(job, chosen)}")
+        + f") after {len(tries) + 1} build(s), stopped on {stop}; kept in float: {', '.join(chosen.float_layers) or 'none'}"
+        + (f"; scheme changed to {changes}" if changes else "")
     )
+    share = curve[-1]["int8_compute_share"]
+    if share is not None and share < MIN_INT8_SHARE:
+        notes.append(f"only {100 * share:.0f}% of the multiply-accumulates run with int8 weights (< {100 * MIN_INT8_SHARE:.0f}%)")
     if met and final.validation.status != "passed":
         notes.append(f"the accuracy target is met but the artifact fails another gate: {final.validation.message}")
-    record = {
-        "target": target.model_dump(exclude_none=True), "met": met, "float_layers": list(chosen.float_layers),
-        "scheme_changes": _scheme_changes(job, chosen), "steps": steps, "notes": notes,
-        "size_bytes": final.size_bytes, "cosine": final.validation.cosine, "top1_agreement": final.validation.top1_agreement,
-        "reference_size_bytes": reference.size_bytes,
-    }
-    return final.model_copy(update={"notes": (*final.notes, summary, *notes)}), record
-
-
-def _sub_job(job: RouteJob, folder: Path) -> RouteJob:
-    (folder / "staging").mkdir(parents=True, exist_ok=True)
-    return replace(job, output_dir=folder, staging_dir=folder / "staging")
-
-
-def _next_step(job: RouteJob, report: Any, allow_float: bool) -> RouteJob | None:
-    """One change: per-channel weights, else the top culprit's layers in float, else percentile calibration."""
-    if not job.scheme.per_channel:
-        return replace(job, scheme=job.scheme.model_copy(update={"per_channel": True}))
-    if allow_float:
-        kept = set(job.float_layers)
-        for culprit in report.culprits:
-            new = [name for name in culprit.keep_float if name not in kept]
-            if new:
-                return replace(job, float_layers=(*job.float_layers, *new))
-        worst = sorted(report.layers, key=lambda layer: layer.added_error, reverse=True)
-        layer = next((lay for lay in worst if lay.name not in kept and lay.added_error > 0), None)
-        if layer is not None:
-            return replace(job, float_layers=(*job.float_layers, layer.name))
-    if job.scheme.calibration_method == "minmax" and job.format != "tflite":
-        return replace(job, scheme=job.scheme.model_copy(update={"calibration_method": "percentile"}))
-    return None
-
-
-def _step_record(job: RouteJob, artifact: Artifact) -> dict[str, Any]:
     return {
-        "float_layers": list(job.float_layers), "per_channel": job.scheme.per_channel,
-        "calibration_method": job.scheme.calibration_method, "cosine": artifact.validation.cosine,
-        "top1_agreement": artifact.validation.top1_agreement, "size_bytes": artifact.size_bytes,
+        "target": target.model_dump(exclude_none=True), "met": met, "stopped": stop, "summary": summary,
+        "float_layers": list(chosen.float_layers), "scheme_changes": changes, "curve": curve, "tries": tries,
+        "notes": notes, "seconds": round(time.monotonic() - started, 2), "budget_s": budget,
+        "size_bytes": final.size_bytes, "cosine": final.validation.cosine, "top1_agreement": final.validation.top1_agreement,
+        "int8_compute_share": share,
     }
 
 

@@ -29,7 +29,7 @@ def mlp_data() -> np.ndarray:
 def onnx_build(tmp_path_factory: pytest.TempPathFactory, mlp_data: np.ndarray) -> Path:
     out = tmp_path_factory.mktemp("onnx-build")
     edgekit.convert(outlier_onnx(), formats=["onnx", "openvino"], precision=["fp32", "int8"],
-                    calibration_data=mlp_data[:100], validation_data=mlp_data[100:], output_dir=out)
+                    calibration_data=mlp_data[:100], validation_data=mlp_data[100:], output_dir=out, rescue=False)
     return out
 
 
@@ -125,7 +125,7 @@ def head_and_residual_builds(tmp_path_factory: pytest.TempPathFactory, mlp_data:
     for name, model, formats in (("sigmoid", sigmoid_head_onnx(), ["onnx"]), ("residual", residual_onnx(), ["onnx", "openvino"])):
         builds[name] = tmp_path_factory.mktemp(name)
         edgekit.convert(model, formats=formats, precision=["fp32", "int8"], calibration_data=mlp_data[:100],
-                        validation_data=mlp_data[100:], output_dir=builds[name])
+                        validation_data=mlp_data[100:], output_dir=builds[name], rescue=False)
     return builds
 
 
@@ -157,7 +157,7 @@ def keras_build(tmp_path_factory: pytest.TempPathFactory, digits) -> Path:
     x_train, x_test, y_train, _ = digits
     out = tmp_path_factory.mktemp("keras-build")
     edgekit.convert(outlier_classifier(x_train, y_train), formats=["onnx", "openvino", "tflite"],
-                    precision=["fp32", "int8"], calibration_data=x_train[:200], validation_data=x_test[:100], output_dir=out)
+                    precision=["fp32", "int8"], calibration_data=x_train[:200], validation_data=x_test[:100], output_dir=out, rescue=False)
     return out
 
 

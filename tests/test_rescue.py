@@ -32,13 +32,14 @@ def mlp_data() -> np.ndarray:
 
 def test_rescue_onnx_and_openvino_keeps_the_culprit_in_float(tmp_path: Path, mlp_data: np.ndarray) -> None:
     build = edgekit.convert(outlier_onnx(), formats=["onnx", "openvino"], precision="int8", calibration_data=mlp_data[:100],
-                            validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999})
+                            validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999},
+                            tolerances={"min_int8_compute_share": 0.3})  # tiny MLPs: the culprits hold much of the compute
     assert build.passed  # (random weights and inputs: near-tied logits make top-1 a poor target here)
     rescue = read_manifest(tmp_path)["config"]["rescue"]
     for label in ("onnx/int8", "openvino/int8"):
         record = rescue[label]
-        assert record["met"] and record["steps"][0]["cosine"] < 0.5  # plain int8 was ruined
-        assert record["steps"][0]["culprits"][0]["name"].startswith("outlier")
+        assert record["met"] and record["curve"][0]["cosine"] < 0.5  # plain int8 was ruined
+        assert record["curve"][0]["culprits"][0]["name"].startswith("outlier")
         assert any(name.startswith("outlier") for name in record["float_layers"])
         assert "hidden" not in record["float_layers"]  # the healthy layer stays int8
         assert record["cosine"] >= 0.999
@@ -71,7 +72,7 @@ def test_rescue_every_format_of_a_trained_cnn(tmp_path: Path, digits) -> None:
     for fmt in ("onnx", "openvino", "tflite"):
         artifact = build.artifact(fmt, "int8")
         record = rescue[f"{fmt}/int8"]
-        assert record["steps"][0]["cosine"] < 0.99  # plain int8 misses the target
+        assert record["curve"][0]["cosine"] < 0.99  # plain int8 misses the target
         assert artifact.validation.cosine >= 0.99 and artifact.validation.top1_agreement >= 0.97, fmt
         assert record["float_layers"] and int8_compute_share(model, record["float_layers"]) >= 0.8
         assert record["size_bytes"] < 0.5 * record["reference_size_bytes"] or fmt == "openvino"
@@ -81,9 +82,17 @@ def test_rescue_every_format_of_a_trained_cnn(tmp_path: Path, digits) -> None:
 def test_rescue_fixes_a_sigmoid_head_and_a_residual_add_in_onnx(tmp_path: Path, mlp_data: np.ndarray, name: str) -> None:
     model = sigmoid_head_onnx() if name == "sigmoid" else residual_onnx()
     build = edgekit.convert(model, formats="onnx", precision="int8", calibration_data=mlp_data[:100],
-                            validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999})
+                            validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999},
+                            tolerances={"min_int8_compute_share": 0.3})  # tiny MLPs: the culprits hold much of the compute
     record = read_manifest(tmp_path)["config"]["rescue"]["onnx/int8"]
-    assert record["met"] and record["steps"][0]["cosine"] < 0.999
-    # these tiny models hold most of their weights in the culprit layers: the int8-weight-share gate may fail
-    assert build.passed or any("fails another gate" in note for note in record["notes"])
-    assert record["float_layers"][0] == ("head_sigmoid" if name == "sigmoid" else "branch_small/MatMulAddFusion")
+    assert record["met"] and record["curve"][0]["cosine"] < 0.999 and record["cosine"] >= 0.999
+    assert record["scheme_changes"] == {"activations": "int16"}
+    first = record["tries"][0]
+    if name == "sigmoid":  # the head (sigmoid + the layer feeding it) is one group, but it is 80% of the compute
+        assert first["remedies"][0]["kind"] == "head_float" and first["remedies"][0]["layers"][0] == "head_sigmoid"
+        assert first["int8_compute_share"] == pytest.approx(0.2) and not first["accepted"]
+        assert record["float_layers"] == [] and record["int8_compute_share"] == 1.0 and build.passed
+    else:  # int16 alone does not fix the residual add (tried last: cosine 0.72), with the branch in float it does
+        assert record["float_layers"][0] == "branch_small/MatMulAddFusion" and first["accepted"]
+        assert record["tries"][-1]["remedies"][0]["kind"] == "drop_float_layers" and not record["tries"][-1]["accepted"]
+        assert any("fails another gate" in note for note in record["notes"])  # 38% of the weights in int8

@@ -28,7 +28,7 @@ def debug(
     """
     from edgekit.divergence.culprits import rank
     from edgekit.divergence.resolve import artifact_format, find_reference, input_specs, precision_of, read_feeds
-    from edgekit.divergence.trace import compare, output_agreement, run_trace
+    from edgekit.divergence.trace import compare, run_trace
 
     path = Path(artifact)
     fmt = artifact_format(path)
@@ -39,7 +39,8 @@ def debug(
     ref_trace = run_trace(ref_path, fmt, feeds)
     art_trace = run_trace(path, fmt, feeds)
     cal_trace = run_trace(ref_path, fmt, cal_feeds) if cal_feeds else None
-    layers, notes = compare(ref_trace, art_trace, cal_trace)
+    comparison = compare(ref_trace, art_trace, cal_trace)
+    layers, notes = comparison.layers, comparison.notes
     if not layers:
         from edgekit.errors import EdgekitError
 
@@ -47,7 +48,7 @@ def debug(
             f"no layer of {path.name} could be matched with the reference {ref_path.name}",
             "give the float model this artifact was converted from (--reference), in the same format",
         )
-    cosine, top1 = output_agreement(ref_trace, art_trace)
+    cosine, top1 = comparison.output_cosine, comparison.top1_agreement
     if cal_trace is None:
         notes.append("no calibration data given: ranges and outlier ratios are from the evaluation data")
     return DivergenceReport(

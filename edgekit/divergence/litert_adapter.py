@@ -5,11 +5,12 @@ int8 tensors are dequantized with their own scale and zero point.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for, stack
+from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for
 from edgekit.errors import EdgekitError, first_line
 from edgekit.runtime.base import quantize
 
@@ -17,7 +18,7 @@ _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE"}
 
 
 def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
-    """Run the .tflite at ``path`` on ``feeds`` with every layer's output kept."""
+    """Run the .tflite at ``path`` on ``feeds`` with every layer's output exposed, one feed at a time."""
     from edgekit.runtime.litert import _interpreter_class, _spec
 
     interpreter_class = _interpreter_class()
@@ -78,23 +79,23 @@ def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
         specs = [_spec(d) for d in interpreter.get_input_details()]
         out_indices = [d["index"] for d in interpreter.get_output_details()]
     names = [s.name for s in specs]
-    per_feed = []
-    for feed in feeds:
-        prepared = feed_for(feed, names, [np.dtype("float32")] * len(names))
-        prepared = {s.name: (quantize(prepared[s.name], s) if s.scale and np.dtype(s.dtype).kind in "iu"
-                             else prepared[s.name].astype(s.dtype)) for s in specs}
-        if runner is not None:
-            runner(**prepared)
-        else:
-            for detail in interpreter.get_input_details():
-                interpreter.set_tensor(detail["index"], prepared[detail["name"]])
-            interpreter.invoke()
-        per_feed.append({key: _dequantized(interpreter.get_tensor(index), details[index]) for key, index in keys.items()})
-        interpreter.reset_all_variables()
+
+    def samples() -> Iterator[dict[str, np.ndarray]]:
+        for feed in feeds:
+            prepared = feed_for(feed, names, [np.dtype("float32")] * len(names))
+            prepared = {s.name: (quantize(prepared[s.name], s) if s.scale and np.dtype(s.dtype).kind in "iu"
+                                 else prepared[s.name].astype(s.dtype)) for s in specs}
+            if runner is not None:
+                runner(**prepared)
+            else:
+                for detail in interpreter.get_input_details():
+                    interpreter.set_tensor(detail["index"], prepared[detail["name"]])
+                interpreter.invoke()
+            yield {key: _dequantized(interpreter.get_tensor(index), details[index]) for key, index in keys.items()}
+            interpreter.reset_all_variables()
+
     outputs = tuple(details[origin(i)]["name"] for i in out_indices)
-    values = {k: v for k, v in stack(per_feed).items()}
-    return ModelTrace(layers=layers, values=values, quant={k: quant[k] for k in values}, outputs=outputs,
-                      missing=[k for k in keys if k not in values])
+    return ModelTrace(layers=layers, samples=samples, quant=quant, outputs=outputs, keys=tuple(keys))
 
 
 def _params(detail: dict) -> dict:

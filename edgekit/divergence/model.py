@@ -1,6 +1,7 @@
 """What a runtime adapter hands to the trace: a model's layers and the tensors it computed."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,28 +41,23 @@ class QuantParams:
 
 @dataclass
 class ModelTrace:
-    """A model run on a list of feeds with every intermediate tensor kept (concatenated over feeds)."""
+    """A model's layers and a way to run it on its feeds one at a time.
+
+    ``samples()`` runs the model afresh and yields, per feed, every exposed float tensor by layer key
+    (as float32): the trace never holds more than one sample's tensors. ``keys`` are the tensors the
+    adapter asked the runtime for (those a sample lacks are the ones the runtime could not expose).
+    """
 
     layers: list[Layer]
-    values: dict[str, np.ndarray]
+    samples: Callable[[], Iterator[dict[str, np.ndarray]]]
     quant: dict[str, QuantParams] = field(default_factory=dict)
     outputs: tuple[str, ...] = ()
-    missing: list[str] = field(default_factory=list)  # keys the runtime could not expose
+    keys: tuple[str, ...] = ()
 
 
-def stack(per_feed: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Concatenate each key's per-feed arrays along the first (batch) axis; keys missing in some feed are dropped."""
-    if not per_feed:
-        return {}
-    keys = [k for k in per_feed[0] if all(k in feed for feed in per_feed)]
-    out = {}
-    for key in keys:
-        arrays = [np.asarray(feed[key], dtype=np.float32) for feed in per_feed]
-        if all(a.shape[1:] == arrays[0].shape[1:] and a.ndim > 0 for a in arrays):
-            out[key] = np.concatenate(arrays, axis=0)
-        else:
-            out[key] = np.stack([a.reshape(-1) for a in arrays]) if len({a.size for a in arrays}) == 1 else arrays[0][None]
-    return out
+def as_float(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One sample's tensors as float32 arrays (what the statistics read)."""
+    return {key: np.asarray(value, dtype=np.float32) for key, value in values.items()}
 
 
 def feed_for(feed: dict[str, np.ndarray], names: list[str], dtypes: list[np.dtype]) -> dict[str, np.ndarray]:

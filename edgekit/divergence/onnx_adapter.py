@@ -6,12 +6,13 @@ the next layer really consumes, and takes the scale and zero point from the ``Qu
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for, stack
+from edgekit.divergence.model import Layer, ModelTrace, QuantParams, as_float, feed_for
 from edgekit.errors import EdgekitError, first_line
 
 _QDQ = {"QuantizeLinear", "DequantizeLinear"}
@@ -23,7 +24,7 @@ _INT_RANGES = {np.dtype("int8"): (-128, 127), np.dtype("uint8"): (0, 255), np.dt
 
 
 def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
-    """Run the ONNX model at ``path`` on ``feeds`` with every layer's output kept."""
+    """Run the ONNX model at ``path`` on ``feeds`` with every layer's output exposed, one feed at a time."""
     import onnx
 
     from edgekit.sources.onnx import external_data_files
@@ -60,10 +61,13 @@ def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
     known = {layer.key for layer in layers}
     layers = [Layer(lay.key, lay.name, lay.op_type, tuple(i for i in lay.inputs if i in known)) for lay in layers]
     outputs = tuple(origin(o.name) for o in graph.output)
-    values = _run(model, sorted(set(exposed.values())), feeds)
-    by_key = {key: values[tensor] for key, tensor in exposed.items() if tensor in values}
-    return ModelTrace(layers=layers, values=by_key, quant={k: quant[k] for k in by_key}, outputs=outputs,
-                      missing=[k for k in exposed if k not in by_key])
+    session = _session(model, sorted(set(exposed.values())))
+
+    def samples() -> Iterator[dict[str, np.ndarray]]:
+        for values in _run(session, feeds):
+            yield as_float({key: values[tensor] for key, tensor in exposed.items() if tensor in values})
+
+    return ModelTrace(layers=layers, samples=samples, quant=quant, outputs=outputs, keys=tuple(exposed))
 
 
 def _constant(name: str, inits: dict, producer: dict) -> bool:
@@ -105,7 +109,8 @@ def _weight_channels(node: Any, producer: dict, inits: dict) -> int | None:
     return None
 
 
-def _run(model: Any, names: list[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def _session(model: Any, names: list[str]) -> Any:
+    """An ONNX Runtime session of ``model`` with the tensors ``names`` exposed as outputs."""
     import onnx
     import onnxruntime as ort
 
@@ -122,15 +127,18 @@ def _run(model: Any, names: list[str], feeds: list[dict[str, np.ndarray]]) -> di
             f"ONNX Runtime cannot expose the intermediate tensors: {first_line(exc, 300)}",
             "the artifact may be corrupt; edgekit validate checks that it runs at all",
         ) from exc
+    return session
+
+
+def _run(session: Any, feeds: list[dict[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
+    """Each feed's float outputs, one feed at a time."""
     inputs = session.get_inputs()
     in_names = [i.name for i in inputs]
     dtypes = [np.dtype(_ORT_TYPES.get(i.type, "float32")) for i in inputs]
     out_names = [o.name for o in session.get_outputs()]
-    per_feed = []
     for feed in feeds:
         result = session.run(out_names, feed_for(feed, in_names, dtypes))
-        per_feed.append({n: v for n, v in zip(out_names, result) if isinstance(v, np.ndarray) and v.dtype.kind == "f"})
-    return stack(per_feed)
+        yield {n: v for n, v in zip(out_names, result) if isinstance(v, np.ndarray) and v.dtype.kind == "f"}
 
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",

@@ -6,12 +6,13 @@ input range and levels. Inference precision is pinned to f32 so the float refere
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for, stack
+from edgekit.divergence.model import Layer, ModelTrace, QuantParams, as_float, feed_for
 from edgekit.errors import EdgekitError, first_line
 
 _PASS_THROUGH = {"FakeQuantize", "Convert"}
@@ -19,7 +20,7 @@ _SKIP = {"Parameter", "Constant", "Result", "FakeQuantize", "Convert", "ShapeOf"
 
 
 def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
-    """Run the IR at ``path`` on ``feeds`` with every layer's output kept."""
+    """Run the IR at ``path`` on ``feeds`` with every layer's output exposed, one feed at a time."""
     import openvino as ov
 
     core = ov.Core()
@@ -51,9 +52,9 @@ def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
     known = {layer.key for layer in layers}
     layers = [Layer(lay.key, lay.name, lay.op_type, tuple(i for i in lay.inputs if i in known)) for lay in layers]
     outputs = tuple(_origin(r.input_value(0).get_node()).get_friendly_name() for r in model.get_results())
-    values = _run(core, model, ports, feeds)
-    return ModelTrace(layers=layers, values=values, quant={k: quant[k] for k in values}, outputs=outputs,
-                      missing=[k for k in ports if k not in values])
+    read = _compile(core, model, ports)
+    return ModelTrace(layers=layers, samples=lambda: (read(feed) for feed in feeds), quant=quant, outputs=outputs,
+                      keys=tuple(ports))
 
 
 def _origin(node: Any) -> Any:
@@ -95,7 +96,8 @@ def _weight_channels(op: Any, sources: list[Any], constant: set[str]) -> int | N
     return None
 
 
-def _run(core: Any, model: Any, ports: dict[str, Any], feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def _compile(core: Any, model: Any, ports: dict[str, Any]) -> Callable[[dict], dict[str, np.ndarray]]:
+    """``model`` compiled with every port in ``ports`` exposed, as a function running one feed."""
     import openvino as ov
 
     keys = list(ports)
@@ -116,13 +118,14 @@ def _run(core: Any, model: Any, ports: dict[str, Any], feeds: list[dict[str, np.
     in_names = [p.get_any_name() if p.get_names() else f"port_{i}" for i, p in enumerate(in_ports)]
     dtypes = [np.dtype(p.get_element_type().to_dtype()) for p in in_ports]
     out_ports = list(compiled.outputs)
-    per_feed = []
-    for feed in feeds:
+
+    def read(feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = request.infer(feed_for(feed, in_names, dtypes))
         values = {}
         for index, key in enumerate(keys):
             array = np.asarray(result[out_ports[position[f"edgekit_trace_{index}"]]])
             if array.dtype.kind == "f":
                 values[key] = array.copy()
-        per_feed.append(values)
-    return stack(per_feed)
+        return as_float(values)
+
+    return read

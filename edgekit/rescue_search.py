@@ -1,0 +1,226 @@
+"""The rescue's search: trace the current artifact (per-layer error attribution), then try remedies as real
+builds, accepting a change only when the re-validated artifact is better, until the target, the time budget,
+or no remedy improving.
+
+Order per round: per-channel weights; the trace's float groups by ranked greedy with bisection (prefixes
+of 1, 2, 4, ... groups until one meets the target, then bisection down to the smallest prefix that does;
+when none does, the best prefix if it improves); then the whole-model scheme changes that keep every layer
+in int8 (calibration, bias correction, SmoothQuant); then int16 activations.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError
+from edgekit.options import Tolerances
+from edgekit.rescue_cost import int8_compute_share
+from edgekit.rescue_remedies import Allowed, Remedy, float_remedies, scheme_remedies
+from edgekit.session import RouteJob
+from edgekit.specs import Artifact
+
+TRACE_SAMPLES = 16  # the sensitivity pass needs few samples; each accepted step is validated on all
+MAX_GROUPS = 16  # float groups considered per round
+MIN_INT8_SHARE = 0.8  # default floor of the int8 share of compute (Tolerances.min_int8_compute_share)
+
+
+def meets(artifact: Artifact, target: Tolerances) -> bool:
+    """The accuracy target alone (the other gates are judged on the final artifact)."""
+    v = artifact.validation
+    if v.cosine is None or v.cosine < target.cosine:
+        return False
+    return target.top1_agreement is None or v.top1_agreement is None or v.top1_agreement >= target.top1_agreement
+
+
+def score(artifact: Artifact, target: Tolerances) -> tuple[bool, float, float]:
+    v = artifact.validation
+    return meets(artifact, target), v.top1_agreement if v.top1_agreement is not None else 1.0, v.cosine or 0.0
+
+
+@dataclass
+class Search:
+    """One route's search state; ``tries`` records every build, ``curve`` the accepted points."""
+
+    build: Callable[[RouteJob], Artifact]
+    target: Tolerances
+    feeds: list[dict[str, Any]]
+    allowed: Allowed
+    reference: Path
+    work: Path
+    deadline: float
+    job: RouteJob
+    artifact: Artifact
+    tries: list[dict[str, Any]] = field(default_factory=list)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tried: set[str] = field(default_factory=set)
+    shares: dict[str, float | None] = field(default_factory=dict)  # artifact path -> int8 share of compute
+    stop: str = ""
+
+    def run(self) -> None:
+        """Search until the target is met, the budget runs out or no remedy improves."""
+        plain_scheme = self.job.scheme
+        while not self.stop:
+            if meets(self.artifact, self.target):
+                self.stop = "target met"
+                if self.job.float_layers and self.job.scheme != plain_scheme:
+                    self._drop_float_layers()
+                break
+            report = self._trace()
+            if report is None:
+                break
+            self.curve[-1]["culprits"] = [{"name": c.name, "reasons": c.reasons, "keep_float": c.keep_float}
+                                          for c in report.culprits]
+            if not self._round(report) and not self.stop:
+                self.stop = "no remedy improves"
+
+    def _trace(self) -> Any:
+        from edgekit.divergence import debug
+
+        if self._over():
+            return None
+        try:
+            return debug(self.artifact.path, self.feeds[:TRACE_SAMPLES], reference=self.reference, samples=TRACE_SAMPLES)
+        except EdgekitError as exc:
+            self.notes.append(f"the divergence trace failed ({exc.message}): no layer-level remedy could be chosen")
+            self.stop = "trace failed"
+            return None
+
+    def _round(self, report: Any) -> bool:
+        """One round of remedies on the current job; True when a change was accepted."""
+        op_types = {layer.op_type for layer in report.layers}
+        schemes = scheme_remedies(self.job, self.allowed, op_types, self.tried)
+        first = [r for r in schemes if r.kind == "per_channel"]
+        later = [r for r in schemes if r.kind not in ("per_channel", "int16_activations")]
+        last = [r for r in schemes if r.kind == "int16_activations"]
+        if any(self._try_accept(r) for r in first):
+            return True
+        if self._float_search(float_remedies(self.job, report, self.allowed)[:MAX_GROUPS]):
+            return True
+        return any(self._try_accept(r) for r in [*later, *last])
+
+    def _drop_float_layers(self) -> None:
+        """Once a later scheme change met the target, the float layers accepted before it may not be needed."""
+        built = self._try([], float_layers=())
+        if built is not None and meets(built[1], self.target):
+            self.job, self.artifact = built
+            self.curve.append({**point(*built), "remedies": ["drop_float_layers"]})
+            self.tries[-1]["accepted"] = True
+
+    def _try_accept(self, remedy: Remedy) -> bool:
+        self.tried.add(remedy.detail)
+        built = self._try([remedy])
+        return built is not None and self._accept(built, [remedy])
+
+    def _float_search(self, groups: list[Remedy]) -> bool:
+        """Ranked greedy with bisection over prefixes of ``groups``; True when a prefix was accepted."""
+        results: dict[int, tuple[RouteJob, Artifact]] = {}
+        sizes, size, meeting = [], 1, None
+        while size < len(groups):
+            sizes.append(size)
+            size *= 2
+        for size in [*sizes, len(groups)] if groups else []:
+            built = self._try(groups[:size])
+            if built is not None and not self._affordable(built[1]):
+                break  # more float layers only lower the int8 share further
+            if built is not None:
+                results[size] = built
+                if meets(built[1], self.target):
+                    meeting = size
+                    break
+        if meeting is not None:
+            low = max((k for k in results if k < meeting), default=0)
+            high = meeting
+            while high - low > 1 and not self._over():
+                middle = (low + high) // 2
+                built = self._try(groups[:middle])
+                if built is not None:
+                    results[middle] = built
+                if built is not None and meets(built[1], self.target) and self._affordable(built[1]):
+                    high = middle
+                else:
+                    low = middle
+            return self._accept(results[high], groups[:high])
+        if not results:
+            return False
+        # none meets the target: the smallest prefix that gets 90% of the best prefix's gain (greedy, not greedy for float)
+        base = score(self.artifact, self.target)
+        best = max(_gain(score(built[1], self.target), base) for built in results.values())
+        if best <= 0:
+            return False
+        enough = min(k for k, built in results.items() if _gain(score(built[1], self.target), base) >= 0.9 * best)
+        return self._accept(results[enough], groups[:enough])
+
+    def _try(self, remedies: list[Remedy], float_layers: tuple[str, ...] | None = None) -> tuple[RouteJob, Artifact] | None:
+        """Build and validate the current job with ``remedies`` applied, or with ``float_layers`` instead of its own
+        (a route that cannot build it: None)."""
+        if self._over():
+            return None
+        job = self.job if float_layers is None else replace(self.job, float_layers=float_layers)
+        for remedy in remedies:
+            job = remedy.apply(job)
+        started = time.monotonic()
+        folder = self.work / f"try{len(self.tries)}"
+        (folder / "staging").mkdir(parents=True, exist_ok=True)
+        entry: dict[str, Any] = {"remedies": [{"kind": r.kind, "detail": r.detail, "layers": list(r.layers)} for r in remedies]
+                                 or [{"kind": "drop_float_layers", "detail": "no layer in float", "layers": []}]}
+        try:
+            artifact = self.build(replace(job, output_dir=folder, staging_dir=folder / "staging"))
+        except EdgekitError as exc:
+            entry.update(error=exc.message, seconds=round(time.monotonic() - started, 2))
+            self.tries.append(entry)
+            if "cannot keep" in exc.message:  # a name the route cannot apply is a defect, not a step to skip
+                raise
+            self.notes.append(f"{', '.join(r.detail for r in remedies)}: the route cannot build it ({exc.message})")
+            return None
+        entry.update(point(job, artifact), seconds=round(time.monotonic() - started, 2), accepted=False)
+        self.shares[artifact.path] = entry["int8_compute_share"]
+        self.tries.append(entry)
+        return job, artifact
+
+    def _accept(self, built: tuple[RouteJob, Artifact], remedies: list[Remedy]) -> bool:
+        job, artifact = built
+        if score(artifact, self.target) <= score(self.artifact, self.target) or not self._affordable(artifact):
+            return False
+        self.job, self.artifact = job, artifact
+        for entry in reversed(self.tries):
+            if entry.get("float_layers") == list(job.float_layers) and entry.get("scheme") == job.scheme.model_dump():
+                entry["accepted"] = True
+                break
+        self.curve.append({**point(job, artifact), "remedies": [r.kind for r in remedies]})
+        return True
+
+    def _affordable(self, artifact: Artifact) -> bool:
+        """The artifact keeps at least the floor of its compute with int8 weights (recorded when it does not)."""
+        floor = self.target.min_int8_compute_share
+        floor = MIN_INT8_SHARE if floor is None else floor
+        share = self.shares.get(artifact.path)
+        if share is None or share >= floor:
+            return True
+        note = f"changes leaving under {100 * floor:.0f}% of the compute in int8 were not accepted (min_int8_compute_share)"
+        if note not in self.notes:
+            self.notes.append(note)
+        return False
+
+    def _over(self) -> bool:
+        if time.monotonic() > self.deadline:
+            self.stop = "time budget"
+            return True
+        return False
+
+
+def _gain(new: tuple[bool, float, float], old: tuple[bool, float, float]) -> float:
+    """How much better ``new`` is than ``old`` in top-1 agreement plus cosine."""
+    return (new[1] - old[1]) + (new[2] - old[2])
+
+
+def point(job: RouteJob, artifact: Artifact) -> dict[str, Any]:
+    """One point of the accuracy-vs-int8-share curve."""
+    return {
+        "float_layers": list(job.float_layers), "scheme": job.scheme.model_dump(),
+        "cosine": artifact.validation.cosine, "top1_agreement": artifact.validation.top1_agreement,
+        "int8_compute_share": int8_compute_share(artifact.path, artifact.format), "size_bytes": artifact.size_bytes,
+    }
