@@ -32,7 +32,7 @@ TARGET = {"cosine": 0.99, "top1": 0.97}
 
 def latency_ms(path: str, fmt: str, sample: np.ndarray, runs: int) -> float:
     """Median latency of one inference on one thread."""
-    from edgekit.runtime import open_runner
+    from edgekit.formats.runner import open_runner
 
     runner = open_runner(Path(path), fmt, threads=1)
     prepared = runner.prepare({runner.inputs[0].name: sample})

@@ -103,11 +103,11 @@ def _profile(request: ProfileRequest, send: Callable[[Any], None]) -> None:
 
 
 def _devices(request: DevicesRequest, send: Callable[[Any], None]) -> None:
-    from edgekit.errors import EdgekitError
-    from edgekit.profiling.devices import host_info
+    from edgekit import EdgekitError, devices, host_info
 
     send(Progress(stage="devices", fraction=0.0, message="asking the runtimes what they see"))
-    host = host_info(probe=True)
+    entries = [entry.model_dump(mode="json") for entry in devices()]
+    host = host_info(probe=False)
     agents: list[str] = []
     agents_error = None
     if request.scan_seconds > 0:
@@ -118,7 +118,8 @@ def _devices(request: DevicesRequest, send: Callable[[Any], None]) -> None:
             agents = browse(request.scan_seconds)
         except (EdgekitError, OSError) as exc:  # no zeroconf, or no network interface to browse on
             agents_error = getattr(exc, "message", str(exc))
-    send(Result(data={"host": host.model_dump(mode="json"), "agents": agents, "agents_error": agents_error}))
+    send(Result(data={"host": host.model_dump(mode="json"), "devices": entries, "agents": agents,
+                      "agents_error": agents_error}))
 
 
 def main() -> int:

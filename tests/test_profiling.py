@@ -111,7 +111,7 @@ def test_not_an_artifact_is_a_user_error(tmp_path):
     text = tmp_path / "notes.onnx"
     text.write_text("hello")
     cli = CliRunner().invoke(main, ["profile", str(text)])
-    assert cli.exit_code == 2 and "is not a TFLite, ONNX or OpenVINO artifact" in cli.output
+    assert cli.exit_code == 2 and "notes.onnx is not an artifact edgekit runs (by its content" in cli.output
     cli = CliRunner().invoke(main, ["profile", str(tmp_path / "missing.tflite")])
     assert cli.exit_code == 2 and "artifact not found" in cli.output
 

@@ -14,7 +14,7 @@ nn = torch.nn
 from edgekit.errors import ConversionError
 from edgekit.options import QuantScheme
 from edgekit.routes import RouteRequest, find_route
-from edgekit.runtime import open_runner
+from edgekit.formats.runner import open_runner
 from edgekit.sources import load_source
 
 COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98}

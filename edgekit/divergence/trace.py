@@ -15,7 +15,6 @@ Definitions (per layer, over the evaluation samples):
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +22,13 @@ import numpy as np
 from edgekit.divergence.model import ModelTrace
 from edgekit.divergence.report import LayerDivergence
 
-ADAPTERS = {
-    "onnx": "edgekit.divergence.onnx_adapter",
-    "openvino": "edgekit.divergence.openvino_adapter",
-    "tflite": "edgekit.divergence.litert_adapter",
-}
-
 
 def run_trace(path: Path, fmt: str, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
-    """The model at ``path`` (a ``fmt`` artifact) run on ``feeds`` with every layer output kept."""
-    return importlib.import_module(ADAPTERS[fmt]).trace(Path(path), feeds)
+    """The model at ``path`` (a ``fmt`` artifact) run on ``feeds`` with every layer output kept (the format
+    package's ``trace`` adapter)."""
+    from edgekit.formats import get_format
+
+    return get_format(fmt).member("trace")(Path(path), feeds)
 
 
 def cosine_per_sample(reference: np.ndarray, actual: np.ndarray) -> float:

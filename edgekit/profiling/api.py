@@ -14,12 +14,7 @@ from edgekit.profiling.protocol import Settings
 from edgekit.profiling.report import ArtifactProfile, Parity, ProfileReport, now
 
 MANIFEST = "edgekit-manifest.json"
-CPU = {"tflite": None, "onnx": "CPUExecutionProvider", "openvino": "CPU"}
-ACCELERATORS = {
-    "cpu": CPU,
-    "gpu": {"tflite": "gpu", "onnx": "CUDAExecutionProvider", "openvino": "GPU"},
-    "npu": {"tflite": "npu", "onnx": "QNNExecutionProvider", "openvino": "NPU"},
-}
+LOCAL_KINDS = ("cpu", "gpu", "npu")
 
 
 class ArtifactRef(BaseModel):
@@ -70,7 +65,7 @@ def profile(
         host = client.info().host
         execute = client.run_job
     else:
-        from edgekit.profiling.devices import host_info
+        from edgekit.formats.devices import host_info
 
         host, execute = host_info(), _run_local
     results, outputs = [], {}
@@ -107,12 +102,16 @@ def _runtime_devices(device: str, device_profile: str | None) -> dict[str, str |
         runtime = load_profile(device_profile).runtime
         delegate = None if runtime.tflite_delegate in ("xnnpack", "none") else runtime.tflite_delegate
         return {"tflite": delegate, "onnx": runtime.onnx_execution_provider, "openvino": runtime.openvino_device}
-    if device.startswith("agent://"):
-        return CPU
-    kind = device.partition(":")[2].lower() or "cpu"
-    if kind not in ACCELERATORS:
+    from edgekit.formats import all_formats
+
+    kind = "cpu" if device.startswith("agent://") else device.partition(":")[2].lower() or "cpu"
+    if kind not in LOCAL_KINDS:
         raise ProfilingError(f"unknown local device '{kind}'", "use local:cpu, local:gpu or local:npu, or --target PROFILE")
-    return ACCELERATORS[kind]
+    chosen: dict[str, str | None] = {}
+    for fmt in all_formats():
+        accelerator = fmt.runners[0].accelerator(kind)
+        chosen[fmt.name] = accelerator.name if accelerator is not None else kind
+    return chosen
 
 
 def resolve_artifacts(target: str | Path | list[str | Path]) -> list[ArtifactRef]:
@@ -130,31 +129,11 @@ def resolve_artifacts(target: str | Path | list[str | Path]) -> list[ArtifactRef
     for entry in _manifest_entries(path.parent):
         if Path(entry["path"]).name == path.name:
             return [_ref_from_entry(path.parent, entry)]
+    from edgekit.formats.sniff import sniff_artifact
+
     fmt = sniff_artifact(path)
-    files: tuple[Path, ...] = (path,)
-    if fmt == "openvino":
-        files = (path, path.with_suffix(".bin"))
-    elif fmt == "onnx":
-        files = (path, *_onnx_external_data(path))
-    missing = [f for f in files if not f.exists()]
-    if missing:
-        raise ModelFileError(f"{missing[0].name} is missing beside {path.name}", "an OpenVINO IR needs its .bin next to the .xml")
-    return [ArtifactRef(path=path, format=fmt, files=files, size_bytes=sum(f.stat().st_size for f in files))]
-
-
-def _onnx_external_data(path: Path) -> tuple[Path, ...]:
-    """The external-data files of an ONNX model (checked to stay beside it), or none without ``onnx``."""
-    from edgekit.sources.onnx import external_data_files
-
-    try:
-        files = tuple(external_data_files(path))
-    except ImportError:  # no onnx package here: the runtime's own check applies
-        return ()
-    nested = [f for f in files if f.parent != path.parent]
-    if nested:
-        raise ModelFileError(f"{path.name} keeps external data in a sub-folder ({nested[0].name})",
-                             "save the model with its external data beside it (onnx.save_model(..., location='model.onnx.data'))")
-    return files
+    files = fmt.files(path)
+    return [ArtifactRef(path=path, format=fmt.name, files=files, size_bytes=sum(f.stat().st_size for f in files))]
 
 
 def _manifest_entries(folder: Path) -> list[dict[str, Any]]:
@@ -175,23 +154,6 @@ def _ref_from_entry(folder: Path, entry: dict[str, Any]) -> ArtifactRef:
             raise ModelFileError(f"{file} listed in the manifest is missing", "rebuild the artifacts or copy the whole folder")
     return ArtifactRef(path=main, format=entry["format"], precision=entry.get("precision"), files=files,
                        size_bytes=sum(f.stat().st_size for f in files))
-
-
-def sniff_artifact(path: Path) -> str:
-    """The artifact format by content: TFLite flatbuffer, OpenVINO IR XML or ONNX protobuf."""
-    with open(path, "rb") as handle:
-        head = handle.read(512)
-    if head[4:8] == b"TFL3":
-        return "tflite"
-    if head.lstrip().startswith((b"<?xml", b"<net")):
-        if b"<net" in head:
-            return "openvino"
-    from edgekit.sources.sniff import _looks_like_onnx
-
-    if head and _looks_like_onnx(head):
-        return "onnx"
-    raise ModelFileError(f"{path.name} is not a TFLite, ONNX or OpenVINO artifact",
-                         "profile the files that edgekit convert wrote")
 
 
 def _with_parity(results: list[ArtifactProfile], refs: list[ArtifactRef], outputs: dict, device: str,

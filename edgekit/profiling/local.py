@@ -30,8 +30,6 @@ from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, 
 from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
 
 Event = dict[str, Any]
-RUNTIME_MODULES = {"tflite": ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"), "onnx": ("onnxruntime",),
-                   "openvino": ("openvino",)}
 MAX_OUTPUT_BYTES = 16 << 20  # outputs sent back for parity are capped
 KILL_GRACE_SECONDS = 10.0  # the child stops timing at 80% of its timeout; it is killed this long after the timeout
 
@@ -178,7 +176,8 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
     import importlib
 
     from edgekit.data import synthetic_feeds
-    from edgekit.runtime import open_runner
+    from edgekit.formats import get_format
+    from edgekit.formats.runner import open_runner
 
     settings = job.settings
     deadline = time.monotonic() + 0.8 * settings.timeout_seconds  # stop timing before the parent kills us
@@ -189,16 +188,15 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
             raise ProfilingError(f"cannot pin the measuring process to cores {list(settings.affinity)}: {exc}",
                                  f"this machine has cores 0-{(os.cpu_count() or 1) - 1}") from None
     affinity = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
-    for module in RUNTIME_MODULES[job.format]:  # the runtime is part of the baseline, not of the model
+    for requirement in get_format(job.format).default_runner().requires:  # the runtime is part of the baseline
         try:
-            importlib.import_module(module)
-            break
+            importlib.import_module(requirement.module)
         except ImportError:
-            continue  # open_runner names what to install
+            break  # open_runner names what to install
     baseline = _rss("VmRSS")
     emit({"event": "progress", "stage": "load", "fraction": 0.0, "message": "loading the model"})
     start = time.perf_counter()
-    runner = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads)
+    runner = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads, check_files=False)
     load_ms = (time.perf_counter() - start) * 1000
     emit({"event": "part", "name": "load", "value": {
         "load_ms": load_ms, "runtime": runner.runtime, "accelerator": runner.accelerator,
@@ -229,7 +227,8 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
     if settings.op_profile_runs and time.monotonic() < deadline:
         emit({"event": "progress", "stage": "ops", "fraction": 0.0, "message": "per-operation profile"})
         del runner
-        profiled = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads, profile_ops=True)
+        profiled = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads,
+                               profile_ops=True, check_files=False)
         ops = profiled.op_profile(profiled.prepare(feed), settings.op_profile_runs)
         emit({"event": "part", "name": "ops", "value": _ops_value(ops, profiled.runtime)})
     emit({"event": "done"})

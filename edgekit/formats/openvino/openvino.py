@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConversionError, EdgekitError, first_line
-from edgekit.runtime.base import Runner
+from edgekit.formats.runner import Runner
 from edgekit.specs import TensorSpec
 
 
@@ -54,13 +54,14 @@ class OpenVinoRunner(Runner):
         self.executed_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint).lower()
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        result = self.request.infer(feed)
+        result = self.request.infer(self.cast_feed(feed))
         return {spec.name: np.asarray(result[port]) for spec, port in zip(self.outputs, self.compiled.outputs)}
 
     def prepare(self, feed: dict[str, np.ndarray]) -> Any:
         """Set the input tensors on the request once; timed runs call ``infer()`` without copying."""
         import openvino as ov
 
+        feed = self.cast_feed(feed)
         self.run(feed)
         for port in self.compiled.inputs:
             name = port.get_any_name() if port.get_names() else None
@@ -89,3 +90,10 @@ class OpenVinoRunner(Runner):
 def load(path: Path, *, device: str | None = None, threads: int | None = None, precision_hint: str = "f32",
          profile_ops: bool = False) -> OpenVinoRunner:
     return OpenVinoRunner(path, device or "CPU", threads, precision_hint, profile_ops)
+
+
+def probe() -> list[str]:
+    """The devices OpenVINO finds here (CPU, GPU, NPU, ...)."""
+    import openvino as ov
+
+    return list(ov.Core().available_devices)
