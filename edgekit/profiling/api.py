@@ -65,8 +65,11 @@ def profile(
         host = client.info().host
         execute = client.run_job
     else:
+        from edgekit.formats import get_format
         from edgekit.formats.devices import host_info
 
+        for ref in refs:  # a missing runtime is named here, before any measuring process starts
+            get_format(ref.format).default_runner().require(ref.format)
         host, execute = host_info(), _run_local
     results, outputs = [], {}
     for ref in refs:

@@ -37,6 +37,7 @@ class OpenVinoRunner(Runner):
             config["INFERENCE_NUM_THREADS"] = threads
             if device == "CPU":
                 config["NUM_STREAMS"] = 1
+        self._profile_ops = profile_ops
         if profile_ops:
             config["PERF_COUNT"] = True
         try:
@@ -74,7 +75,7 @@ class OpenVinoRunner(Runner):
 
     def op_profile(self, prepared: Any, runs: int) -> list[dict[str, Any]] | None:
         """Executed layers' times from ``PERF_COUNT`` and ``get_profiling_info()``, averaged over ``runs``."""
-        if not self.compiled.get_property("PERF_COUNT"):
+        if not self._profile_ops:  # only runners opened with profile_ops=True count (PERF_COUNT)
             return None
         totals: dict[str, float] = defaultdict(float)
         types: dict[str, str] = {}
