@@ -1,39 +1,27 @@
 """``edgekit.profile``: measure artifacts on this machine or on a device running ``edgekit agent``."""
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+import threading
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from edgekit.errors import DataError, InvalidOptionError, ModelFileError
+from edgekit.errors import Cancelled, DataError, InvalidOptionError
+from edgekit.profiling.artifacts import ArtifactRef, manifest_entries, ref_from_entry, resolve_artifacts
 from edgekit.profiling.local import Event, Job, ProfilingError, ResultBuilder, run_child
 from edgekit.profiling.protocol import Settings
 from edgekit.profiling.report import ArtifactProfile, Parity, ProfileReport, now
+from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 
-MANIFEST = "edgekit-manifest.json"
 LOCAL_KINDS = ("cpu", "gpu", "npu")
-
-
-class ArtifactRef(BaseModel):
-    """An artifact to profile: its main file, companion files and what the manifest says of it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    path: Path
-    format: str
-    precision: str | None = None
-    files: tuple[Path, ...]
-    size_bytes: int
 
 
 def profile(
     target: str | Path | list[str | Path], *, device: str = "local:cpu", device_profile: str | None = None,
     threads: int | None = 1, runs: int = 100, min_seconds: float = 2.0, warmup: int = 10, max_runs: int = 100_000,
     affinity: tuple[int, ...] | None = None, op_profile_runs: int = 20, dataset: str | Path | None = None,
-    token: str | None = None, timeout: float = 600.0, progress: Callable[[Event], None] | None = None,
+    token: str | None = None, timeout: float = 600.0, progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> ProfileReport:
     """Profile an artifact, a list of artifacts or every artifact of a build folder on ``device``.
 
@@ -42,6 +30,9 @@ def profile(
     the TFLite delegate, ONNX Runtime execution provider and OpenVINO device instead. A missing accelerator
     is an error, never a silent CPU run. ``dataset`` adds accuracy (and parity against the build's fp32
     artifact run on this host). Results that could not finish are kept with status ``partial``/``failed``.
+    ``progress`` receives ``ProgressEvent(stage="<phase>:<artifact file>", fraction, message)``; setting
+    ``cancel`` stops the run within a fraction of a second (the measuring process is killed) and raises
+    ``Cancelled``.
     """
     try:
         settings = Settings(warmup_runs=warmup, min_runs=runs, min_seconds=min_seconds, max_runs=max(max_runs, runs),
@@ -57,22 +48,21 @@ def profile(
     if dataset is not None and not Path(dataset).exists():
         raise DataError(f"dataset not found: {dataset}", "give an .npz (x, y) or a folder of class-named image folders")
     dataset_path = str(Path(dataset).resolve()) if dataset is not None else None
-    emit = progress or (lambda event: None)
-    if device.startswith("agent://"):
-        from edgekit.agent.client import AgentClient
+    emit = progress or ignore
+    cancel = cancel or threading.Event()
+    from edgekit.profiling.targets import open_device
 
-        client = AgentClient(device, token=token, timeout=timeout)
-        host = client.info().host
-        execute = client.run_job
-    else:
+    target_device = open_device(device, token, timeout)
+    if not device.startswith("agent://"):
         from edgekit.formats import get_format
-        from edgekit.formats.devices import host_info
 
         for ref in refs:  # a missing runtime is named here, before any measuring process starts
             get_format(ref.format).default_runner().require(ref.format)
-        host, execute = host_info(), _run_local
+    host = target_device.host_info()
     results, outputs = [], {}
     for ref in refs:
+        if cancel.is_set():
+            raise Cancelled("profiling was cancelled", "nothing of this run was kept")
         job = Job(path=str(ref.path), format=ref.format, runtime_device=devices[ref.format], settings=settings,
                   dataset=dataset_path, return_outputs=dataset is not None)
         builder = ResultBuilder({"artifact": str(ref.path), "format": ref.format, "precision": ref.precision,
@@ -80,9 +70,11 @@ def profile(
 
         def forward(event: Event, builder: ResultBuilder = builder, name: str = ref.path.name) -> None:
             builder.feed(event)
-            emit({**event, "artifact": name})
+            if event.get("event") == "progress":
+                emit(ProgressEvent(f"{event.get('stage', 'profile')}:{name}", float(event.get("fraction") or 0.0),
+                                   str(event.get("message") or "")))
 
-        execute(job, ref, forward)
+        target_device.run_job(job, ref, forward, cancel)
         result = builder.result()
         if result.accuracy is not None:  # the agent knows the dataset under its upload name
             result = result.model_copy(update={"accuracy": result.accuracy.model_copy(update={"dataset": Path(dataset).name})})
@@ -91,10 +83,6 @@ def profile(
     if dataset is not None:
         results = _with_parity(results, refs, outputs, device, dataset_path, settings)
     return ProfileReport(created=now(), device=device, host=host, settings=settings, results=tuple(results))
-
-
-def _run_local(job: Job, ref: ArtifactRef, on_event: Callable[[Event], None]) -> None:
-    run_child(job, on_event)
 
 
 def _runtime_devices(device: str, device_profile: str | None) -> dict[str, str | None]:
@@ -115,48 +103,6 @@ def _runtime_devices(device: str, device_profile: str | None) -> dict[str, str |
         accelerator = fmt.runners[0].accelerator(kind)
         chosen[fmt.name] = accelerator.name if accelerator is not None else kind
     return chosen
-
-
-def resolve_artifacts(target: str | Path | list[str | Path]) -> list[ArtifactRef]:
-    """Artifacts named by ``target``: files, or a build folder (every artifact of its manifest)."""
-    if isinstance(target, (list, tuple)):
-        return [ref for item in target for ref in resolve_artifacts(item)]
-    path = Path(target)
-    if not path.exists():
-        raise ModelFileError(f"artifact not found: {path}", "give a .tflite, .onnx or OpenVINO .xml file, or a build folder")
-    if path.is_dir():
-        entries = _manifest_entries(path)
-        if not entries:
-            raise ModelFileError(f"{path} has no {MANIFEST}", "give a build folder written by edgekit convert, or artifact files")
-        return [_ref_from_entry(path, entry) for entry in entries]
-    for entry in _manifest_entries(path.parent):
-        if Path(entry["path"]).name == path.name:
-            return [_ref_from_entry(path.parent, entry)]
-    from edgekit.formats.sniff import sniff_artifact
-
-    fmt = sniff_artifact(path)
-    files = fmt.files(path)
-    return [ArtifactRef(path=path, format=fmt.name, files=files, size_bytes=sum(f.stat().st_size for f in files))]
-
-
-def _manifest_entries(folder: Path) -> list[dict[str, Any]]:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
-        return []
-    try:
-        return list(json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", []))
-    except (ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{manifest} is not a valid manifest: {exc}", "rebuild the artifacts") from None
-
-
-def _ref_from_entry(folder: Path, entry: dict[str, Any]) -> ArtifactRef:
-    files = tuple(folder / Path(f).name for f in entry.get("files") or [entry["path"]])
-    main = folder / Path(entry["path"]).name
-    for file in files:
-        if not file.is_file():
-            raise ModelFileError(f"{file} listed in the manifest is missing", "rebuild the artifacts or copy the whole folder")
-    return ArtifactRef(path=main, format=entry["format"], precision=entry.get("precision"), files=files,
-                       size_bytes=sum(f.stat().st_size for f in files))
 
 
 def _with_parity(results: list[ArtifactProfile], refs: list[ArtifactRef], outputs: dict, device: str,
@@ -194,7 +140,7 @@ def _reference_for(refs: list[ArtifactRef]) -> ArtifactRef | None:
         return fp32[0]
     folders = {r.path.parent for r in refs}
     for folder in folders:
-        for entry in _manifest_entries(folder):
+        for entry in manifest_entries(folder):
             if entry.get("precision") == "fp32":
-                return _ref_from_entry(folder, entry)
+                return ref_from_entry(folder, entry)
     return None

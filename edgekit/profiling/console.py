@@ -11,8 +11,8 @@ from rich.table import Table
 from edgekit.console import console as _console
 from edgekit.console import err_console as _errors
 from edgekit.console import human_size
-from edgekit.profiling.local import Event
 from edgekit.profiling.report import HostInfo, ProfileReport
+from edgekit.progress import ProgressEvent
 
 if TYPE_CHECKING:
     from edgekit.formats.devices import DeviceEntry
@@ -60,11 +60,11 @@ def print_report(report: ProfileReport) -> None:
 
 
 @contextmanager
-def progress_printer() -> Iterator[Callable[[Event], None]]:
+def progress_printer() -> Iterator[Callable[[ProgressEvent], None]]:
     """A progress callback printing one transient status line to stderr."""
     with _errors.status("profiling") as status:
-        def update(event: Event) -> None:
-            if event.get("event") == "progress":
-                status.update(f"{event.get('artifact', '')}: {event.get('stage')} {event.get('message', '')}")
+        def update(event: ProgressEvent) -> None:
+            phase, _, artifact = event.stage.partition(":")
+            status.update(f"{artifact}: {phase} {event.message}")
 
         yield update

@@ -25,12 +25,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from edgekit.errors import DataError, EdgekitError
+from edgekit.errors import Cancelled, DataError, EdgekitError
 from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, summarize
 from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
 
 Event = dict[str, Any]
 MAX_OUTPUT_BYTES = 16 << 20  # outputs sent back for parity are capped
+CANCEL_POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 10.0  # the child stops timing at 80% of its timeout; it is killed this long after the timeout
 
 
@@ -54,9 +55,11 @@ class Job(BaseModel):
 # -- parent side -------------------------------------------------------------------------------------
 
 
-def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None = None) -> None:
+def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None = None,
+              cancel: threading.Event | None = None) -> None:
     """Run ``job`` in a fresh process, passing every event to ``on_event``; a crash or a timeout becomes
-    an ``error`` event (never an exception), so the caller always keeps the parts that arrived."""
+    an ``error`` event (never an exception), so the caller always keeps the parts that arrived. Setting
+    ``cancel`` kills the process within a fraction of a second and raises ``Cancelled``."""
     timeout = timeout or job.settings.timeout_seconds + KILL_GRACE_SECONDS
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen([sys.executable, "-m", "edgekit.profiling.local"], stdin=subprocess.PIPE,
@@ -72,9 +75,15 @@ def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None
         deadline = time.monotonic() + timeout
         finished = False
         while not finished:
+            if cancel is not None and cancel.is_set():
+                process.kill()
+                process.wait()
+                raise Cancelled(f"profiling {Path(job.path).name} was cancelled", "nothing of this run was kept")
             try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                line = lines.get(timeout=min(CANCEL_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             except queue.Empty:
+                if time.monotonic() < deadline:
+                    continue
                 process.kill()
                 process.wait()
                 on_event({"event": "error", "kind": "timeout",
