@@ -82,7 +82,7 @@ def test_devices_without_any_runtime_lists_every_runtime_as_missing_with_its_ins
     assert runtimes[("onnx", "onnxruntime")]["install"] == "pip install 'edgekit[agent]'"
     assert runtimes[("tflite", "tflite-runtime")]["install"] == "pip install tflite-runtime"
     accelerators = [e for e in entries if e["kind"] == "accelerator"]
-    assert len(accelerators) == 3 + 1 + 7 + 3 + 3 and all(e["install"] for e in accelerators)
+    assert len(accelerators) == 6 + 1 + 8 + 3 + 3 and all(e["install"] for e in accelerators)
 
 
 def test_devices_here_says_installed_available_and_not_present():

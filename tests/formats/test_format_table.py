@@ -92,3 +92,14 @@ def test_runtimes_are_chosen_by_format_and_runtime():
     assert [s.runtime for s in tflite.runners] == ["litert", "tflite-runtime"] and tflite.runners[1].fallback
     with pytest.raises(edgekit.errors.InvalidOptionError, match="the tflite format has no runtime 'onnxruntime'"):
         tflite.runner("onnxruntime")
+
+
+def test_every_device_profile_names_a_declared_delegate_provider_and_device():
+    from edgekit.profiles import list_profiles
+
+    declared = {name: {a.name for spec in get_format(name).runners for a in spec.accelerators} for name in FORMATS}
+    for profile in list_profiles():
+        runtime = profile.runtime
+        assert runtime.tflite_delegate in declared["tflite"] | {"none"}, profile.name
+        assert runtime.onnx_execution_provider in declared["onnx"], profile.name
+        assert runtime.openvino_device in declared["openvino"], profile.name

@@ -67,6 +67,7 @@ PROVIDERS = (
     Accelerator("QNNExecutionProvider", "Qualcomm NPU through QNN", "pip install onnxruntime-qnn (Windows on Arm, Android)",
                 kind="npu"),
     Accelerator("OpenVINOExecutionProvider", "Intel CPU/GPU/NPU through OpenVINO", "pip install onnxruntime-openvino"),
+    Accelerator("NnapiExecutionProvider", "Android NNAPI", "the onnxruntime-android package (Android 8.1-14)"),
 )
 
 FORMAT = ArtifactFormat(

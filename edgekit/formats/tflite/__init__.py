@@ -17,10 +17,14 @@ def sniff(head: bytes, path: Path) -> bool:
 
 DELEGATES = (
     Accelerator("xnnpack", "XNNPACK CPU kernels (the default delegate)", kind="cpu"),
-    Accelerator("gpu", "GPU delegate", "the GPU delegate ships with the device's LiteRT build (Android, iOS); "
+    Accelerator("gpu", "GPU delegate (OpenCL / OpenGL / Metal)", "ships with the device's LiteRT build (Android, iOS); "
                 "edgekit runs the CPU path on hosts", kind="gpu"),
-    Accelerator("npu", "vendor NPU delegate (Qualcomm QNN, MediaTek NeuroPilot, ...)",
-                "the vendor's delegate library for the device's NPU (NNAPI is deprecated from Android 15)", kind="npu"),
+    Accelerator("qnn", "Qualcomm NPU (HTP) through the QNN delegate", "the QNN delegate library of the Qualcomm AI Engine "
+                "Direct SDK on the device", kind="npu"),
+    Accelerator("nnapi", "Android NNAPI", "built into Android 8.1-14 (deprecated from Android 15: use a vendor delegate)"),
+    Accelerator("edgetpu", "Coral Edge TPU", "libedgetpu from Coral's package repository, and a model compiled with "
+                "edgetpu_compiler"),
+    Accelerator("vx", "VeriSilicon NPU (NXP i.MX 8M Plus) through the VX delegate", "libvx_delegate.so from NXP's BSP"),
 )
 
 FORMAT = ArtifactFormat(
