@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from edgekit.compat.check import check
     from edgekit.divergence import debug
     from edgekit.formats.devices import DeviceEntry, devices, host_info
+    from edgekit.formats.runner import open_runner
     from edgekit.inspection import inspect
     from edgekit.manifest import read_manifest
     from edgekit.optimize.recipe import load_recipe
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
     from edgekit.pipeline import convert
     from edgekit.profiles import DeviceProfile, list_profiles, load_profile
     from edgekit.progress import ProgressEvent
-    from edgekit.formats.runner import open_runner
     from edgekit.specs import Artifact, Build, ModelSource, TensorSpec, ValidationResult
 
 

@@ -20,10 +20,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from edgekit.errors import Cancelled, DataError, EdgekitError
 from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, summarize
@@ -45,11 +45,20 @@ class Job(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
-    format: Literal["tflite", "onnx", "openvino"]
+    format: str  # a name of the FORMATS table
     runtime_device: str | None = None  # TFLite delegate, ONNX Runtime execution provider or OpenVINO device
     settings: Settings = Settings()
     dataset: str | None = None
     return_outputs: bool = False  # send the dataset outputs back (for parity against a reference)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, name: str) -> str:
+        from edgekit.formats import FORMATS
+
+        if name not in FORMATS:
+            raise ValueError(f"unknown artifact format '{name}' (known: {', '.join(FORMATS)})")
+        return name
 
 
 # -- parent side -------------------------------------------------------------------------------------
