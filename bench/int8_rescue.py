@@ -41,7 +41,7 @@ ZOO = ("ppocr-det", "silero-vad", "ppocr-cls")
 
 def latency_ms(path: str, fmt: str, sample: np.ndarray, runs: int) -> float:
     """Median latency of one inference on one thread."""
-    from edgekit.runtime import open_runner
+    from edgekit.formats.runner import open_runner
 
     runner = open_runner(Path(path), fmt, threads=1)
     prepared = runner.prepare({runner.inputs[0].name: sample})

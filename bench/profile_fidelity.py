@@ -104,7 +104,7 @@ def openvino_call_overhead_ms(artifact: Path, core: int, runs: int) -> dict:
     import numpy as np
 
     from edgekit.data import synthetic_feeds
-    from edgekit.runtime import open_runner
+    from edgekit.formats.runner import open_runner
 
     os.sched_setaffinity(0, {core})
     runner = open_runner(artifact, "openvino", threads=1)

@@ -107,9 +107,9 @@ def _quantize_keeping_float(converter: Any, request: RouteRequest) -> bytes:
 
 def _check_tensor_names(model: bytes, names: tuple[str, ...], float_only: bool) -> None:
     """Every name is a tensor of ``model`` (the converter ignores unknown names), and with ``float_only`` a float one."""
-    from edgekit.runtime.litert import _interpreter_class
+    from edgekit.formats.tflite.litert import interpreter_class
 
-    details = {d["name"]: d for d in _interpreter_class()(model_content=model).get_tensor_details()}
+    details = {d["name"]: d for d in interpreter_class()(model_content=model).get_tensor_details()}
     unknown = [name for name in names if name not in details]
     if unknown:
         raise ConversionError(f"cannot keep {', '.join(unknown)} in float: no tensor of the TFLite model has that name",

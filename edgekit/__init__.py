@@ -25,7 +25,10 @@ _LAZY = {
     "ValidationResult": "edgekit.specs",
     "ProgressEvent": "edgekit.progress",
     "read_manifest": "edgekit.manifest",
-    "open_runner": "edgekit.runtime",
+    "open_runner": "edgekit.formats.runner",
+    "devices": "edgekit.formats.devices",
+    "DeviceEntry": "edgekit.formats.devices",
+    "host_info": "edgekit.formats.devices",
     "profile": "edgekit.profiling",
     "debug": "edgekit.divergence",
     "prune": "edgekit.optimize.steps",
@@ -40,6 +43,8 @@ __all__ = ["EdgekitError", "__version__", *_LAZY]
 if TYPE_CHECKING:
     from edgekit.compat.check import check
     from edgekit.divergence import debug
+    from edgekit.formats.devices import DeviceEntry, devices, host_info
+    from edgekit.formats.runner import open_runner
     from edgekit.inspection import inspect
     from edgekit.manifest import read_manifest
     from edgekit.optimize.recipe import load_recipe
@@ -49,7 +54,6 @@ if TYPE_CHECKING:
     from edgekit.pipeline import convert
     from edgekit.profiles import DeviceProfile, list_profiles, load_profile
     from edgekit.progress import ProgressEvent
-    from edgekit.runtime import open_runner
     from edgekit.specs import Artifact, Build, ModelSource, TensorSpec, ValidationResult
 
 

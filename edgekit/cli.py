@@ -225,19 +225,22 @@ def inspect_command(model: str, allow_unsafe: bool, as_json: bool) -> None:
 @friendly_errors
 def devices_command(scan_seconds: float, as_json: bool) -> None:
     """What can run models here (runtimes, delegates, execution providers, OpenVINO devices) and agents on the LAN."""
+    from edgekit import devices
+    from edgekit.formats.devices import accelerators, host_info
     from edgekit.profiling.console import print_devices
-    from edgekit.profiling.devices import host_info
 
-    host = host_info()
+    entries = devices()
+    host = host_info(probe=False).model_copy(update={"accelerators": accelerators(entries)})
     agents: list[str] = []
     if scan_seconds > 0:
         from edgekit.agent.discovery import browse
 
         agents = browse(scan_seconds)
     if as_json:
-        click.echo(json.dumps({"host": host.model_dump(mode="json"), "agents": agents}, indent=2))
+        click.echo(json.dumps({"host": host.model_dump(mode="json"), "devices": [e.model_dump(mode="json") for e in entries],
+                               "agents": agents}, indent=2))
     else:
-        print_devices(host, agents)
+        print_devices(host, entries, agents)
 
 
 @main.command(name="profile")
@@ -306,8 +309,12 @@ def debug_command(artifacts: tuple[str, ...], calibration: str, data: str | None
 
 @main.command(name="gui")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@friendly_errors
 def gui_command(paths: tuple[str, ...]) -> None:
     """Open the desktop app; PATHS may name a model file, a build folder or a project file to open."""
+    from edgekit.dependencies import GUI, require
+
+    require(("PySide6", "matplotlib"), GUI, "the desktop app (edgekit gui)")
     from edgekit.gui.app import run
 
     raise SystemExit(run(list(paths)))

@@ -58,6 +58,14 @@ class ConversionError(EdgekitError):
     """A converter failed, crashed or timed out for one route."""
 
 
+class Cancelled(EdgekitError):
+    """The caller cancelled a build or a profiling run (its ``cancel`` event was set)."""
+
+
+class MissingDependencyError(EdgekitError):
+    """A package that a route, runner or front end needs is not installed; the hint is the line that installs it."""
+
+
 class ValidationFailedError(EdgekitError):
     """One or more artifacts did not pass validation (a failed gate, exit code 1)."""
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from edgekit.data import load_feeds
 from edgekit.errors import DataError
-from edgekit.runtime import open_runner
+from edgekit.formats.runner import open_runner
 from edgekit.specs import Artifact
 from edgekit.validation import match_names
 

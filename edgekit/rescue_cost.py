@@ -75,9 +75,9 @@ def _openvino(path: Path) -> list[tuple[int, bool]]:
 
 
 def _tflite(path: Path) -> list[tuple[int, bool]]:
-    from edgekit.runtime.litert import _interpreter_class
+    from edgekit.formats.tflite.litert import interpreter_class
 
-    interpreter: Any = _interpreter_class()(model_path=str(path))
+    interpreter: Any = interpreter_class()(model_path=str(path))
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     counts = []
     for op in interpreter._get_ops_details():

@@ -40,6 +40,19 @@ class Route:
     def name(self) -> str:
         return self.module.rsplit(".", 1)[-1]
 
+    @property
+    def install(self) -> str:
+        """The pip line that brings what this route needs."""
+        from edgekit.dependencies import install_line
+
+        return install_line(self.extra or "convert")
+
+    def require(self, framework: str, fmt: str) -> None:
+        """Raise ``MissingDependencyError`` naming the first module of ``requires`` that is not installed."""
+        from edgekit.dependencies import require
+
+        require(self.requires, self.install, f"converting {framework} to {fmt}")
+
     def load(self) -> Callable[[RouteRequest], RouteOutput]:
         return importlib.import_module(self.module).convert
 
@@ -56,23 +69,34 @@ def build_table(entries: list[tuple[tuple[str, str], Route]]) -> dict[tuple[str,
 
 _C = "edgekit.converters."
 _TFLITE_PRECISIONS = (*ALL_PRECISIONS, "dynamic")
+# what loading the source, converting and validating the artifact import, per framework and per format
+_LOAD = {"keras2": ("tensorflow", "tf_keras"), "keras3": ("tensorflow", "keras"), "torch": ("torch",), "onnx": ("onnx",)}
+_MAKE = {"tflite": ("ai_edge_litert",), "onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",)}
+
+
+def _needs(framework: str, fmt: str, *more: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*_LOAD[framework], *more, *_MAKE[fmt])))
+
+
 ROUTES: dict[tuple[str, str], Route] = build_table([
-    (("keras2", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS)),
-    (("keras2", "onnx"), Route(_C + "keras_onnx")),
-    (("keras2", "openvino"), Route(_C + "keras_openvino")),
-    (("keras3", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS)),
-    (("keras3", "onnx"), Route(_C + "keras_onnx")),
-    (("keras3", "openvino"), Route(_C + "keras_openvino")),
-    (("torch", "onnx"), Route(_C + "torch_onnx")),
-    (("torch", "openvino"), Route(_C + "torch_openvino")),
-    (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch")),
-    (("onnx", "onnx"), Route(_C + "onnx_onnx")),
-    (("onnx", "openvino"), Route(_C + "onnx_openvino")),
+    (("keras2", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, requires=_needs("keras2", "tflite"))),
+    (("keras2", "onnx"), Route(_C + "keras_onnx", requires=_needs("keras2", "onnx", "tf2onnx"))),
+    (("keras2", "openvino"), Route(_C + "keras_openvino", requires=_needs("keras2", "openvino"))),
+    (("keras3", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, requires=_needs("keras3", "tflite"))),
+    (("keras3", "onnx"), Route(_C + "keras_onnx", requires=_needs("keras3", "onnx", "tf2onnx"))),
+    (("keras3", "openvino"), Route(_C + "keras_openvino", requires=_needs("keras3", "openvino"))),
+    (("torch", "onnx"), Route(_C + "torch_onnx", requires=_needs("torch", "onnx", "onnxscript"))),
+    (("torch", "openvino"), Route(_C + "torch_openvino", requires=_needs("torch", "openvino"))),
+    (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch",
+                                requires=_needs("torch", "tflite", "litert_torch"))),
+    (("onnx", "onnx"), Route(_C + "onnx_onnx", requires=_needs("onnx", "onnx"))),
+    (("onnx", "openvino"), Route(_C + "onnx_openvino", requires=_needs("onnx", "openvino"))),
 ])
 
 
 def find_route(framework: str, fmt: str, precision: str) -> Route:
-    """The route for ``framework`` to ``fmt`` at ``precision``, or a clear error naming the ones that exist."""
+    """The route for ``framework`` to ``fmt`` at ``precision``, or a clear error naming the ones that exist;
+    a package the route needs that is not installed is a ``MissingDependencyError`` with its install line."""
     route = ROUTES.get((framework, fmt))
     if route is None:
         existing = ", ".join(f"{f}->{t}" for f, t in ROUTES)
@@ -86,6 +110,7 @@ def find_route(framework: str, fmt: str, precision: str) -> Route:
             f"the {framework}->{fmt} route does not support precision {precision}",
             f"choose one of: {', '.join(route.precisions)}",
         )
+    route.require(framework, fmt)
     return route
 
 

@@ -177,7 +177,7 @@ class BuildSession:
         )
 
     def _validate(self, job: RouteJob, path: Path, output_map: dict[str, str] | None, progress: ProgressCallback):
-        from edgekit.runtime import open_runner
+        from edgekit.formats.runner import open_runner
 
         source = self._require_source()
         stage = f"validate:{job.label}"

@@ -19,17 +19,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ConversionError, EdgekitError, first_line
+from edgekit.errors import Cancelled, ConversionError, EdgekitError, first_line
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.session import BuildSession
 
 
 #: BuildSession calls that change what the child holds, in the order a build makes them
 STATE_CALLS = ("open", "optimize", "set_validation")
-
-
-class Cancelled(EdgekitError):
-    """The build was cancelled by the caller."""
 
 
 class InProcessSession:

@@ -1,6 +1,6 @@
 """The Devices view's rows: what can run artifacts here and on agents, with its state and why (no Qt here).
 
-The facts come from ``edgekit.profiling.devices.host_info`` (installed runtimes and what each one sees)
+The facts come from ``edgekit.devices()`` (every runtime of every format and what each one sees here)
 and from agents found with ``edgekit.agent.discovery.browse`` or added by address and token.
 """
 from __future__ import annotations
@@ -9,14 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 State = Literal["available", "missing", "error", "found", "unreachable"]
-RUNTIME_OF = {"tflite": ("ai-edge-litert", "tflite-runtime"), "onnx": ("onnxruntime",), "openvino": ("openvino",)}
-# What edgekit.profile asks each runtime for on local:cpu / local:gpu / local:npu (edgekit.profiling.api).
-KNOWN = {
-    "tflite": (("xnnpack", "cpu"), ("gpu", "gpu"), ("npu", "npu")),
-    "onnx": (("CPUExecutionProvider", "cpu"), ("CUDAExecutionProvider", "gpu"), ("QNNExecutionProvider", "npu")),
-    "openvino": (("CPU", "cpu"), ("GPU", "gpu"), ("NPU", "npu")),
-}
-FORMAT_NAMES = {"tflite": "TFLite", "onnx": "ONNX Runtime", "openvino": "OpenVINO"}
+# edgekit.devices() states -> the view's states
+_STATES: dict[str, State] = {"installed": "available", "available": "available", "missing": "missing",
+                             "not present": "missing", "error": "error"}
 
 
 @dataclass(frozen=True)
@@ -31,46 +26,23 @@ class DeviceRow:
     device: str
 
 
-def host_rows(host: dict[str, Any]) -> list[DeviceRow]:
-    """Rows for the local machine from a ``HostInfo`` (as JSON data)."""
-    runtimes: dict[str, str] = host.get("runtimes", {})
-    accelerators: dict[str, list[str]] = host.get("accelerators", {})
+def host_rows(host: dict[str, Any], entries: list[dict[str, Any]]) -> list[DeviceRow]:
+    """Rows for the local machine from a ``HostInfo`` and ``edgekit.devices()`` (both as JSON data)."""
     memory = host.get("memory_bytes")
     rows = [DeviceRow(f"This computer ({host.get('hostname', '?')})", "cpu", "host", "available",
                       f"{host.get('cpu', '?')}, {host.get('cpu_count', '?')} cores"
                       + (f", {memory / 2**30:.1f} GB memory" if memory else ""), "local:cpu")]
-    for fmt, known in KNOWN.items():
-        package = next((p for p in RUNTIME_OF[fmt] if p in runtimes), None)
-        seen = accelerators.get(fmt, [])
-        broken = [s for s in seen if s.startswith("broken install")]
-        runtime = f"{package} {runtimes[package]}" if package else RUNTIME_OF[fmt][0]
-        names = [name for name, _ in known] + [s for s in seen if s not in dict(known) and not s.startswith("broken")]
-        for name in names:
-            local = dict(known).get(name)  # other providers (e.g. Azure) are not a local:* device
-            device = f"local:{local}" if local else ""
-            label = f"{FORMAT_NAMES[fmt]} {name}"
-            if package is None:
-                rows.append(DeviceRow(label, fmt, runtime, "missing", f"{RUNTIME_OF[fmt][0]} is not installed", device))
-            elif broken:
-                rows.append(DeviceRow(label, fmt, runtime, "error", broken[0], device))
-            elif name in seen:
-                rows.append(DeviceRow(label, fmt, runtime, "available", _available_detail(fmt, name), device))
-            else:
-                rows.append(DeviceRow(label, fmt, runtime, "missing", _missing_detail(fmt, name), device))
+    package: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        key = (entry["format"], entry["runtime"])
+        if entry["kind"] == "runtime":
+            package[key] = f"{entry['name']} {entry.get('version') or ''}".strip()
+            continue
+        state = _STATES[entry["state"]]
+        detail = entry["description"] if state == "available" else f"{entry['state']}: {entry.get('install') or ''}".strip()
+        rows.append(DeviceRow(f"{entry['format']} · {entry['runtime']} {entry['name']}", entry["format"],
+                              package.get(key, entry["runtime"]), state, detail, entry.get("device", "")))
     return rows
-
-
-def _available_detail(fmt: str, name: str) -> str:
-    return {"tflite": "delegate ready", "onnx": "execution provider in this build",
-            "openvino": "device found by OpenVINO"}[fmt]
-
-
-def _missing_detail(fmt: str, name: str) -> str:
-    if fmt == "tflite":
-        return f"no {name.upper()} delegate on this host (delegates ship with the device's LiteRT build)"
-    if fmt == "onnx":
-        return f"{name} is not in this onnxruntime build (install the onnxruntime package built for it)"
-    return f"OpenVINO found no {name} here (driver missing, or no such hardware)"
 
 
 def agent_row(address: str, state: State, detail: str) -> DeviceRow:

@@ -85,7 +85,7 @@ class DevicesView(QWidget):
 
     def _probed(self, data: dict[str, Any]) -> None:
         host = data["host"]
-        self.host_rows = host_rows(host)
+        self.host_rows = host_rows(host, data["devices"])
         for address in data.get("agents", []):
             if address not in self.agents:
                 self.agents[address] = agent_row(address, "found", "announced on the network; add its token to use it")

@@ -3,7 +3,7 @@ through the public ``edgekit`` API and writes protocol lines (:mod:`edgekit.gui.
 
 It leads its own process group, so the window can stop it and everything it started. SIGTERM is a
 cancel: a conversion stops through ``convert(cancel=...)`` (which stops its worker and keeps nothing
-half-written); any other job stops where it is.
+half-written), a profiling run through ``profile(cancel=...)``; any other job stops where it is.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> N
         build = edgekit.convert(request.options.model, progress=progress, cancel=cancel, **convert_arguments(request.options))
         send(Result(data=build.model_dump(mode="json")))
     elif isinstance(request, ProfileRequest):
-        _profile(request, send)
+        _profile(request, send, cancel)
     elif isinstance(request, DevicesRequest):
         _devices(request, send)
     elif isinstance(request, AgentRequest):
@@ -75,25 +75,26 @@ def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> N
         send(Result(data={"address": request.address, "host": info.get("host")}))
 
 
-def _profile(request: ProfileRequest, send: Callable[[Any], None]) -> None:
+def _profile(request: ProfileRequest, send: Callable[[Any], None], cancel: threading.Event) -> None:
     import edgekit
     from edgekit.errors import EdgekitError
 
     settings = request.settings
     reports = []
     for choice in request.devices:
-        def progress(event: dict[str, Any], device: str = choice.device) -> None:
-            if event.get("event") == "progress":
-                artifact, stage = event.get("artifact", ""), event.get("stage", "")
-                send(Progress(stage=f"{device} {artifact} {stage}", fraction=event.get("fraction"),
-                              message=f"{artifact} on {device}: {event.get('message') or stage}"))
+        def progress(event: edgekit.ProgressEvent, device: str = choice.device) -> None:
+            stage, _, artifact = event.stage.partition(":")
+            send(Progress(stage=f"{device} {artifact} {stage}", fraction=event.fraction,
+                          message=f"{artifact} on {device}: {event.message or stage}"))
 
         try:
             report = edgekit.profile(request.artifacts, device=choice.device, token=choice.token, threads=settings.threads,
                                      runs=settings.runs, min_seconds=settings.min_seconds, warmup=settings.warmup,
                                      op_profile_runs=settings.op_profile_runs, dataset=settings.dataset or None,
-                                     timeout=settings.timeout, progress=progress)
+                                     timeout=settings.timeout, progress=progress, cancel=cancel)
         except EdgekitError as exc:
+            if cancel.is_set():
+                raise
             send(DeviceError(device=choice.device, message=exc.message, hint=exc.hint))
             continue
         data = report.model_dump(mode="json")
@@ -103,11 +104,11 @@ def _profile(request: ProfileRequest, send: Callable[[Any], None]) -> None:
 
 
 def _devices(request: DevicesRequest, send: Callable[[Any], None]) -> None:
-    from edgekit.errors import EdgekitError
-    from edgekit.profiling.devices import host_info
+    from edgekit import EdgekitError, devices, host_info
 
     send(Progress(stage="devices", fraction=0.0, message="asking the runtimes what they see"))
-    host = host_info(probe=True)
+    entries = [entry.model_dump(mode="json") for entry in devices()]
+    host = host_info(probe=False)
     agents: list[str] = []
     agents_error = None
     if request.scan_seconds > 0:
@@ -118,7 +119,8 @@ def _devices(request: DevicesRequest, send: Callable[[Any], None]) -> None:
             agents = browse(request.scan_seconds)
         except (EdgekitError, OSError) as exc:  # no zeroconf, or no network interface to browse on
             agents_error = getattr(exc, "message", str(exc))
-    send(Result(data={"host": host.model_dump(mode="json"), "agents": agents, "agents_error": agents_error}))
+    send(Result(data={"host": host.model_dump(mode="json"), "devices": entries, "agents": agents,
+                      "agents_error": agents_error}))
 
 
 def main() -> int:
@@ -136,7 +138,7 @@ def main() -> int:
 
     def on_term(signum: int, frame: Any) -> None:
         cancel.set()
-        if not isinstance(request, ConvertRequest):
+        if not isinstance(request, (ConvertRequest, ProfileRequest)):  # those two stop through cancel=
             raise _Stop
 
     signal.signal(signal.SIGTERM, on_term)

@@ -134,7 +134,7 @@ def test_agent_that_dies_mid_run_leaves_labelled_partial_results(tmp_path, artif
     killed = threading.Event()
 
     def kill_when_timing(event):
-        if event.get("stage") == "timing" and not killed.is_set():
+        if event.stage.startswith("timing:") and not killed.is_set():
             killed.set()
             os.kill(process.pid, signal.SIGKILL)
 
@@ -163,7 +163,7 @@ def test_jobs_run_one_at_a_time(agent, artifacts):
 
     def run(index: int) -> None:
         reports[index] = profile(artifacts["onnx"], device=agent, token=TOKEN, runs=10, min_seconds=0.5, max_runs=10**6,
-                                 op_profile_runs=0, progress=lambda event: stages[index].append(event.get("stage", "")))
+                                 op_profile_runs=0, progress=lambda event: stages[index].append(event.stage.partition(":")[0]))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for thread in threads:
@@ -207,3 +207,19 @@ def test_cli_profile_through_the_agent_with_the_token_from_the_environment(agent
     assert data["device"] == agent and data["results"][0]["runs"] >= 20 and data["results"][0]["accelerator"] == "CPU"
     result = CliRunner().invoke(main, args, env={"EDGEKIT_AGENT_TOKEN": "wrong-token-wrong-token"})
     assert result.exit_code == 2 and "refused the token" in result.output
+
+
+def test_cancel_stops_a_remote_run_at_the_next_event(agent, artifacts):
+    from edgekit.errors import Cancelled
+
+    cancel = threading.Event()
+
+    def on_progress(event):
+        if event.stage.startswith("timing:"):
+            cancel.set()
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled, match="on the agent at .* was cancelled"):
+        profile(artifacts["onnx"], device=agent, token=TOKEN, runs=10, min_seconds=30, op_profile_runs=0,
+                progress=on_progress, cancel=cancel)
+    assert time.monotonic() - started < 20  # not the 30 s of timed runs

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.compat.artifact_ops import artifact_ops
+from edgekit.formats.tflite.schema import list_ops
 from edgekit.compat.gate import IncompatibleTargetError
 
 
@@ -108,7 +108,7 @@ def test_op_outside_the_edgetpu_set_before_and_after_conversion(keras_leaky, dig
     artifact = build.artifacts[0]
     assert artifact.format == "tflite" and artifact.precision == "int8"
     assert artifact.inputs[0].dtype == "uint8" and artifact.inputs[0].shape == (1, 8, 8, 1)  # profile: uint8 I/O, static
-    real = {op.op: op for op in artifact_ops(Path(artifact.path), "tflite")}
+    real = {op.op: op for op in list_ops(Path(artifact.path))}
     assert real["CONV_2D"].compute == 8 * 8 * 4 * 3 * 3 * 1 and real["FULLY_CONNECTED"].compute == 3 * 256
     flagged = {f.op for f in artifact.compatibility.findings if f.kind == "op" and f.op}
     assert "LEAKY_RELU" in flagged and "CONV_2D" not in flagged
@@ -128,7 +128,7 @@ def test_float_io_on_an_integer_only_npu(keras_leaky, tmp_path):
                             output_dir=tmp_path, isolate=False)
     compat = build.artifacts[0].compatibility
     assert [f.certainty for f in compat.findings if f.kind == "dtype"] == ["known"]
-    assert {"QUANTIZE", "DEQUANTIZE"} <= {op.op for op in artifact_ops(Path(build.artifacts[0].path), "tflite")}
+    assert {"QUANTIZE", "DEQUANTIZE"} <= {op.op for op in list_ops(Path(build.artifacts[0].path))}
 
 
 def test_torch_aten_ops_are_mapped_and_flagged():

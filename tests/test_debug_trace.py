@@ -86,11 +86,11 @@ def test_data_that_does_not_fit_is_a_data_error(onnx_build: Path) -> None:
 
 
 def test_not_an_artifact_is_refused(tmp_path: Path) -> None:
-    bogus = tmp_path / "model.bin"
+    bogus = tmp_path / "model.onnx"  # the suffix of an artifact, not its content
     bogus.write_bytes(b"\0" * 16)
-    with pytest.raises(ModelFileError, match="not a .tflite, .onnx or OpenVINO .xml"):
+    with pytest.raises(ModelFileError, match="model.onnx is not an artifact edgekit runs"):
         edgekit.debug(bogus, np.zeros((1, 1, 16), np.float32))
-    with pytest.raises(ModelFileError, match="does not exist"):
+    with pytest.raises(ModelFileError, match="artifact not found"):
         edgekit.debug(tmp_path / "missing.onnx", np.zeros((1, 1, 16), np.float32))
 
 

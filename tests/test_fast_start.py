@@ -25,7 +25,8 @@ def test_import_edgekit_loads_no_framework():
 
 
 def test_public_api_names_resolve_without_frameworks():
-    body = "import edgekit; edgekit.convert; edgekit.inspect; edgekit.load_profile; edgekit.Build; edgekit.open_runner"
+    body = ("import edgekit; edgekit.convert; edgekit.inspect; edgekit.load_profile; edgekit.Build; edgekit.open_runner;"
+            " edgekit.devices; edgekit.DeviceEntry; from edgekit.formats import all_formats; all_formats()")
     assert _heavy_after(body) == ""
 
 
@@ -33,7 +34,8 @@ def test_cli_help_loads_no_framework():
     body = (
         "from edgekit.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
-        "try:\n    main(['convert', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0"
+        "try:\n    main(['convert', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+        "try:\n    main(['devices', '--help'])\nexcept SystemExit as e:\n    assert e.code == 0"
     )
     assert _heavy_after(body) == ""
 

@@ -7,7 +7,7 @@ import pytest
 from edgekit.errors import ConversionError
 from edgekit.options import QuantScheme
 from edgekit.routes import RouteRequest, find_route
-from edgekit.runtime import open_runner
+from edgekit.formats.runner import open_runner
 from edgekit.sources import load_source
 
 pytestmark = pytest.mark.slow

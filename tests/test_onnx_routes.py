@@ -20,7 +20,7 @@ import pytest
 
 from edgekit.options import QuantScheme
 from edgekit.routes import RouteRequest
-from edgekit.runtime import open_runner
+from edgekit.formats.runner import open_runner
 from edgekit.sources import load_source
 from edgekit.sources.onnx import external_data_files
 

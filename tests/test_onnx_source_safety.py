@@ -222,8 +222,12 @@ def test_truncated_file(tmp_path):
 
 
 def test_garbage_with_an_onnx_looking_first_byte(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
     path = tmp_path / "model.onnx"
-    path.write_bytes(b"\x08" + np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    path.write_bytes(b"\x08" + noise)  # the content sniffer reads protobuf fields, not the first byte
+    with pytest.raises(ModelFileError, match="is not a model edgekit recognises"):
+        load_source(path)
+    path.write_bytes(b"\x08\x08\x3a\xf0\x1e" + noise)  # ir_version 8, then a graph field over noise
     with pytest.raises(ModelFileError, match="not a valid ONNX model"):
         load_source(path)
 

@@ -111,7 +111,7 @@ def test_not_an_artifact_is_a_user_error(tmp_path):
     text = tmp_path / "notes.onnx"
     text.write_text("hello")
     cli = CliRunner().invoke(main, ["profile", str(text)])
-    assert cli.exit_code == 2 and "is not a TFLite, ONNX or OpenVINO artifact" in cli.output
+    assert cli.exit_code == 2 and "notes.onnx is not an artifact edgekit runs (by its content" in cli.output
     cli = CliRunner().invoke(main, ["profile", str(tmp_path / "missing.tflite")])
     assert cli.exit_code == 2 and "artifact not found" in cli.output
 
@@ -202,3 +202,29 @@ def test_affinity_is_applied_and_reported(artifacts):
     assert result.status == "failed" and "cannot pin the measuring process to cores [4096]" in result.error
     cli = CliRunner().invoke(main, ["profile", str(artifacts["onnx"]), "--runs", "0"])
     assert cli.exit_code == 2 and "profiling setting min_runs" in cli.output
+
+
+def test_progress_is_typed_and_cancel_stops_the_run_promptly(artifacts):
+    import threading
+    import time
+
+    from edgekit import ProgressEvent
+    from edgekit.errors import Cancelled
+
+    cancel = threading.Event()
+    seen: list[ProgressEvent] = []
+    cancelled_at: list[float] = []
+
+    def on_progress(event: ProgressEvent) -> None:
+        seen.append(event)
+        if event.stage == "timing:digits.onnx" and not cancel.is_set():
+            cancelled_at.append(time.monotonic())
+            cancel.set()
+
+    with pytest.raises(Cancelled, match="profiling digits.onnx was cancelled"):
+        profile(artifacts["onnx"], runs=10, min_seconds=60, op_profile_runs=0, progress=on_progress, cancel=cancel)
+    assert time.monotonic() - cancelled_at[0] < 2.0  # the child is killed, not waited for (60 s of timed runs)
+    assert all(isinstance(e, ProgressEvent) and 0.0 <= e.fraction <= 1.0 for e in seen)
+    assert seen[0].stage == "load:digits.onnx"
+    with pytest.raises(Cancelled, match="profiling was cancelled"):
+        profile(artifacts["onnx"], runs=10, cancel=cancel)  # already set: nothing starts

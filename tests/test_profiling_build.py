@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.runtime import open_runner
+from edgekit.formats.runner import open_runner
 
 
 @pytest.fixture(scope="module")

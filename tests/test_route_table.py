@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
+import tomllib
 from pathlib import Path
 
 import edgekit.converters
 import pytest
 
 from edgekit.errors import UnsupportedRouteError
-from edgekit.routes import ROUTES, Route, build_table, find_route
+from edgekit.routes import ROUTES, Route, RouteOutput, RouteRequest, build_table, find_route
 
 CONVERTERS_DIR = Path(edgekit.converters.__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_converter_module_is_in_the_table():
@@ -20,9 +24,23 @@ def test_every_converter_module_is_in_the_table():
 
 
 @pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda k: f"{k[0]}-{k[1]}")
-def test_every_entry_imports_and_has_convert(key):
+def test_every_entry_imports_and_has_the_convert_contract(key):
     module = importlib.import_module(ROUTES[key].module)
-    assert callable(module.convert)
+    parameters = list(inspect.signature(module.convert).parameters.values())
+    assert [p.name for p in parameters] == ["request"] and parameters[0].annotation in ("RouteRequest", RouteRequest)
+    assert inspect.signature(module.convert).return_annotation in ("RouteOutput", RouteOutput)
+    assert ROUTES[key].load() is module.convert
+
+
+@pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda k: f"{k[0]}-{k[1]}")
+def test_every_declared_requirement_exists_and_its_extra_is_in_pyproject(key):
+    route = ROUTES[key]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert {"keras2": "tf_keras", "keras3": "keras", "torch": "torch", "onnx": "onnx"}[key[0]] in route.requires
+    for module in route.requires:
+        assert importlib.util.find_spec(module) is not None, f"{key}: {module} is not an importable module"
+    assert (route.extra or "convert") in extras and route.install == f"pip install 'edgekit[{route.extra or 'convert'}]'"
+    assert {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}[key[1]] in route.requires
 
 
 def test_a_duplicate_key_raises():

@@ -11,10 +11,10 @@ torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("sklearn.datasets")
 nn = torch.nn
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, MissingDependencyError
 from edgekit.options import QuantScheme
 from edgekit.routes import RouteRequest, find_route
-from edgekit.runtime import open_runner
+from edgekit.formats.runner import open_runner
 from edgekit.sources import load_source
 
 COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98}
@@ -195,11 +195,10 @@ def test_file_sources_convert(file_sources, digits, tmp_path, kind, fmt):
 def test_tflite_route_without_litert_torch_names_the_extra(cnn_source, tmp_path, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else real_find_spec(name, *a))
-    request, convert = _request(cnn_source, "tflite", "fp32", tmp_path, [])
-    with pytest.raises(ConversionError) as info:
-        convert(request)
-    assert "litert-torch" in info.value.message
-    assert "pip install 'edgekit[litert-torch]'" in info.value.hint
+    with pytest.raises(MissingDependencyError) as info:  # from the route's declared requirements, before any work
+        _request(cnn_source, "tflite", "fp32", tmp_path, [])
+    assert "converting torch to tflite needs the Python module 'litert_torch'" in info.value.message
+    assert info.value.hint == "pip install 'edgekit[litert-torch]'"
 
 
 @pytest.mark.slow  # litert-torch imports jax: about 40 s for the four conversions

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgekit.errors import DataError
+from edgekit.errors import InvalidOptionError, ModelFileError
 from edgekit.weights import quantized_weight_fraction, weight_counts
 
 
@@ -71,12 +71,12 @@ def test_openvino_ir_counts_constants_by_element_type(onnx_pair, tmp_path: Path)
     assert quantized_weight_fraction(quantized.with_suffix(".bin"), "openvino") > 0.9  # the .bin names its IR too
 
 
-def test_unknown_format_and_unreadable_ir_are_data_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="unknown artifact format"):
+def test_unknown_format_and_unreadable_ir_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(InvalidOptionError, match="unknown artifact format 'caffe'"):
         quantized_weight_fraction(tmp_path / "m.bin", "caffe")
     broken = tmp_path / "broken.xml"
     broken.write_text("<net><layers>")
-    with pytest.raises(DataError, match="cannot read the OpenVINO IR"):
+    with pytest.raises(ModelFileError, match="broken.xml is not a readable OpenVINO IR .xml"):
         quantized_weight_fraction(broken, "openvino")
 
 

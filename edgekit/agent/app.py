@@ -74,7 +74,7 @@ def _headers(scope: Scope) -> dict[str, list[str]]:
 
 
 def info(settings: AgentSettings) -> dict[str, Any]:
-    from edgekit.profiling.devices import host_info
+    from edgekit.formats.devices import host_info
 
     return {"agent": "edgekit", "version": __version__, "host": host_info().model_dump(mode="json"),
             "heavy_modules_loaded": [m for m in HEAVY_MODULES if m in sys.modules],

@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from edgekit.agent.protocol import HEADER_LENGTH_BYTES, RemoteJob, Upload
+from edgekit.errors import Cancelled
 from edgekit.profiling.local import Event, Job, ProfilingError
 from edgekit.profiling.report import HostInfo
 
 if TYPE_CHECKING:
-    from edgekit.profiling.api import ArtifactRef
+    import threading
+
+    from edgekit.profiling.artifacts import ArtifactRef
 
 TOKEN_ENV = "EDGEKIT_AGENT_TOKEN"
 DATASET_NAME = "edgekit-dataset.npz"
@@ -139,9 +142,15 @@ class AgentClient:
         data = self.info_dict()
         return _Info(HostInfo.model_validate(data["host"]), data)
 
-    def run_job(self, job: Job, ref: ArtifactRef, on_event: Callable[[Event], None]) -> None:
+    def host_info(self) -> HostInfo:
+        """The agent's machine (a ``MeasuringDevice`` of ``edgekit.profiling.targets``)."""
+        return self.info().host
+
+    def run_job(self, job: Job, ref: ArtifactRef, on_event: Callable[[Event], None],
+                cancel: threading.Event | None = None) -> None:
         """Upload the artifact (and dataset) and pass every event to ``on_event``. A lost connection or
-        a silent agent becomes an ``error`` event, so the parts received so far are kept."""
+        a silent agent becomes an ``error`` event, so the parts received so far are kept. Setting ``cancel``
+        closes the connection at the next event and raises ``Cancelled`` (the agent finishes the job alone)."""
         files = [(f.name, f) for f in ref.files]
         if job.dataset:
             dataset = Path(job.dataset)
@@ -167,6 +176,10 @@ class AgentClient:
         finished = False
         try:
             for line in response:
+                if cancel is not None and cancel.is_set():
+                    response.close()
+                    raise Cancelled(f"profiling {ref.path.name} on the agent at {self.address} was cancelled",
+                                    "the agent finishes the job on its own; nothing of this run was kept")
                 event = json.loads(line)
                 finished = finished or event.get("event") in ("done", "error")
                 on_event(event)

@@ -173,26 +173,24 @@ def _op_findings(ops: list[OpInfo], fmt: str, allowlist: OpList | None, profile:
 def check_artifact(path: str | Path, fmt: str, profile: DeviceProfile | str, *, precision: str,
                    inputs: Sequence[TensorSpec] | None = None) -> CompatibilityReport:
     """Check one artifact's real ops, I/O dtypes and shapes (``inputs``: its input specs, if known)."""
-    from edgekit.compat.artifact_ops import artifact_inputs, artifact_ops
+    from edgekit.formats import get_format
 
     profile = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
+    artifact = get_format(fmt)
     if inputs is None:
-        inputs = artifact_inputs(Path(path), fmt)
-    return evaluate({fmt: artifact_ops(Path(path), fmt)}, profile, precision=precision, scheme=profile.quantization,
+        inputs = artifact.member("read_inputs")(Path(path))
+    return evaluate({fmt: artifact.member("list_ops")(Path(path))}, profile, precision=precision, scheme=profile.quantization,
                     inputs=inputs, stage="artifact", artifact_inputs=inputs)
 
 
 def artifact_format(path: Path) -> str | None:
-    """'tflite' or 'openvino' when ``path`` holds a TFLite flatbuffer or an OpenVINO IR .xml (by content)."""
+    """The format of ``path`` when it holds an artifact that is not also a model source (ONNX is checked as a model)."""
+    from edgekit.formats.sniff import detect, read_head
+
     if not path.is_file():
         return None
-    with open(path, "rb") as handle:
-        head = handle.read(512)
-    if head[4:8] == b"TFL3":
-        return "tflite"
-    if head.lstrip().startswith(b"<?xml") and b"<net" in head:
-        return "openvino"
-    return None
+    found = detect(read_head(path), path)
+    return found.name if found is not None and found.source_framework is None else None
 
 
 def check(
@@ -217,9 +215,10 @@ def check(
 
     profile = load_profile(target)
     if isinstance(model, (str, Path)) and (fmt := artifact_format(Path(model))) is not None:
-        from edgekit.compat.artifact_ops import artifact_precision
+        from edgekit.formats import get_format
 
-        return check_artifact(model, fmt, profile, precision=precision or artifact_precision(Path(model), fmt))
+        stored = get_format(fmt).member("stored_precision")
+        return check_artifact(model, fmt, profile, precision=precision or stored(Path(model)))
     precision = precision or profile.precision
     format_list = [formats] if isinstance(formats, str) else list(formats or profile.formats)
     unknown = [f for f in format_list if f not in FORMATS]

@@ -6,12 +6,19 @@ back, not a latency prediction.
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Severity = Literal["error", "fallback", "change", "info"]
 Certainty = Literal["known", "likely"]
+
+
+def elements(shape: tuple[int | None, ...] | list[int] | None) -> int:
+    """The number of elements of ``shape`` over its known positive dimensions (0 when none is known)."""
+    dims = [int(d) for d in (shape or ()) if d is not None and int(d) > 0]
+    return math.prod(dims) if dims else 0
 
 
 class _Frozen(BaseModel):

@@ -7,17 +7,12 @@ from typing import Any
 from edgekit.errors import DataError, EdgekitError, ModelFileError
 from edgekit.specs import TensorSpec
 
-_SUFFIX_FORMATS = {".tflite": "tflite", ".onnx": "onnx", ".xml": "openvino"}
-
 
 def artifact_format(path: Path) -> str:
-    if not path.is_file():
-        raise ModelFileError(f"{path} does not exist", "give the path of a .tflite, .onnx or OpenVINO .xml artifact")
-    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ModelFileError(f"{path.name} is not a .tflite, .onnx or OpenVINO .xml file",
-                             "edgekit debug traces edgekit artifacts")
-    return fmt
+    """The artifact's format, from its content."""
+    from edgekit.formats.sniff import sniff_artifact
+
+    return sniff_artifact(path).name
 
 
 def _manifest_entries(path: Path) -> list[dict[str, Any]]:
@@ -45,7 +40,7 @@ def find_reference(path: Path, fmt: str, reference: str | Path | None) -> Path:
         ref = Path(reference)
         if not ref.is_file():
             raise ModelFileError(f"the reference {ref} does not exist", "give a float model of the same format as the artifact")
-        if _SUFFIX_FORMATS.get(ref.suffix.lower()) != fmt:
+        if artifact_format(ref) != fmt:
             raise EdgekitError(
                 f"the reference {ref.name} is not a {fmt} model; layers can only be matched within one format",
                 f"give the fp32 {fmt} artifact of the same build (edgekit convert --precision fp32)",
@@ -75,7 +70,7 @@ def input_specs(path: Path, reference: Path, fmt: str) -> tuple[TensorSpec, ...]
             return tuple(TensorSpec.model_validate(s) for s in source["inputs"])
         except (ValueError, KeyError, OSError):
             pass
-    from edgekit.runtime import open_runner
+    from edgekit.formats.runner import open_runner
 
     return open_runner(reference, fmt).inputs
 

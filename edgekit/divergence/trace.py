@@ -17,7 +17,6 @@ Definitions (per layer, over the evaluation samples):
 """
 from __future__ import annotations
 
-import importlib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +27,13 @@ from edgekit.divergence.model import Layer, ModelTrace
 from edgekit.divergence.report import LayerDivergence
 from edgekit.divergence.stats import PairStats, RangeStats, row_cosines, rows
 
-ADAPTERS = {
-    "onnx": "edgekit.divergence.onnx_adapter",
-    "openvino": "edgekit.divergence.openvino_adapter",
-    "tflite": "edgekit.divergence.litert_adapter",
-}
-
 
 def run_trace(path: Path, fmt: str, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
-    """The model at ``path`` (a ``fmt`` artifact), to be run on ``feeds`` one at a time with every layer output exposed."""
-    return importlib.import_module(ADAPTERS[fmt]).trace(Path(path), feeds)
+    """The model at ``path`` (a ``fmt`` artifact), to be run on ``feeds`` one at a time with every layer output
+    exposed (the format package's ``trace`` adapter)."""
+    from edgekit.formats import get_format
+
+    return get_format(fmt).member("trace")(Path(path), feeds)
 
 
 @dataclass

@@ -11,11 +11,23 @@ from functools import cache
 
 from edgekit.formats.base import ArtifactFormat
 
-FORMATS: dict[str, str] = {
-    "tflite": "edgekit.formats.tflite",
-    "onnx": "edgekit.formats.onnx",
-    "openvino": "edgekit.formats.openvino",
-}
+
+
+def format_table(entries: list[tuple[str, str]]) -> dict[str, str]:
+    """The format table from (name, package) entries; a name given twice is an error."""
+    table: dict[str, str] = {}
+    for name, package in entries:
+        if name in table:
+            raise ValueError(f"artifact format '{name}' is registered twice")
+        table[name] = package
+    return table
+
+
+FORMATS: dict[str, str] = format_table([
+    ("tflite", "edgekit.formats.tflite"),
+    ("onnx", "edgekit.formats.onnx"),
+    ("openvino", "edgekit.formats.openvino"),
+])
 
 
 @cache
@@ -33,4 +45,4 @@ def all_formats() -> list[ArtifactFormat]:
     return [get_format(name) for name in FORMATS]
 
 
-__all__ = ["FORMATS", "ArtifactFormat", "all_formats", "get_format"]
+__all__ = ["FORMATS", "ArtifactFormat", "all_formats", "format_table", "get_format"]

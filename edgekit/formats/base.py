@@ -35,6 +35,7 @@ class Accelerator:
     name: str  # what users pass as device=, e.g. "CPU", "GPU", "NPU", "xnnpack", "CUDAExecutionProvider"
     description: str
     install: str = ""  # how to get it where it is missing (driver, package, delegate library)
+    kind: str = ""  # "cpu", "gpu" or "npu": what edgekit.profile's local:cpu / local:gpu / local:npu picks
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,28 @@ class RunnerSpec:
     requires: tuple[Requirement, ...] = ()
     accelerators: tuple[Accelerator, ...] = ()
     probe: str | None = None
+    fallback: bool = False  # picked by default when the runners declared before it are not installed
+    description: str = ""
+
+    def missing(self) -> list[Requirement]:
+        """The requirements of this runner that are not installed here."""
+        from edgekit.dependencies import is_installed
+
+        return [r for r in self.requires if not is_installed(r.module)]
+
+    def require(self, fmt: str) -> None:
+        """Raise ``MissingDependencyError`` (with the install line) unless every requirement is installed."""
+        absent = self.missing()
+        if absent:
+            from edgekit.errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                f"running {fmt} artifacts with {self.runtime} needs the Python module '{absent[0].module}'"
+                f" (package {absent[0].distribution}), which is not installed", absent[0].install)
+
+    def accelerator(self, kind: str) -> Accelerator | None:
+        """The first accelerator of ``kind`` ("cpu", "gpu", "npu"), or None."""
+        return next((a for a in self.accelerators if a.kind == kind), None)
 
     def open(self, path: Path, **options: Any):
         return resolve(self.load)(Path(path), **options)
@@ -83,6 +106,41 @@ class ArtifactFormat:
     trace: str | None = None
     requires: tuple[Requirement, ...] = ()  # what reading the file needs (e.g. onnx for listing ops)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    source_framework: str | None = None  # a file of this format is also a model source (ONNX), else refused
+
+    def member(self, name: str) -> Callable[..., Any]:
+        """The dotted member ``name`` (``list_ops``, ``trace``, ...) imported, or an error when it has none."""
+        dotted = getattr(self, name)
+        if dotted is None:
+            from edgekit.errors import EdgekitError
+
+            raise EdgekitError(f"edgekit cannot do '{name}' for {self.title} artifacts", "use another format")
+        for requirement in self.requires:
+            from edgekit.dependencies import require
+
+            require((requirement.module,), requirement.install, f"reading {self.title} artifacts")
+        if name == "trace":  # the trace runs the artifact in its runtime
+            self.default_runner().require(self.name)
+        return resolve(dotted)
+
+    def files(self, path: Path) -> tuple[Path, ...]:
+        """The artifact's main file and its companions; an error names a companion that is missing."""
+        path = Path(path)
+        files = (path, *(resolve(self.companions)(path) if self.companions else ()))
+        absent = [f for f in files if not f.is_file()]
+        if absent:
+            from edgekit.errors import ModelFileError
+
+            raise ModelFileError(f"{absent[0].name} is missing beside {path.name}",
+                                 f"a {self.title} artifact is these files together: {', '.join(f.name for f in files)}")
+        return files
+
+    def default_runner(self) -> RunnerSpec:
+        """The first runner, or the first declared fallback that is installed where the first is not."""
+        first = self.runners[0]
+        if not first.missing():
+            return first
+        return next((spec for spec in self.runners[1:] if spec.fallback and not spec.missing()), first)
 
     def runner(self, runtime: str | None = None) -> RunnerSpec:
         """The runner for ``runtime`` (default: the first declared)."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from edgekit.data import Feed, load_feeds, read_image_folder, read_npz
 from edgekit.errors import DataError
-from edgekit.runtime.base import Runner
+from edgekit.formats.runner import Runner
 from edgekit.specs import TensorSpec
 from edgekit.validation import output_metrics
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.table import Table
@@ -10,19 +11,25 @@ from rich.table import Table
 from edgekit.console import console as _console
 from edgekit.console import err_console as _errors
 from edgekit.console import human_size
-from edgekit.profiling.local import Event
 from edgekit.profiling.report import HostInfo, ProfileReport
+from edgekit.progress import ProgressEvent
+
+if TYPE_CHECKING:
+    from edgekit.formats.devices import DeviceEntry
+
+_STATE_STYLE = {"installed": "green", "available": "green", "missing": "red", "not present": "yellow", "error": "red"}
 
 
-def print_devices(host: HostInfo, agents: list[str]) -> None:
+def print_devices(host: HostInfo, entries: list[DeviceEntry], agents: list[str]) -> None:
+    """The host, then every runtime and accelerator of every format with its state and how to get it."""
     _console.print(f"[bold]{host.hostname}[/]: {host.cpu}, {host.cpu_count} cores, "
                    f"{human_size(host.memory_bytes) if host.memory_bytes else '?'} memory, {host.system} {host.machine}")
-    table = Table("format", "runtime", "devices (give with --device local:cpu|gpu|npu or a profile's runtime section)")
-    runtime_of = {"tflite": "ai-edge-litert" if "ai-edge-litert" in host.runtimes else "tflite-runtime",
-                  "onnx": "onnxruntime", "openvino": "openvino"}
-    for fmt, names in host.accelerators.items():
-        package = runtime_of[fmt]
-        table.add_row(fmt, f"{package} {host.runtimes.get(package, '')}", ", ".join(names))
+    table = Table("format", "runtime", "device / delegate / provider", "state", "--device", "how to get it",
+                  box=box.SIMPLE_HEAD)
+    for entry in entries:
+        name = f"[bold]{entry.name}[/] {entry.version or ''}" if entry.kind == "runtime" else f"  {entry.name}"
+        style = _STATE_STYLE[entry.state]
+        table.add_row(entry.format, entry.runtime, name, f"[{style}]{entry.state}[/]", entry.device, entry.install)
     _console.print(table)
     _console.print("agents on the LAN: " + (", ".join(agents) if agents else "none found"))
 
@@ -53,11 +60,11 @@ def print_report(report: ProfileReport) -> None:
 
 
 @contextmanager
-def progress_printer() -> Iterator[Callable[[Event], None]]:
+def progress_printer() -> Iterator[Callable[[ProgressEvent], None]]:
     """A progress callback printing one transient status line to stderr."""
     with _errors.status("profiling") as status:
-        def update(event: Event) -> None:
-            if event.get("event") == "progress":
-                status.update(f"{event.get('artifact', '')}: {event.get('stage')} {event.get('message', '')}")
+        def update(event: ProgressEvent) -> None:
+            phase, _, artifact = event.stage.partition(":")
+            status.update(f"{artifact}: {phase} {event.message}")
 
         yield update

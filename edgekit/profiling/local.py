@@ -20,19 +20,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from edgekit.errors import DataError, EdgekitError
+from edgekit.errors import Cancelled, DataError, EdgekitError
 from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, summarize
 from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
 
 Event = dict[str, Any]
-RUNTIME_MODULES = {"tflite": ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"), "onnx": ("onnxruntime",),
-                   "openvino": ("openvino",)}
 MAX_OUTPUT_BYTES = 16 << 20  # outputs sent back for parity are capped
+CANCEL_POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 10.0  # the child stops timing at 80% of its timeout; it is killed this long after the timeout
 
 
@@ -46,11 +45,20 @@ class Job(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
-    format: Literal["tflite", "onnx", "openvino"]
+    format: str  # a name of the FORMATS table
     runtime_device: str | None = None  # TFLite delegate, ONNX Runtime execution provider or OpenVINO device
     settings: Settings = Settings()
     dataset: str | None = None
     return_outputs: bool = False  # send the dataset outputs back (for parity against a reference)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, name: str) -> str:
+        from edgekit.formats import FORMATS
+
+        if name not in FORMATS:
+            raise ValueError(f"unknown artifact format '{name}' (known: {', '.join(FORMATS)})")
+        return name
 
 
 # -- parent side -------------------------------------------------------------------------------------
@@ -58,8 +66,9 @@ class Job(BaseModel):
 
 def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None = None,
               cancel: threading.Event | None = None) -> None:
-    """Run ``job`` in a fresh process, passing every event to ``on_event``; a crash, a timeout or ``cancel``
-    becomes an ``error`` event (never an exception), so the caller always keeps the parts that arrived."""
+    """Run ``job`` in a fresh process, passing every event to ``on_event``; a crash or a timeout becomes
+    an ``error`` event (never an exception), so the caller always keeps the parts that arrived. Setting
+    ``cancel`` kills the process within a fraction of a second and raises ``Cancelled``."""
     timeout = timeout or job.settings.timeout_seconds + KILL_GRACE_SECONDS
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen([sys.executable, "-m", "edgekit.profiling.local"], stdin=subprocess.PIPE,
@@ -75,19 +84,18 @@ def run_child(job: Job, on_event: Callable[[Event], None], timeout: float | None
         deadline = time.monotonic() + timeout
         finished = False
         while not finished:
-            stopped = cancel is not None and cancel.is_set()
+            if cancel is not None and cancel.is_set():
+                process.kill()
+                process.wait()
+                raise Cancelled(f"profiling {Path(job.path).name} was cancelled", "nothing of this run was kept")
             try:
-                if stopped:
-                    raise queue.Empty
-                line = lines.get(timeout=max(0.0, min(deadline - time.monotonic(), 0.5 if cancel else timeout)))
+                line = lines.get(timeout=min(CANCEL_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
             except queue.Empty:
-                if not stopped and time.monotonic() < deadline:
+                if time.monotonic() < deadline:
                     continue
                 process.kill()
                 process.wait()
-                on_event({"event": "error", "kind": "cancelled", "message": f"profiling {Path(job.path).name} was stopped",
-                          "hint": "the agent is shutting down"} if stopped else
-                         {"event": "error", "kind": "timeout",
+                on_event({"event": "error", "kind": "timeout",
                           "message": f"profiling {Path(job.path).name} did not finish in {timeout:g} s",
                           "hint": "raise the timeout, or lower --runs / --min-time"})
                 return
@@ -186,7 +194,8 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
     import importlib
 
     from edgekit.data import synthetic_feeds
-    from edgekit.runtime import open_runner
+    from edgekit.formats import get_format
+    from edgekit.formats.runner import open_runner
 
     settings = job.settings
     deadline = time.monotonic() + 0.8 * settings.timeout_seconds  # stop timing before the parent kills us
@@ -197,16 +206,15 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
             raise ProfilingError(f"cannot pin the measuring process to cores {list(settings.affinity)}: {exc}",
                                  f"this machine has cores 0-{(os.cpu_count() or 1) - 1}") from None
     affinity = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
-    for module in RUNTIME_MODULES[job.format]:  # the runtime is part of the baseline, not of the model
+    for requirement in get_format(job.format).default_runner().requires:  # the runtime is part of the baseline
         try:
-            importlib.import_module(module)
-            break
+            importlib.import_module(requirement.module)
         except ImportError:
-            continue  # open_runner names what to install
+            break  # open_runner names what to install
     baseline = _rss("VmRSS")
     emit({"event": "progress", "stage": "load", "fraction": 0.0, "message": "loading the model"})
     start = time.perf_counter()
-    runner = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads)
+    runner = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads, check_files=False)
     load_ms = (time.perf_counter() - start) * 1000
     emit({"event": "part", "name": "load", "value": {
         "load_ms": load_ms, "runtime": runner.runtime, "accelerator": runner.accelerator,
@@ -237,7 +245,8 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
     if settings.op_profile_runs and time.monotonic() < deadline:
         emit({"event": "progress", "stage": "ops", "fraction": 0.0, "message": "per-operation profile"})
         del runner
-        profiled = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads, profile_ops=True)
+        profiled = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads,
+                               profile_ops=True, check_files=False)
         ops = profiled.op_profile(profiled.prepare(feed), settings.op_profile_runs)
         emit({"event": "part", "name": "ops", "value": _ops_value(ops, profiled.runtime)})
     emit({"event": "done"})

@@ -35,16 +35,20 @@ def sniff(path: Path) -> Sniffed:
     size = path.stat().st_size
     if size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes)", "the file was not written completely; export the model again")
-    with open(path, "rb") as handle:
-        head = handle.read(64)
+    from edgekit.formats.sniff import detect, read_head
+
+    head = read_head(path)
     if head.startswith(HDF5_MAGIC):
         return Sniffed("h5", "keras2", path)
     if head.startswith(ZIP_MAGIC):
         return _sniff_zip(path)
-    if head[4:8] == b"TFL3":
+    artifact = detect(head, path)
+    if artifact is not None:
+        if artifact.source_framework is not None:
+            return Sniffed(artifact.name, artifact.source_framework, path)
         raise ModelFileError(
-            f"{path} is already a TFLite model",
-            "edgekit converts from Keras, PyTorch and ONNX sources; profile .tflite files with the runtime tools",
+            f"{path} is already a {artifact.title} artifact",
+            "edgekit converts from Keras, PyTorch and ONNX sources; run it with edgekit profile or edgekit check",
         )
     if head[:1] in (b"\x80",) and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         raise UnsafeModelError(
@@ -52,13 +56,11 @@ def sniff(path: Path) -> Sniffed:
             "load the weights into your nn.Module yourself and pass the module with example_inputs=, "
             "or export it with torch.export / torch.onnx.export",
         )
-    if _is_text(head):
+    if _is_text(head[:64]):
         raise ModelFileError(
             f"{path} is a text file, not a model",
             "give a model file (.keras, .h5, .pt, .pt2, .onnx) or a SavedModel folder",
         )
-    if _looks_like_onnx(head):
-        return Sniffed("onnx", "onnx", path)
     raise ModelFileError(
         f"{path} is not a model edgekit recognises",
         "supported: Keras (.keras, .h5, SavedModel), PyTorch (TorchScript .pt, torch.export .pt2), ONNX (.onnx)",
@@ -94,12 +96,6 @@ def _sniff_zip(path: Path) -> Sniffed:
         f"{path} is a zip archive but not a Keras, TorchScript or torch.export model",
         "supported archives: .keras, TorchScript .pt, torch.export .pt2",
     )
-
-
-def _looks_like_onnx(head: bytes) -> bool:
-    # An ONNX ModelProto starts with a protobuf field tag: ir_version (0x08) in practice,
-    # or another ModelProto field written first by some exporters.
-    return bool(head) and head[0] in (0x08, 0x12, 0x1A, 0x22, 0x2A, 0x32, 0x3A, 0x42)
 
 
 def _is_text(head: bytes) -> bool:

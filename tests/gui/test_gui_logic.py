@@ -84,17 +84,47 @@ def test_project_file_round_trip_and_path_kinds(tmp_path):
         Project.load(other)
 
 
+def _entry(fmt: str, runtime: str, kind: str, name: str, state: str, install: str = "", device: str = "") -> dict:
+    from edgekit import DeviceEntry
+
+    return DeviceEntry(format=fmt, runtime=runtime, kind=kind, name=name, state=state, description=f"{name} here",
+                       version="1.0" if kind == "runtime" else None, install=install, device=device).model_dump(mode="json")
+
+
+ENTRIES = [
+    _entry("tflite", "litert", "runtime", "ai-edge-litert", "installed"),
+    _entry("tflite", "litert", "accelerator", "xnnpack", "available", device="local:cpu"),
+    _entry("tflite", "litert", "accelerator", "gpu", "not present", "the device's LiteRT build", "local:gpu"),
+    _entry("openvino", "openvino", "runtime", "openvino", "installed"),
+    _entry("openvino", "openvino", "accelerator", "GPU", "available", device="local:gpu"),
+    _entry("openvino", "openvino", "accelerator", "NPU", "not present", "the Intel NPU driver", "local:npu"),
+    _entry("onnx", "onnxruntime", "runtime", "onnxruntime", "missing", "pip install 'edgekit[agent]'"),
+    _entry("onnx", "onnxruntime", "accelerator", "CPUExecutionProvider", "missing", "pip install 'edgekit[agent]'", "local:cpu"),
+]
+
+
 def test_device_rows_say_what_is_available_and_why_not():
-    rows = {row.name: row for row in host_rows(HOST)}
+    rows = {row.name: row for row in host_rows(HOST, ENTRIES)}
+    assert len(rows) == 6  # the host and every accelerator; runtimes name the package of their accelerators' rows
     assert rows["This computer (bench)"].state == "available" and "8.0 GB" in rows["This computer (bench)"].detail
-    assert rows["TFLite xnnpack"].state == "available" and rows["TFLite xnnpack"].device == "local:cpu"
-    assert rows["TFLite gpu"].state == "missing"
-    assert rows["OpenVINO GPU"].state == "available" and rows["OpenVINO GPU"].device == "local:gpu"
-    assert rows["OpenVINO NPU"].state == "missing" and "no NPU" in rows["OpenVINO NPU"].detail
-    assert rows["ONNX Runtime CPUExecutionProvider"].state == "missing"
-    assert rows["ONNX Runtime CPUExecutionProvider"].detail == "onnxruntime is not installed"
+    assert rows["tflite · litert xnnpack"].state == "available" and rows["tflite · litert xnnpack"].device == "local:cpu"
+    assert rows["tflite · litert xnnpack"].runtime == "ai-edge-litert 1.0"
+    assert rows["tflite · litert gpu"].state == "missing"
+    assert rows["openvino · openvino GPU"].state == "available" and rows["openvino · openvino GPU"].device == "local:gpu"
+    assert rows["openvino · openvino NPU"].detail == "not present: the Intel NPU driver"
+    cpu_ep = rows["onnx · onnxruntime CPUExecutionProvider"]
+    assert cpu_ep.state == "missing" and cpu_ep.detail == "missing: pip install 'edgekit[agent]'"
     agents = [agent_row("10.0.0.5:8765", "available", "pi"), agent_row("agent://10.0.0.6:8765", "found", "")]
     assert profile_devices([*rows.values(), *agents]) == ["local:cpu", "local:gpu", "agent://10.0.0.5:8765"]
+
+
+def test_device_rows_from_this_host_list_every_runtime_of_every_format():
+    from edgekit import devices, host_info
+
+    entries = [entry.model_dump(mode="json") for entry in devices()]
+    rows = host_rows(host_info(probe=False).model_dump(mode="json"), entries)
+    assert {row.kind for row in rows} == {"cpu", "tflite", "onnx", "openvino"}
+    assert next(r for r in rows if r.name == "onnx · onnxruntime CPUExecutionProvider").state == "available"
 
 
 def _job(request: str) -> tuple[list, int]:

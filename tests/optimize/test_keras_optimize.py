@@ -141,7 +141,7 @@ def _build(source, fmt, out, stem, io_dtype="float32", precision="int8"):
 
 
 def _artifact(output, fmt, x_test, y_test) -> dict:
-    from edgekit.runtime import open_runner
+    from edgekit.formats.runner import open_runner
     from edgekit.weights import quantized_weight_fraction
 
     got = open_runner(output.path, fmt).run({"image": x_test})["probabilities"]
@@ -150,7 +150,7 @@ def _artifact(output, fmt, x_test, y_test) -> dict:
 
 
 def _latency_ms(path: Path, x: np.ndarray, repeats: int = 40) -> float:
-    from edgekit.runtime import open_runner
+    from edgekit.formats.runner import open_runner
 
     runner = open_runner(path, "tflite", threads=1)
     runner.run({"image": x})

@@ -16,7 +16,7 @@ from edgekit.optimize.backend import TrainingSet  # noqa: E402
 from edgekit.optimize.steps import distill, prune, qat  # noqa: E402
 from edgekit.options import QuantScheme  # noqa: E402
 from edgekit.routes import RouteRequest, find_route  # noqa: E402
-from edgekit.runtime import open_runner  # noqa: E402
+from edgekit.formats.runner import open_runner  # noqa: E402
 from edgekit.sources import load_source  # noqa: E402
 from edgekit.weights import quantized_weight_fraction  # noqa: E402
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConversionError, EdgekitError, first_line
-from edgekit.runtime.base import Runner
+from edgekit.formats.runner import Runner
 from edgekit.specs import TensorSpec
 
 
@@ -37,6 +37,7 @@ class OpenVinoRunner(Runner):
             config["INFERENCE_NUM_THREADS"] = threads
             if device == "CPU":
                 config["NUM_STREAMS"] = 1
+        self._profile_ops = profile_ops
         if profile_ops:
             config["PERF_COUNT"] = True
         try:
@@ -54,13 +55,14 @@ class OpenVinoRunner(Runner):
         self.executed_precision = hint.to_string() if hasattr(hint, "to_string") else str(hint).lower()
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        result = self.request.infer(feed)
+        result = self.request.infer(self.cast_feed(feed))
         return {spec.name: np.asarray(result[port]) for spec, port in zip(self.outputs, self.compiled.outputs)}
 
     def prepare(self, feed: dict[str, np.ndarray]) -> Any:
         """Set the input tensors on the request once; timed runs call ``infer()`` without copying."""
         import openvino as ov
 
+        feed = self.cast_feed(feed)
         self.run(feed)
         for port in self.compiled.inputs:
             name = port.get_any_name() if port.get_names() else None
@@ -73,7 +75,7 @@ class OpenVinoRunner(Runner):
 
     def op_profile(self, prepared: Any, runs: int) -> list[dict[str, Any]] | None:
         """Executed layers' times from ``PERF_COUNT`` and ``get_profiling_info()``, averaged over ``runs``."""
-        if not self.compiled.get_property("PERF_COUNT"):
+        if not self._profile_ops:  # only runners opened with profile_ops=True count (PERF_COUNT)
             return None
         totals: dict[str, float] = defaultdict(float)
         types: dict[str, str] = {}
@@ -89,3 +91,10 @@ class OpenVinoRunner(Runner):
 def load(path: Path, *, device: str | None = None, threads: int | None = None, precision_hint: str = "f32",
          profile_ops: bool = False) -> OpenVinoRunner:
     return OpenVinoRunner(path, device or "CPU", threads, precision_hint, profile_ops)
+
+
+def probe() -> list[str]:
+    """The devices OpenVINO finds here (CPU, GPU, NPU, ...)."""
+    import openvino as ov
+
+    return list(ov.Core().available_devices)

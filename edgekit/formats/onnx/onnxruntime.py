@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConversionError, EdgekitError, first_line
-from edgekit.runtime.base import Runner
+from edgekit.formats.runner import Runner
 from edgekit.specs import TensorSpec
 
 _ORT_TYPES = {
@@ -56,8 +56,11 @@ class OnnxRuntimeRunner(Runner):
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = [o.name for o in self.outputs]
-        values = self.session.run(names, feed)
+        values = self.session.run(names, self.cast_feed(feed))
         return dict(zip(names, values, strict=True))
+
+    def prepare(self, feed: dict[str, np.ndarray]) -> Any:
+        return self.cast_feed(feed)
 
     def run_prepared(self, prepared: Any) -> None:
         self.session.run(self._output_names, prepared)
@@ -96,3 +99,10 @@ def load(path: Path, *, device: str | None = None, threads: int | None = None, p
             f"available here: {', '.join(available)}",
         )
     return OnnxRuntimeRunner(path, provider, threads, profile_ops)
+
+
+def probe() -> list[str]:
+    """The execution providers in this onnxruntime build."""
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())

@@ -12,20 +12,19 @@ import numpy as np
 
 from edgekit.divergence.model import Layer, ModelTrace, QuantParams, feed_for
 from edgekit.errors import EdgekitError, first_line
-from edgekit.runtime.base import quantize
+from edgekit.formats.runner import quantize
 
 _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE"}
 
 
 def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
     """Run the .tflite at ``path`` on ``feeds`` with every layer's output exposed, one feed at a time."""
-    from edgekit.runtime.litert import _interpreter_class, _spec
+    from edgekit.formats.tflite.litert import interpreter_class, tensor_spec
 
-    interpreter_class = _interpreter_class()
     try:
         from ai_edge_litert.interpreter import OpResolverType
 
-        interpreter = interpreter_class(
+        interpreter = interpreter_class()(
             model_path=str(path), experimental_preserve_all_tensors=True,
             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
         )
@@ -72,11 +71,11 @@ def trace(path: Path, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
     if signature is not None:
         runner = interpreter.get_signature_runner(signature)
         in_map = runner.get_input_details()
-        specs = [_spec(dict(d, name=name)) for name, d in in_map.items()]
+        specs = [tensor_spec(dict(d, name=name)) for name, d in in_map.items()]
         out_indices = [d["index"] for d in runner.get_output_details().values()]
     else:
         runner, in_map = None, {}
-        specs = [_spec(d) for d in interpreter.get_input_details()]
+        specs = [tensor_spec(d) for d in interpreter.get_input_details()]
         out_indices = [d["index"] for d in interpreter.get_output_details()]
     names = [s.name for s in specs]
 

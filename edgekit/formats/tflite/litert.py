@@ -1,4 +1,4 @@
-"""LiteRT (TFLite) runner: ai-edge-litert, falling back to tflite_runtime on devices."""
+"""LiteRT (TFLite) runners: ai-edge-litert, and tflite_runtime (declared as the fallback for devices)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,24 +7,21 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ConversionError, EdgekitError, first_line
-from edgekit.runtime.base import Runner, dequantize, quantize
+from edgekit.formats.runner import Runner, dequantize
 from edgekit.specs import TensorSpec
 
 
-def _interpreter_class():
-    try:
+def interpreter_class(runtime: str = "litert"):
+    """The ``Interpreter`` class of ai-edge-litert (``runtime="litert"``) or of tflite_runtime."""
+    if runtime == "tflite-runtime":
+        from tflite_runtime.interpreter import Interpreter
+    else:
         from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            raise EdgekitError(
-                "no LiteRT runtime is installed", "pip install ai-edge-litert (or tflite-runtime on a device)"
-            ) from None
     return Interpreter
 
 
-def _spec(detail: dict) -> TensorSpec:
+def tensor_spec(detail: dict) -> TensorSpec:
+    """A ``TensorSpec`` from an interpreter's tensor detail, with its scale and zero point when quantized."""
     scale, zero_point = detail.get("quantization", (0.0, 0))
     signature = detail.get("shape_signature", detail["shape"])
     shape = tuple(None if int(d) < 0 else int(d) for d in signature)
@@ -37,12 +34,10 @@ def _spec(detail: dict) -> TensorSpec:
 class LiteRtRunner(Runner):
     """Runs a .tflite through its default signature, so inputs and outputs keep their signature names."""
 
-    runtime = "litert"
-
-    def __init__(self, path: Path, threads: int | None) -> None:
-        interpreter_class = _interpreter_class()
+    def __init__(self, path: Path, threads: int | None, runtime: str = "litert") -> None:
+        self.runtime = runtime
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            self.interpreter = interpreter_class(runtime)(model_path=str(path), num_threads=threads)
         except (ValueError, RuntimeError) as exc:
             raise ConversionError(
                 f"LiteRT cannot load {path.name}: {first_line(exc)}", "the .tflite file is corrupt"
@@ -61,18 +56,11 @@ class LiteRtRunner(Runner):
             in_details = [dict(d, name=k) for k, d in in_map.items()]
             out_details = [dict(d, name=k) for k, d in out_map.items()]
             self._runner = runner
-        self.inputs = tuple(_spec(d) for d in in_details)
-        self.outputs = tuple(_spec(d) for d in out_details)
+        self.inputs = tuple(tensor_spec(d) for d in in_details)
+        self.outputs = tuple(tensor_spec(d) for d in out_details)
 
     def _prepare(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        prepared = {}
-        for spec in self.inputs:
-            value = np.asarray(feed[spec.name])
-            is_quantized = spec.scale is not None and np.issubdtype(np.dtype(spec.dtype), np.integer)
-            if is_quantized and np.issubdtype(value.dtype, np.floating):
-                value = quantize(value, spec)
-            prepared[spec.name] = value.astype(spec.dtype, copy=False)
-        return prepared
+        return self.cast_feed(feed)
 
     def _finish(self, name: str, value: np.ndarray) -> np.ndarray:
         spec = next(s for s in self.outputs if s.name == name)
@@ -127,11 +115,27 @@ class LiteRtRunner(Runner):
             self.run(prepared)
 
 
-def load(path: Path, *, device: str | None = None, threads: int | None = None, profile_ops: bool = False) -> LiteRtRunner:
-    """Per-op profiling is not exposed by the ai-edge-litert 2.3 Interpreter API: ``op_profile`` gives None."""
+def _check_device(device: str | None) -> None:
     if device not in (None, "CPU", "cpu", "xnnpack"):
         raise EdgekitError(
             f"the TFLite delegate {device} is not available in this edgekit runner",
             "TFLite artifacts run on the CPU (XNNPACK) here",
         )
+
+
+def load(path: Path, *, device: str | None = None, threads: int | None = None, profile_ops: bool = False) -> LiteRtRunner:
+    """Per-op profiling is not exposed by the ai-edge-litert 2.3 Interpreter API: ``op_profile`` gives None."""
+    _check_device(device)
     return LiteRtRunner(path, threads)
+
+
+def load_tflite_runtime(path: Path, *, device: str | None = None, threads: int | None = None,
+                        profile_ops: bool = False) -> LiteRtRunner:
+    """The same runner on tflite_runtime's Interpreter (devices where ai-edge-litert is not installed)."""
+    _check_device(device)
+    return LiteRtRunner(path, threads, runtime="tflite-runtime")
+
+
+def probe() -> list[str]:
+    """Delegates usable here: XNNPACK, built into the interpreter."""
+    return ["xnnpack"]
