@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from edgekit.errors import DataError, EdgekitError
+from edgekit.errors import DataError, EdgekitError, ProfilingError
 from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, summarize
 from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
 
@@ -34,10 +34,6 @@ RUNTIME_MODULES = {"tflite": ("ai_edge_litert.interpreter", "tflite_runtime.inte
                    "openvino": ("openvino",)}
 MAX_OUTPUT_BYTES = 16 << 20  # outputs sent back for parity are capped
 KILL_GRACE_SECONDS = 10.0  # the child stops timing at 80% of its timeout; it is killed this long after the timeout
-
-
-class ProfilingError(EdgekitError):
-    """Profiling an artifact failed, timed out, or the device / agent is not reachable."""
 
 
 class Job(BaseModel):
