@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import metrics
 from edgekit.divergence.model import ModelTrace
 from edgekit.divergence.report import LayerDivergence
 
@@ -33,17 +34,6 @@ ADAPTERS = {
 def run_trace(path: Path, fmt: str, feeds: list[dict[str, np.ndarray]]) -> ModelTrace:
     """The model at ``path`` (a ``fmt`` artifact) run on ``feeds`` with every layer output kept."""
     return importlib.import_module(ADAPTERS[fmt]).trace(Path(path), feeds)
-
-
-def cosine_per_sample(reference: np.ndarray, actual: np.ndarray) -> float:
-    """Mean over the first axis of the cosine between flattened samples (two zero samples agree)."""
-    r = reference.reshape(reference.shape[0], -1).astype(np.float64)
-    a = actual.reshape(actual.shape[0], -1).astype(np.float64)
-    dot = np.sum(r * a, axis=1)
-    norms = np.linalg.norm(r, axis=1) * np.linalg.norm(a, axis=1)
-    both_zero = (np.linalg.norm(r, axis=1) == 0) & (np.linalg.norm(a, axis=1) == 0)
-    cos = np.where(norms > 0, dot / np.where(norms > 0, norms, 1.0), np.where(both_zero, 1.0, 0.0))
-    return float(np.clip(np.mean(cos), -1.0, 1.0))
 
 
 def compare(
@@ -72,7 +62,7 @@ def compare(
                 unmatched.append(layer.key)
                 continue
             act = act.reshape(ref.shape)
-        cos = cosine_per_sample(ref, act)
+        cos = metrics.mean_cosine(ref, act)
         error = 1.0 - cos
         inherited = max((errors[i] for i in matched[layer.key]), default=0.0)
         errors[layer.key] = error
@@ -152,7 +142,7 @@ def output_agreement(reference: ModelTrace, artifact: ModelTrace) -> tuple[float
         if ref is None or act is None or ref.size != act.size:
             continue
         act = act.reshape(ref.shape)
-        cosines.append(cosine_per_sample(ref, act))
+        cosines.append(metrics.mean_cosine(ref, act))
         if ref.ndim == 2 and ref.shape[1] > 1:
-            top1.append(float(np.mean(ref.argmax(1) == act.argmax(1))))
+            top1.append(metrics.top1_agreement(ref, act))
     return (min(cosines) if cosines else None), (min(top1) if top1 else None)
