@@ -32,7 +32,7 @@ class Route:
     module: str
     precisions: tuple[str, ...] = ALL_PRECISIONS
     extra: str | None = None  # the pip extra a route needs beyond the base install
-    scheme_fields: frozenset[str] = SCHEME_FIELDS  # scheme fields honoured; a non-default value of another is refused
+    scheme_fields: frozenset[str] = SCHEME_FIELDS  # int8 scheme fields honoured; a non-default value of another is refused
     static_shapes: bool = False  # the converter needs every input dimension fixed
     requires: tuple[str, ...] = ()  # import names the converter needs (checked with find_spec before any work)
 
@@ -56,18 +56,30 @@ def build_table(entries: list[tuple[tuple[str, str], Route]]) -> dict[tuple[str,
 
 _C = "edgekit.converters."
 _TFLITE_PRECISIONS = (*ALL_PRECISIONS, "dynamic")
+# The QuantScheme fields each converter family really passes to its quantizer (read from the converters):
+#: TFLiteConverter: per-channel or per-tensor weights, int8/uint8 I/O types, int16x8 activations; its weights
+#: are always symmetric, int8 activations always asymmetric, and it calibrates with min/max only.
+_TFLITE_FIELDS = frozenset({"per_channel", "io_dtype", "activations"})
+#: litert-torch's PT2E quantizer: symmetric int8 weights per channel or tensor, asymmetric int8 activations
+#: from a histogram observer, and int8 input/output whatever was asked.
+_LITERT_TORCH_FIELDS = frozenset({"per_channel"})
+#: ONNX Runtime quantize_static (QDQ): every field except io_dtype (the model keeps float input/output).
+_ORT_FIELDS = SCHEME_FIELDS - {"io_dtype"}
+#: NNCF on OpenVINO: int8 activations only, float input/output.
+_NNCF_FIELDS = SCHEME_FIELDS - {"io_dtype", "activations"}
 ROUTES: dict[tuple[str, str], Route] = build_table([
-    (("keras2", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS)),
-    (("keras2", "onnx"), Route(_C + "keras_onnx")),
-    (("keras2", "openvino"), Route(_C + "keras_openvino")),
-    (("keras3", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS)),
-    (("keras3", "onnx"), Route(_C + "keras_onnx")),
-    (("keras3", "openvino"), Route(_C + "keras_openvino")),
-    (("torch", "onnx"), Route(_C + "torch_onnx")),
-    (("torch", "openvino"), Route(_C + "torch_openvino")),
-    (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch")),
-    (("onnx", "onnx"), Route(_C + "onnx_onnx")),
-    (("onnx", "openvino"), Route(_C + "onnx_openvino")),
+    (("keras2", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, scheme_fields=_TFLITE_FIELDS, requires=("tensorflow",))),
+    (("keras2", "onnx"), Route(_C + "keras_onnx", scheme_fields=_ORT_FIELDS, requires=("tf2onnx", "onnx", "onnxruntime"))),
+    (("keras2", "openvino"), Route(_C + "keras_openvino", scheme_fields=_NNCF_FIELDS, requires=("tensorflow", "openvino"))),
+    (("keras3", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, scheme_fields=_TFLITE_FIELDS, requires=("tensorflow",))),
+    (("keras3", "onnx"), Route(_C + "keras_onnx", scheme_fields=_ORT_FIELDS, requires=("tf2onnx", "onnx", "onnxruntime"))),
+    (("keras3", "openvino"), Route(_C + "keras_openvino", scheme_fields=_NNCF_FIELDS, requires=("tensorflow", "openvino"))),
+    (("torch", "onnx"), Route(_C + "torch_onnx", scheme_fields=_ORT_FIELDS, requires=("onnx", "onnxscript", "onnxruntime"))),
+    (("torch", "openvino"), Route(_C + "torch_openvino", scheme_fields=_NNCF_FIELDS, requires=("openvino",))),
+    (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch", scheme_fields=_LITERT_TORCH_FIELDS,
+                                static_shapes=True, requires=("litert_torch",))),
+    (("onnx", "onnx"), Route(_C + "onnx_onnx", scheme_fields=_ORT_FIELDS, requires=("onnx", "onnxruntime"))),
+    (("onnx", "openvino"), Route(_C + "onnx_openvino", scheme_fields=_NNCF_FIELDS, requires=("onnx", "openvino"))),
 ])
 
 

@@ -34,7 +34,7 @@ def test_rescue_onnx_and_openvino_keeps_the_culprit_in_float(tmp_path: Path, mlp
     build = edgekit.convert(outlier_onnx(), formats=["onnx", "openvino"], precision="int8", calibration_data=mlp_data[:100],
                             validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999})
     assert build.passed  # (random weights and inputs: near-tied logits make top-1 a poor target here)
-    rescue = read_manifest(tmp_path)["config"]["rescue"]
+    rescue = read_manifest(tmp_path)["config"]["run"]["rescue"]
     for label in ("onnx/int8", "openvino/int8"):
         record = rescue[label]
         assert record["met"] and record["steps"][0]["cosine"] < 0.5  # plain int8 was ruined
@@ -55,7 +55,7 @@ def test_integer_only_target_cannot_keep_float_and_says_so(tmp_path: Path, mlp_d
     assert not build.passed  # the target cannot be met without float layers
     artifact = build.artifact("onnx", "int8")
     assert artifact.validation.status == "failed" and Path(artifact.path).is_file()  # best artifact kept, marked failed
-    record = read_manifest(tmp_path / "out")["config"]["rescue"]["onnx/int8"]
+    record = read_manifest(tmp_path / "out")["config"]["run"]["rescue"]["onnx/int8"]
     assert not record["met"] and record["float_layers"] == []
     assert "integer-only" in record["notes"][0]
     assert any("did NOT meet the target" in note for note in artifact.notes)
@@ -67,7 +67,7 @@ def test_rescue_every_format_of_a_trained_cnn(tmp_path: Path, digits) -> None:
     model = outlier_classifier(x_train, y_train)
     build = edgekit.convert(model, formats=["onnx", "openvino", "tflite"], precision="int8", calibration_data=x_train[:200],
                             validation_data=x_test[:100], output_dir=tmp_path, accuracy_target=TARGET)
-    rescue = read_manifest(tmp_path)["config"]["rescue"]
+    rescue = read_manifest(tmp_path)["config"]["run"]["rescue"]
     for fmt in ("onnx", "openvino", "tflite"):
         artifact = build.artifact(fmt, "int8")
         record = rescue[f"{fmt}/int8"]
@@ -82,7 +82,7 @@ def test_rescue_fixes_a_sigmoid_head_and_a_residual_add_in_onnx(tmp_path: Path, 
     model = sigmoid_head_onnx() if name == "sigmoid" else residual_onnx()
     build = edgekit.convert(model, formats="onnx", precision="int8", calibration_data=mlp_data[:100],
                             validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999})
-    record = read_manifest(tmp_path)["config"]["rescue"]["onnx/int8"]
+    record = read_manifest(tmp_path)["config"]["run"]["rescue"]["onnx/int8"]
     assert record["met"] and record["steps"][0]["cosine"] < 0.999
     # these tiny models hold most of their weights in the culprit layers: the int8-weight-share gate may fail
     assert build.passed or any("fails another gate" in note for note in record["notes"])
