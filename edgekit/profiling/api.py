@@ -1,7 +1,6 @@
 """``edgekit.profile``: measure artifacts on this machine or on a device running ``edgekit agent``."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,13 +157,11 @@ def _onnx_external_data(path: Path) -> tuple[Path, ...]:
 
 
 def _manifest_entries(folder: Path) -> list[dict[str, Any]]:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
+    from edgekit.manifest import load_build
+
+    if not (folder / MANIFEST).is_file():
         return []
-    try:
-        return list(json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", []))
-    except (ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{manifest} is not a valid manifest: {exc}", "rebuild the artifacts") from None
+    return [artifact.model_dump(mode="json") for artifact in load_build(folder).artifacts]
 
 
 def _ref_from_entry(folder: Path, entry: dict[str, Any]) -> ArtifactRef:
