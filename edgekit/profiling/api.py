@@ -157,11 +157,14 @@ def _onnx_external_data(path: Path) -> tuple[Path, ...]:
 
 
 def _manifest_entries(folder: Path) -> list[dict[str, Any]]:
-    from edgekit.manifest import load_build
+    from edgekit.manifest import read_manifest
 
     if not (folder / MANIFEST).is_file():
         return []
-    return [artifact.model_dump(mode="json") for artifact in load_build(folder).artifacts]
+    entries = read_manifest(folder)["artifacts"]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "path" in e for e in entries):
+        raise ModelFileError(f"{folder / MANIFEST} lists its artifacts in a form edgekit cannot read", "rebuild the artifacts")
+    return entries
 
 
 def _ref_from_entry(folder: Path, entry: dict[str, Any]) -> ArtifactRef:
