@@ -48,7 +48,7 @@ class BuildOptions(BaseModel):
     timeout: float | None = Field(None, gt=0)
     force: bool = False
     budgets: dict[str, Any] | None = None
-    accuracy_target: dict[str, float] | str | None = None
+    accuracy_target: dict[str, Any] | str | None = None  # read by edgekit.rescue.parse_target in the plan
 
     @field_validator("formats", "precision", mode="before")
     @classmethod
@@ -107,10 +107,6 @@ class BuildPlan(BaseModel):
     @property
     def output_dir(self) -> Path:
         return Path(self.options.output_dir)
-
-    @property
-    def qat(self) -> bool:
-        return any(getattr(step, "kind", None) == "qat" for step in self.optimizations)
 
     def manifest_config(self) -> dict[str, Any]:
         """The plan as JSON (what the manifest stores); steps as their own JSON form."""

@@ -11,6 +11,7 @@ import edgekit
 from edgekit.errors import DataError, InvalidOptionError, PlanError, UnsupportedRouteError
 from edgekit.options import QuantScheme
 from edgekit.plan import BuildInputs, BuildOptions, BuildPlan, make_plan
+from edgekit.rescue import parse_target
 from edgekit.routes import ROUTES, SCHEME_FIELDS
 
 CALIBRATION = object()  # the plan only checks that calibration data is given; the build loads it
@@ -135,3 +136,13 @@ def test_openvino_refuses_int16_activations_before_any_work(models):
         plan(models["torch"], formats="openvino", precision="int8", quantization={"activations": "int16"})
     assert "torch_openvino) does not honour quantization activations='int16'" in info.value.message
     assert info.value.hint.endswith("honours: calibration_method, per_channel, symmetric_activations, symmetric_weights")
+
+
+def test_parse_target_reads_strings_and_dicts() -> None:
+    target = parse_target("cosine=0.99,top1=0.97")
+    assert (target.cosine, target.top1_agreement) == (0.99, 0.97)
+    assert parse_target({"cosine": 0.995}).top1_agreement is None
+    for bad, match in (("cosine", "cannot read"), ({"psnr": 30}, "unknown accuracy target"),
+                       ({"cosine": 1.5}, "outside"), ({"top1": "high"}, "not a number"), ({}, "empty")):
+        with pytest.raises(InvalidOptionError, match=match):
+            parse_target(bad)

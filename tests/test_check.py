@@ -17,6 +17,8 @@ import edgekit
 from edgekit.compat.artifact_ops import artifact_ops
 from edgekit.errors import Cancelled, IncompatibleTargetError
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 
 def _onnx_model(path: Path, *, batch: str | int = "N", height: str | int = 8, last: str = "Sigmoid") -> Path:
     """Conv(1->4, 3x3, pad 1) + Relu + GlobalAveragePool + Flatten + Gemm(4->3) + ``last`` on [batch, 1, height, 8]."""

@@ -25,6 +25,8 @@ from edgekit.runtime import open_runner
 from edgekit.sources import load_source
 from edgekit.sources.onnx import external_data_files
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 THRESHOLDS = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98}
 FORMATS = {"onnx_onnx": "onnx", "onnx_openvino": "openvino"}
 
@@ -265,7 +267,6 @@ def test_source_spec(models, data):
     assert (logits.argmax(1) == y_test).mean() > 0.85  # a real classifier, so parity numbers mean something
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("route", sorted(FORMATS))
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 @pytest.mark.parametrize("name", ["cnn", "two_inputs", "sequence"])
@@ -294,7 +295,6 @@ def test_route_parity(models, data, tmp_path, request, route, precision, name):
         assert numbers["top1"] == 1.0, numbers
 
 
-@pytest.mark.slow
 def test_int8_onnx_keeps_int64_input_and_quantizes_weights(models, data, tmp_path):
     import onnx
 
@@ -311,7 +311,6 @@ def test_int8_onnx_keeps_int64_input_and_quantizes_weights(models, data, tmp_pat
     assert not [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "group"]
 
 
-@pytest.mark.slow
 def test_int8_onnx_quantizes_weights_held_in_constant_nodes(models, data, tmp_path):
     """paddle2onnx-style graphs keep every weight in a Constant node; int8 must still quantize them.
 
@@ -344,7 +343,6 @@ def test_int8_onnx_quantizes_weights_held_in_constant_nodes(models, data, tmp_pa
     assert _parity(source, Path(output.path), "onnx", feeds[40:])["cosine"] > THRESHOLDS["int8"]
 
 
-@pytest.mark.slow
 def test_fp16_onnx_has_float16_weights_and_float32_io(models, tmp_path):
     import onnx
 
@@ -358,7 +356,6 @@ def test_fp16_onnx_has_float16_weights_and_float32_io(models, tmp_path):
     assert weights == {name: size // 2 for name, size in original.items()}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_external_data_source_keeps_companion(models, data, tmp_path, precision):
     _, x_test, _, y_test = data
@@ -378,7 +375,6 @@ def test_external_data_source_keeps_companion(models, data, tmp_path, precision)
     assert numbers["cosine"] >= THRESHOLDS[precision], numbers
 
 
-@pytest.mark.slow
 def test_external_data_source_to_openvino(models, data, tmp_path):
     _, x_test, _, y_test = data
     source = load_source(models["external"])
@@ -387,7 +383,6 @@ def test_external_data_source_to_openvino(models, data, tmp_path):
     assert numbers["cosine"] >= THRESHOLDS["fp32"], numbers
 
 
-@pytest.mark.slow
 def test_in_memory_model_proto(models, data, tmp_path):
     import onnx
 
@@ -399,7 +394,6 @@ def test_in_memory_model_proto(models, data, tmp_path):
     assert numbers["cosine"] >= THRESHOLDS["fp32"] and numbers["max_abs"] < 1e-4, numbers
 
 
-@pytest.mark.slow
 def test_static_shapes_fix_dynamic_batch(models, tmp_path):
     import onnx
 
@@ -413,7 +407,6 @@ def test_static_shapes_fix_dynamic_batch(models, tmp_path):
     assert dims == [1, 1, 8, 8]
 
 
-@pytest.mark.slow
 def test_int8_output_is_deterministic(models, data, tmp_path):
     _, x_test, _, y_test = data
     source = load_source(models["cnn"])
@@ -430,7 +423,6 @@ def test_int8_without_calibration_is_a_conversion_error(models, tmp_path):
         _convert(load_source(models["cnn"]), "onnx_onnx", "int8", [], tmp_path)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("route", "scheme"),
     [

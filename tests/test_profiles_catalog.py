@@ -14,6 +14,8 @@ from edgekit.compat.opsets import builtin_opsets, load_opset
 from edgekit.errors import ProfileError
 from edgekit.profiles import builtin_names, list_profiles, load_profile
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 CATALOG = builtin_names()
 
 

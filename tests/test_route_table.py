@@ -8,7 +8,7 @@ import edgekit.converters
 import pytest
 
 from edgekit.errors import UnsupportedRouteError
-from edgekit.routes import ROUTES, Route, build_table, find_route
+from edgekit.routes import ROUTES, Route, RouteOutput, RouteRequest, build_table, find_route
 
 CONVERTERS_DIR = Path(edgekit.converters.__file__).parent
 
@@ -21,8 +21,16 @@ def test_every_converter_module_is_in_the_table():
 
 @pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda k: f"{k[0]}-{k[1]}")
 def test_every_entry_imports_and_has_convert(key):
-    module = importlib.import_module(ROUTES[key].module)
-    assert callable(module.convert)
+    import inspect
+
+    route = ROUTES[key]
+    module = importlib.import_module(route.module)
+    assert route.load() is module.convert
+    (parameter,) = inspect.signature(module.convert).parameters.values()
+    assert parameter.annotation in ("RouteRequest", RouteRequest)
+    assert inspect.signature(module.convert).return_annotation in ("RouteOutput", RouteOutput)
+    assert (module.__doc__ or "").strip() and (module.convert.__doc__ or "").strip()
+    assert route.name == f"{key[0].rstrip('23')}_{key[1]}"  # converters/<framework>_<format>.py (keras2 and keras3 share one)
 
 
 def test_a_duplicate_key_raises():

@@ -18,6 +18,8 @@ from edgekit.routes import RouteRequest, find_route
 from edgekit.runtime import open_runner
 from edgekit.sources import load_source
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 COSINE = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.98}
 
 
@@ -202,7 +204,6 @@ def test_tflite_route_without_litert_torch_names_the_extra(cnn_source, tmp_path,
     assert "pip install 'edgekit[litert-torch]'" in info.value.hint
 
 
-@pytest.mark.slow  # litert-torch imports jax: about 40 s for the four conversions
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "dynamic", "int8"])
 def test_cnn_tflite_parity(cnn_source, digits, tmp_path, precision):
     pytest.importorskip("litert_torch")
