@@ -27,14 +27,15 @@ class WatchedFeeds(list):
     """Feeds that, as a consumer iterates them, report each one to ``on_feed(index, count)`` and raise
     ``Cancelled`` once ``cancel`` is set: any loop over feeds becomes cancellable and reports progress."""
 
-    def __init__(self, feeds: Iterable[Any], cancel: threading.Event, on_feed: Callable[[int, int], None]) -> None:
+    def __init__(self, feeds: Iterable[Any], cancel: threading.Event, on_feed: Callable[[int, int], None],
+                 what: str = "the work") -> None:
         super().__init__(feeds)
-        self.cancel, self.on_feed = cancel, on_feed
+        self.cancel, self.on_feed, self.what = cancel, on_feed, what
 
     def __iter__(self) -> Iterator[Any]:
         count = len(self)
         for index in range(count):
-            raise_if_cancelled(self.cancel)
+            raise_if_cancelled(self.cancel, self.what)
             yield self[index]
             self.on_feed(index + 1, count)
 

@@ -62,7 +62,7 @@ def _trace(path: Path, fmt: str, feeds: list, stage: str, progress: ProgressCall
 
     raise_if_cancelled(cancel, "edgekit.debug")
     progress(ProgressEvent(f"debug:{stage}", 0.0, f"tracing the {stage}"))
-    return run_trace(path, fmt, WatchedFeeds(feeds, cancel, on_feed))
+    return run_trace(path, fmt, WatchedFeeds(feeds, cancel, on_feed, "edgekit.debug"))
 
 
 def _report(path: Path, fmt: str, ref_path: Path, ref_trace: Any, art_trace: Any, cal_trace: Any, samples: int,
