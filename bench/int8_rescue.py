@@ -145,7 +145,7 @@ def digits(runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         plain = edgekit.convert(model, precision=["fp32", "int8"], output_dir=f"{tmp}/plain", rescue=False, **common)
         rescued = edgekit.convert(model, precision="int8", output_dir=f"{tmp}/rescued", accuracy_target=TARGET, **common)
-        records = read_manifest(Path(f"{tmp}/rescued"))["config"]["rescue"]
+        records = read_manifest(Path(f"{tmp}/rescued"))["config"]["run"]["rescue"]
         sample = x_test[:1]
         for fmt in FORMATS:
             row = {}

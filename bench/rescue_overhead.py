@@ -45,7 +45,7 @@ def main() -> None:
                 times[label].append(round(time.perf_counter() - start, 2))
                 if rescue is None:
                     records = {k: {"met": r["met"], "stopped": r["stopped"], "tries": len(r["tries"]), "seconds": r["seconds"]}
-                               for k, r in read_manifest(out)["config"]["rescue"].items()}
+                               for k, r in read_manifest(out)["config"]["run"]["rescue"].items()}
     results = {"model": "digits demo CNN (Keras 3), int8 in TFLite, ONNX and OpenVINO for cpu-x86",
                "seconds": times, "best_seconds": {k: min(v) for k, v in times.items()}, "rescue_records": records}
     results["overhead_seconds"] = round(results["best_seconds"]["rescue_default"] - results["best_seconds"]["rescue_off"], 2)

@@ -51,13 +51,6 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
     import nncf
 
     scheme = request.scheme
-    if not request.calibration:
-        raise ConversionError("int8 quantization needs calibration data and none was given", "pass calibration samples")
-    if scheme.activations == "int16":
-        raise ConversionError(
-            "NNCF quantizes OpenVINO models with int8 activations only; int16 activations were asked",
-            "use a profile with int8 activations for OpenVINO, or int16 activations with TFLite",
-        )
     match = _input_matcher(ov_model, request)
     preset = nncf.QuantizationPreset.PERFORMANCE if scheme.symmetric_activations else nncf.QuantizationPreset.MIXED
     # NNCF's full bias correction refuses models with If operations: those get the fast one

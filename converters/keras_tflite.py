@@ -37,9 +37,6 @@ _HINT = (
 
 def convert(request: RouteRequest) -> RouteOutput:
     """Write ``<stem>.tflite`` at ``request.precision`` (fp32, fp16, dynamic or int8 full-integer)."""
-    qat = exports_qat(request)
-    if request.precision == "int8" and not request.calibration and not qat:
-        raise ConversionError("int8 quantization needs calibration data and none was given", "pass calibration samples")
     request.progress(0.05, "running the model once")
     warm_up(request)
     request.progress(0.15, f"converting to TFLite ({request.precision})")
@@ -183,10 +180,6 @@ def _configure(converter: Any, request: RouteRequest, tf: Any) -> list[str]:
     if not scheme.per_channel:
         converter._experimental_disable_per_channel = True
     notes.append("per-channel weights" if scheme.per_channel else "per-tensor weights")
-    if scheme.symmetric_activations and not int16:
-        notes.append("TFLite int8 activations are asymmetric (symmetric_activations does not apply)")
-    if scheme.calibration_method != "minmax":
-        notes.append(f"TFLite calibrates with min/max ranges ({scheme.calibration_method} does not apply)")
     return notes
 
 

@@ -72,26 +72,13 @@ def convert(request: RouteRequest) -> RouteOutput:
 
 
 def _check_scheme(request: RouteRequest) -> None:
-    """Refuse the QuantScheme settings litert-torch's PT2E quantizer cannot honour."""
-    scheme = request.scheme
-    if request.precision not in ("int8", "dynamic"):
-        return
+    """Refuse what the int8 scheme check of the build plan does not cover: dynamic-range asymmetric weights, and
+    layers kept in float (litert-torch's PT2E quantizer has neither)."""
     unsupported = []
-    if not scheme.symmetric_weights:
+    if request.precision == "dynamic" and not request.scheme.symmetric_weights:
         unsupported.append("asymmetric weights")
-    if request.precision == "int8":
-        if scheme.activations == "int16":
-            unsupported.append("int16 activations")
-        if scheme.symmetric_activations:
-            unsupported.append("symmetric activations")
-        if scheme.io_dtype == "uint8":
-            unsupported.append("uint8 input/output")
-        if request.float_layers:
-            unsupported.append("layers kept in float (float_layers)")
-        if not request.calibration:
-            raise ConversionError(
-                "int8 quantization needs calibration data and none was given", "pass calibration samples"
-            )
+    if request.precision == "int8" and request.float_layers:
+        unsupported.append("layers kept in float (float_layers)")
     if unsupported:
         raise ConversionError(
             f"litert-torch's int8 quantizer does not support {', '.join(unsupported)}",

@@ -10,8 +10,16 @@ from typing import TYPE_CHECKING, Any
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError
 
-_LAZY = {
+#: public name -> module (the attribute of the same name), or (module, attribute) for a public alias
+_LAZY: dict[str, str | tuple[str, str]] = {
     "convert": "edgekit.pipeline",
+    "BuildPlan": "edgekit.plan",
+    "load_build": "edgekit.manifest",
+    "parse_shape": "edgekit.shapes",
+    "shape_text": "edgekit.specs",
+    "ProfileReport": "edgekit.profiling",
+    "AgentClient": "edgekit.agent.client",
+    "discover_agents": ("edgekit.agent.discovery", "browse"),
     "check": "edgekit.compat.check",
     "inspect": "edgekit.inspection",
     "load_profile": "edgekit.profiles",
@@ -46,22 +54,28 @@ if TYPE_CHECKING:
     from edgekit.formats.devices import DeviceEntry, devices, host_info
     from edgekit.formats.runner import open_runner
     from edgekit.inspection import inspect
-    from edgekit.manifest import read_manifest
+    from edgekit.agent.client import AgentClient
+    from edgekit.agent.discovery import browse as discover_agents
+    from edgekit.manifest import load_build, read_manifest
     from edgekit.optimize.recipe import load_recipe
     from edgekit.optimize.report import OptimizationReport
     from edgekit.optimize.steps import distill, prune, qat
     from edgekit.options import QuantScheme
     from edgekit.pipeline import convert
+    from edgekit.plan import BuildPlan
     from edgekit.profiles import DeviceProfile, list_profiles, load_profile
+    from edgekit.profiling import ProfileReport
     from edgekit.progress import ProgressEvent
-    from edgekit.specs import Artifact, Build, ModelSource, TensorSpec, ValidationResult
+    from edgekit.shapes import parse_shape
+    from edgekit.specs import Artifact, Build, ModelSource, TensorSpec, ValidationResult, shape_text
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    entry = _LAZY.get(name)
+    if entry is None:
         raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, attribute = entry if isinstance(entry, tuple) else (entry, name)
+    value = getattr(importlib.import_module(module), attribute)
     globals()[name] = value
     return value
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from edgekit._version import __version__
+from edgekit import __version__
 from edgekit.errors import EdgekitError, InvalidOptionError
 
 EXIT_GATE_FAILED = 1
@@ -114,9 +114,8 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
     before conversion and are measured on --val-data.
     """
     from edgekit.console import print_build, progress_bar
-    from edgekit.optimize.steps import distill, prune, qat
-    from edgekit.pipeline import convert as run_convert
-    from edgekit.shapes import parse_shape
+    from edgekit import convert as run_convert
+    from edgekit import distill, parse_shape, prune, qat
 
     tuning = {} if epochs is None else {"epochs": epochs}
     steps = [
@@ -153,8 +152,8 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
 @friendly_errors
 def targets(as_json: bool, show: str | None) -> None:
     """List the device profiles (targets) edgekit can build for."""
+    from edgekit import list_profiles, load_profile
     from edgekit.console import print_targets
-    from edgekit.profiles import list_profiles, load_profile
 
     if show:
         click.echo(json.dumps(load_profile(show).model_dump(mode="json"), indent=2))
@@ -184,9 +183,8 @@ def check_command(model: str, target: str, formats: tuple[str, ...], precision: 
 
     Exits 1 when a hard limit of the target is broken.
     """
-    from edgekit.compat.check import check
+    from edgekit import check, parse_shape
     from edgekit.console import print_compatibility
-    from edgekit.shapes import parse_shape
 
     report = check(model, target=target, formats=formats or None, precision=precision,
                    quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
@@ -206,8 +204,8 @@ def check_command(model: str, target: str, formats: tuple[str, ...], precision: 
 @friendly_errors
 def inspect_command(model: str, allow_unsafe: bool, as_json: bool) -> None:
     """Show a model's framework, inputs and outputs (name, shape, dtype, layout) and hash."""
+    from edgekit import inspect
     from edgekit.console import print_source
-    from edgekit.inspection import inspect
 
     source = inspect(model, allow_unsafe=allow_unsafe)
     if as_json:
@@ -225,15 +223,14 @@ def inspect_command(model: str, allow_unsafe: bool, as_json: bool) -> None:
 @friendly_errors
 def devices_command(scan_seconds: float, as_json: bool) -> None:
     """What can run models here (runtimes, delegates, execution providers, OpenVINO devices) and agents on the LAN."""
-    from edgekit import devices
-    from edgekit.formats.devices import accelerators, host_info
+    from edgekit import devices, host_info
     from edgekit.profiling.console import print_devices
 
     entries = devices()
-    host = host_info(probe=False).model_copy(update={"accelerators": accelerators(entries)})
+    host = host_info(entries=entries)
     agents: list[str] = []
     if scan_seconds > 0:
-        from edgekit.agent.discovery import browse
+        from edgekit import discover_agents as browse
 
         agents = browse(scan_seconds)
     if as_json:
@@ -267,7 +264,7 @@ def profile_command(artifacts: tuple[str, ...], device: str, target: str | None,
                     json_path: str | None, html_path: str | None, agent_url: str | None = None,
                     agent_fingerprint: str | None = None) -> None:
     """Measure latency, memory, per-op times (and accuracy) of artifacts or a build folder on a device."""
-    from edgekit.profiling import profile
+    from edgekit import profile
     from edgekit.profiling.console import print_report, progress_printer
 
     try:

@@ -54,6 +54,42 @@ class OutputError(EdgekitError):
     """The output folder cannot be created or written."""
 
 
+class IncompatibleTargetError(EdgekitError):
+    """The model breaks a hard limit of the target device (an op it cannot run, a dynamic shape, a precision)."""
+
+
+class PlanError(InvalidOptionError):
+    """A build cannot be planned: every problem found in its options, listed at once in ``problems``."""
+
+    def __init__(self, message: str, hint: str = "", problems: tuple[EdgekitError, ...] = ()) -> None:
+        super().__init__(message, hint)
+        self.problems = tuple(problems)
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.hint, self.problems))
+
+    @classmethod
+    def of(cls, problems: list[EdgekitError]) -> EdgekitError:
+        """One problem as itself, several as one PlanError listing each message and hint."""
+        if len(problems) == 1:
+            return problems[0]
+        listed = "\n".join(f"  - {p.message}" + (f" (hint: {p.hint})" if p.hint else "") for p in problems)
+        return cls(f"the build cannot be planned, {len(problems)} problems:\n{listed}",
+                   "fix each problem as hinted; nothing was converted", tuple(problems))
+
+
+class Cancelled(EdgekitError):
+    """The caller cancelled the work (``cancel`` set); nothing half-written is kept."""
+
+
+class ProfilingError(EdgekitError):
+    """Profiling an artifact failed, timed out, or the device / agent is not reachable."""
+
+
+class ManifestError(ModelFileError):
+    """A build manifest is missing, corrupt, or not an edgekit manifest."""
+
+
 class ConversionError(EdgekitError):
     """A converter failed, crashed or timed out for one route."""
 

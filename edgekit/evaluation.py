@@ -8,6 +8,7 @@ import numpy as np
 from edgekit.data import load_feeds
 from edgekit.errors import DataError
 from edgekit.formats.runner import open_runner
+from edgekit.metrics import top1_accuracy
 from edgekit.specs import Artifact
 from edgekit.validation import match_names
 
@@ -21,5 +22,4 @@ def accuracy(artifact: Artifact, inputs: np.ndarray, labels: np.ndarray) -> floa
     feeds = load_feeds(inputs, artifact.inputs, what="evaluation")
     names = match_names(artifact.inputs, runner.inputs)
     output = runner.outputs[0].name
-    predictions = [int(np.argmax(runner.run({names[k]: v for k, v in feed.items()})[output])) for feed in feeds]
-    return float(np.mean(np.asarray(predictions) == labels))
+    return top1_accuracy([runner.run({names[k]: v for k, v in feed.items()})[output] for feed in feeds], labels)

@@ -6,6 +6,7 @@ from typing import Any
 
 from edgekit.sources import is_in_memory
 from edgekit.specs import ModelSource
+from edgekit.messages import OpenSource
 from edgekit.worker import InProcessSession, WorkerSession
 
 
@@ -18,6 +19,6 @@ def inspect(model: Any, *, example_inputs: Any = None, allow_unsafe: bool = Fals
     with tempfile.TemporaryDirectory(prefix="edgekit-inspect-") as logs:
         session = WorkerSession(Path(logs)) if isolate else InProcessSession()
         try:
-            return session.call("open", model, example_inputs, allow_unsafe)
+            return session.call(OpenSource(model, example_inputs, allow_unsafe))
         finally:
             session.close()

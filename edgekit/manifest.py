@@ -10,10 +10,14 @@ from typing import Any
 
 from edgekit._version import __version__
 from edgekit.atomic import atomic_write_text
+from edgekit.errors import ManifestError
 from edgekit.specs import Build
 
 MANIFEST_NAME = "edgekit-manifest.json"
-SCHEMA_VERSION = 1
+#: 2: ``config`` is ``{"plan": BuildPlan serialised, "run": what the build learned}`` (1: requested/effective dicts)
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+MAX_MANIFEST_BYTES = 64 << 20
 _LIBRARIES = (
     "tensorflow", "tf-keras", "keras", "torch", "onnx", "onnxruntime", "onnxscript", "openvino", "nncf",
     "ai-edge-litert", "tf2onnx", "litert-torch", "numpy",
@@ -51,9 +55,61 @@ def write_manifest(build: Build, config: dict[str, Any]) -> Path:
     return path
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest at ``path`` (a file or a build folder) as a dict."""
+def manifest_path(path: str | Path) -> Path:
+    """The manifest file of ``path``: the file itself, or the manifest in a build folder."""
     path = Path(path)
-    if path.is_dir():
-        path = path / MANIFEST_NAME
-    return json.loads(path.read_text(encoding="utf-8"))
+    return path / MANIFEST_NAME if path.is_dir() else path
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest at ``path`` (a file or a build folder) as a dict; the one place a manifest is parsed.
+
+    Raises ``ManifestError`` when it is missing, too large, not JSON, or not an edgekit manifest of a
+    schema version this edgekit reads.
+    """
+    file = manifest_path(path)
+    try:
+        size = file.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{file} is {size} bytes, more than a manifest can be", "give the build folder edgekit wrote")
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{file} does not exist", "give a build folder written by edgekit convert, or its manifest") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ManifestError(f"{file} is not a readable manifest: {exc}", "rebuild the artifacts with edgekit convert") from None
+    if not isinstance(document, dict) or "schema_version" not in document or "artifacts" not in document:
+        raise ManifestError(f"{file} is not an edgekit manifest", "give a build folder written by edgekit convert")
+    if document["schema_version"] not in READABLE_VERSIONS:
+        raise ManifestError(
+            f"{file} has manifest schema version {document['schema_version']!r}; this edgekit reads {READABLE_VERSIONS}",
+            "rebuild the artifacts, or use the edgekit version that wrote them",
+        )
+    return document
+
+
+def load_build(path: str | Path) -> Build:
+    """The ``Build`` recorded in a build folder's manifest (``path``: the folder or the manifest file).
+
+    Artifact paths are those of the files beside the manifest (the folder may have been moved); the manifest
+    is validated field by field and a missing, corrupt or foreign one is a ``ManifestError``.
+    """
+    from pydantic import ValidationError
+
+    file = manifest_path(path)
+    document = read_manifest(file)
+    folder = file.parent
+    fields = {key: document[key] for key in Build.model_fields if key in document}
+    try:
+        fields["artifacts"] = [_in_folder(entry, folder) for entry in fields.get("artifacts", [])]
+        return Build.model_validate({**fields, "output_dir": str(folder), "manifest_path": str(file)})
+    except (ValidationError, TypeError, KeyError, AttributeError) as exc:
+        from edgekit.errors import first_line
+
+        raise ManifestError(f"{file} does not describe a build: {first_line(exc, 300)}",
+                            "rebuild the artifacts with edgekit convert") from None
+
+
+def _in_folder(entry: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """An artifact entry with its files taken by name from the manifest's folder (never outside it)."""
+    files = [str(folder / Path(name).name) for name in entry.get("files") or [entry["path"]]]
+    return {**entry, "path": str(folder / Path(entry["path"]).name), "files": files}

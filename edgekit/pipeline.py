@@ -1,34 +1,39 @@
-"""``edgekit.convert``: one call from a model to validated artifacts and a manifest."""
+"""``edgekit.convert``: one call from a model to validated artifacts and a manifest.
+
+A build is: plan (``edgekit.plan``: every option checked before any work) -> prepare the source and its data
+in a session (``edgekit.session``, in a worker process for model files) -> one job per planned route ->
+publish (the manifest, written last).
+"""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.atomic import ensure_writable_dir, staging_dir
-from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
-from edgekit.data import load_feeds, synthetic_feeds
-from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
+from edgekit.compat.gate import complete_static_shapes, finish_artifact, precheck
+from edgekit.data import Feed, load_feeds, synthetic_feeds
+from edgekit.errors import Cancelled, EdgekitError
 from edgekit.manifest import MANIFEST_NAME, write_manifest
-from edgekit.optimize.labelled import load_labelled
-from edgekit.optimize.plan import isolation, precisions_with, resolve_steps, save_for_worker
-from edgekit.optimize.steps import QatStep, Step
-from edgekit.options import QuantScheme, Tolerances
-from edgekit.profiles import DeviceProfile, load_profile
+from edgekit.messages import BuildRoute, CarryStates, ListSourceOps, Message, OpenSource, Optimize, SetValidation
+from edgekit.optimize.labelled import LabelledData, load_labelled
+from edgekit.optimize.report import OptimizationReport
+from edgekit.optimize.steps import Step
+from edgekit.plan import (
+    DEFAULT_CALIBRATION_SAMPLES, DEFAULT_VALIDATION_SAMPLES, BuildInputs, BuildOptions, BuildPlan, PlannedRoute, make_plan,
+)
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
-from edgekit.rescue import allowed_remedies, parse_target, rescue_route
-from edgekit.routes import ROUTES, find_route
+from edgekit.rescue import allowed_remedies, rescue_route
 from edgekit.session import RouteJob
 from edgekit.shapes import check_states, fix_shapes, with_shapes
-from edgekit.sources import framework_of_object, is_in_memory
-from edgekit.sources.sniff import sniff
-from edgekit.specs import FORMATS, PRECISIONS, Build, RouteFailure, TensorSpec
-from edgekit.worker import Cancelled, InProcessSession, WorkerSession
+from edgekit.sources import is_in_memory
+from edgekit.specs import Artifact, Build, ModelSource, RouteFailure, TensorSpec
+from edgekit.worker import InProcessSession, WorkerSession
 
-DEFAULT_CALIBRATION_SAMPLES = 300
-DEFAULT_VALIDATION_SAMPLES = 200
 SYNTHETIC_VALIDATION_SAMPLES = 16
+Call = Callable[[Message], Any]
 
 
 def convert(
@@ -66,7 +71,8 @@ def convert(
 
     ``model`` is a path (.keras, .h5, SavedModel folder, TorchScript .pt, .pt2, .onnx) or an in-memory
     Keras model, ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and
-    precision default to the target profile's. Model files are loaded in a worker process
+    precision default to the target profile's. Every option is checked before any work (``edgekit.plan``):
+    all the problems found are refused in one error. Model files are loaded in a worker process
     (``isolate``), in-memory models in this one. Artifacts that fail validation are kept and marked
     failed; routes that produce nothing are listed in ``Build.failures``. ``input_shapes`` fixes
     dynamic dimensions ({input name: shape}) for conversion, calibration and validation; ``states``
@@ -84,181 +90,102 @@ def convert(
     x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
     also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
     """
+    options = BuildOptions.of(locals())
+    inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
+    plan, inputs = make_plan(inputs, options)
     progress = progress or ignore
     cancel = cancel or threading.Event()
-    profile = load_profile(target)
-    framework = _framework_of(model)
-    explicit_formats = formats is not None
-    format_list = _as_list(formats, profile.formats, "format", FORMATS)
-    steps, train_data, val_data = resolve_steps(optimizations, train_data, val_data)
-    precision_list = precisions_with(steps, _as_list(precision, (profile.precision,), "precision", PRECISIONS), precision is not None)
-    jobs_wanted = _routes_to_build(framework, format_list, precision_list, explicit_formats)
-    scheme = _scheme(profile, quantization)
-    budget_limits = budgets_for(profile, budgets)
-    rescue_target = parse_target(accuracy_target) if accuracy_target else None
-    if rescue is False and rescue_target is not None:
-        raise InvalidOptionError("an accuracy target needs the rescue, and rescue=False turns it off", "drop one of the two")
-    rescue_on = rescue if rescue is not None else (rescue_target is not None or profile.allow_float_fallback)
-    rescue_on = rescue_on and not any(isinstance(step, QatStep) for step in steps)  # QAT int8 comes from training
-    out = ensure_writable_dir(Path(output_dir))
-    isolate = isolation(model, steps, isolate)
-    config = {
-        "target": profile.name,
-        "requested": {"formats": formats, "precision": precision, "quantization": dict(quantization or {}),
-                      "tolerances": dict(tolerances or {}), "allow_unsafe": allow_unsafe,
-                      "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}, "states": dict(states or {}),
-                      "optimizations": [step.model_dump(mode="json") for step in steps]},
-        "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
-                      "calibration_samples": calibration_samples, "validation_samples": validation_samples},
-        "profile": profile.model_dump(mode="json"),
-        "budgets": {"requested": dict(budgets or {}), "effective": budget_limits.model_dump(exclude_none=True), "force": force},
-    }
-    optimization = None
-    with staging_dir(out) as staging:
-        session = WorkerSession(staging, cancel) if isolate else InProcessSession()
+    with build_folder(plan.output_dir) as (out, staging):
+        session = WorkerSession(staging, cancel) if plan.isolate else InProcessSession()
         try:
-            if isolate and is_in_memory(model) and steps:
-                model, steps = save_for_worker(model, steps, staging)
-            original = source = session.call("open", model, example_inputs, allow_unsafe, progress=progress, timeout=timeout)
-            source_ops = session.call("source_ops", progress=progress, timeout=timeout)
-            labelled = load_labelled(val_data, source.inputs, source.outputs, "val_data") if val_data is not None else None
-            if train_data is not None and (steps or calibration_data is None):
-                train = load_labelled(train_data, source.inputs, source.outputs, "train_data")
-                calibration_data = train.x if calibration_data is None else calibration_data
-                config["effective"]["calibration_data"] = "train_data" if calibration_data is train.x else "calibration_data"
-            if steps:
-                source, optimization = session.call(
-                    "optimize", steps, train, labelled, budget_limits.max_accuracy_drop, progress=progress, timeout=timeout
-                )
-            fixed = fix_shapes(input_shapes, source.inputs)
-            state_map = check_states(states, source.inputs, source.outputs)
-            data_inputs = with_shapes(source.inputs, fixed)
-            calibration = _calibration(calibration_data, data_inputs, precision_list, calibration_samples)
-            if state_map and calibration:
-                calibration = session.call("carry_states", calibration, state_map, progress=progress, timeout=timeout)
-                config["effective"]["calibration_states"] = "carried from the reference model's previous step"
-            if not calibration and validation_data is None:  # random validation inputs need the target's static shapes
-                fixed = complete_static_shapes(profile, source.inputs, fixed, [])
-                data_inputs = with_shapes(source.inputs, fixed)
-            if validation_data is None and labelled is not None:
-                validation_data = labelled.x
-            validation, validation_origin = _validation(validation_data, calibration, data_inputs, validation_samples)
-            labels = labelled.y[: len(validation)] if labelled is not None and validation_data is labelled.x else None
-            if labels is not None:
-                validation_origin = "val_data (labelled)"
-            fixed = complete_static_shapes(profile, source.inputs, fixed, calibration or validation)
-            checks = precheck(source_ops, profile, original, format_list, precision_list, scheme, fixed, force)
-            config["compatibility"] = [report.model_dump(mode="json") for report in checks]
-            config["effective"].update(validation_data=validation_origin, input_shapes=fixed, states=state_map)
-            session.call("set_validation", validation, state_map, labels, progress=progress, timeout=timeout)
-            baseline_accuracy = optimization.source.accuracy if optimization is not None else None
-            artifacts, failures = [], []
-            for fmt, prec in jobs_wanted:
-                if cancel.is_set():
-                    raise Cancelled("the build was cancelled", "nothing half-written was kept")
-                job = RouteJob(
-                    format=fmt, precision=prec, scheme=scheme, tolerances=_tolerances(prec, tolerances, profile),
-                    output_dir=out, staging_dir=_job_dir(staging, fmt, prec), stem=f"{name or _default_name(model)}_{prec}",
-                    calibration=calibration if prec == "int8" else [], static_shapes=fixed,
-                )
-                try:
-                    if rescue_on and prec == "int8":
-                        artifact, record = rescue_route(
-                            lambda j: session.call("build_route", j, progress=progress, timeout=timeout), job,
-                            rescue_target or job.tolerances, validation, allowed=allowed_remedies(profile, framework, fmt),
-                            budget_s=rescue_budget_s,
-                        )
-                        config.setdefault("rescue", {})[job.label] = record
-                    else:
-                        artifact = session.call("build_route", job, progress=progress, timeout=timeout)
-                    artifacts.append(finish_artifact(artifact, profile, budget_limits, baseline_accuracy))
-                except Cancelled:
-                    raise
-                except EdgekitError as exc:
-                    failures.append(RouteFailure(format=fmt, precision=prec, route=job.label, error=exc.message, hint=exc.hint))
+            call = _caller(session, progress, options.timeout)
+            prepared = prepare(call, plan, inputs, staging)
+            artifacts, failures = run_jobs(call, plan, prepared, out, staging, cancel)
         finally:
             session.close()
-    build = Build(
-        output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=original, target=profile.name,
-        artifacts=tuple(artifacts), failures=tuple(failures), optimization=optimization,
-    )
-    progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
-    write_manifest(build, config)
-    return build
+    return publish(plan, prepared, artifacts, failures, out, progress)
 
 
-def _framework_of(model: Any) -> str:
-    if is_in_memory(model):
-        framework = framework_of_object(model)
-        if framework is None:
-            raise InvalidOptionError(
-                f"edgekit cannot convert an object of type {type(model).__module__}.{type(model).__qualname__}",
-                "pass a model file path, a Keras model, a torch.nn.Module (with example_inputs=) or an onnx.ModelProto",
-            )
-        return framework
-    return sniff(Path(model)).framework
+@contextmanager
+def build_folder(output_dir: Path) -> Iterator[tuple[Path, Path]]:
+    """The output folder (created, checked writable) and a staging folder in it for the build's files.
+
+    The one place a build uses ``edgekit.atomic``'s folder mechanics; each artifact's files are published
+    from staging by ``BuildSession.build_route`` and the manifest is written last by ``publish``.
+    """
+    from edgekit.atomic import ensure_writable_dir, staging_dir
+
+    out = ensure_writable_dir(Path(output_dir))
+    with staging_dir(out) as staging:
+        yield out, staging
 
 
-def _as_list(value: Sequence[str] | str | None, default: Sequence[str], what: str, allowed: Sequence[str]) -> list[str]:
-    items = list(default) if value is None else [value] if isinstance(value, str) else list(value)
-    if not items:
-        raise InvalidOptionError(f"no {what} given", f"choose from: {', '.join(allowed)}")
-    for item in items:
-        if item not in allowed:
-            raise InvalidOptionError(f"unknown {what} '{item}'", f"{did_you_mean(item, allowed)}choose from: {', '.join(allowed)}")
-    return list(dict.fromkeys(items))
+@dataclass
+class Prepared:
+    """The source as loaded (and optimized), its data, and what the build learned doing it (manifest ``run``)."""
+
+    original: ModelSource
+    source: ModelSource
+    optimization: OptimizationReport | None
+    calibration: list[Feed] = field(default_factory=list)
+    validation: list[Feed] = field(default_factory=list)
+    fixed: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
 
 
-def _routes_to_build(framework: str, formats: list[str], precisions: list[str], explicit: bool) -> list[tuple[str, str]]:
-    """Every (format, precision) pair to build; unknown routes fail here, before any work."""
-    if not explicit:
-        formats = [f for f in formats if (framework, f) in ROUTES] or formats
-    pairs = []
-    for fmt in formats:
-        for prec in precisions:
-            if prec == "dynamic" and fmt != "tflite" and len(formats) > 1:
-                continue  # dynamic-range is a TFLite scheme; other formats get the rest of the list
-            find_route(framework, fmt, prec)
-            pairs.append((fmt, prec))
-    if not pairs:
-        raise InvalidOptionError("nothing to build for these formats and precisions", "dynamic-range precision exists only for tflite")
-    return pairs
+def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> Prepared:
+    """Open the source, run the optimization steps, load and check the data, and set the reference outputs."""
+    from edgekit.optimize.plan import save_for_worker
+
+    model, steps = inputs.model, list(plan.optimizations)
+    if plan.isolate and is_in_memory(model) and steps:
+        model, steps = save_for_worker(model, steps, staging)
+    original = source = call(OpenSource(model, inputs.example_inputs, plan.options.allow_unsafe))
+    source_ops = call(ListSourceOps())
+    labelled = load_labelled(inputs.val_data, source.inputs, source.outputs, "val_data") if inputs.val_data is not None else None
+    calibration_data, optimization, run = inputs.calibration_data, None, {}
+    if inputs.train_data is not None and (steps or calibration_data is None):
+        train = load_labelled(inputs.train_data, source.inputs, source.outputs, "train_data")
+        calibration_data = train.x if calibration_data is None else calibration_data
+        run["calibration_data"] = "train_data" if calibration_data is train.x else "calibration_data"
+    if steps:
+        source, optimization = call(Optimize(steps, train, labelled, plan.budgets.max_accuracy_drop))
+    prepared = Prepared(original, source, optimization, run=run)
+    _load_data(call, plan, prepared, calibration_data, inputs.validation_data, labelled)
+    checks = precheck(source_ops, plan.profile, original, plan.formats, plan.precisions, plan.scheme, prepared.fixed,
+                      plan.options.force)
+    run["compatibility"] = [report.model_dump(mode="json") for report in checks]
+    return prepared
 
 
-def _scheme(profile: DeviceProfile, overrides: Mapping[str, Any] | None) -> QuantScheme:
-    if not overrides:
-        return profile.quantization
-    try:
-        return QuantScheme.model_validate({**profile.quantization.model_dump(), **dict(overrides)})
-    except ValueError as exc:
-        raise InvalidOptionError(f"invalid quantization options: {exc}", f"fields: {', '.join(QuantScheme.model_fields)}") from None
+def _load_data(call: Call, plan: BuildPlan, prepared: Prepared, calibration_data: Any, validation_data: Any,
+               labelled: LabelledData | None) -> None:
+    """Calibration and validation feeds checked against the source's inputs (shapes fixed, states carried)."""
+    options, source = plan.options, prepared.source
+    fixed = fix_shapes(options.input_shapes, source.inputs)
+    state_map = check_states(options.states, source.inputs, source.outputs)
+    data_inputs = with_shapes(source.inputs, fixed)
+    calibration = [] if calibration_data is None else load_feeds(
+        calibration_data, data_inputs, what="calibration", limit=options.calibration_samples)
+    if state_map and calibration:
+        calibration = call(CarryStates(calibration, state_map))
+        prepared.run["calibration_states"] = "carried from the reference model's previous step"
+    if not calibration and validation_data is None:  # random validation inputs need the target's static shapes
+        fixed = complete_static_shapes(plan.profile, source.inputs, fixed, [])
+        data_inputs = with_shapes(source.inputs, fixed)
+    if validation_data is None and labelled is not None:
+        validation_data = labelled.x
+    validation, origin = _validation(validation_data, calibration, data_inputs, options.validation_samples)
+    labels = labelled.y[: len(validation)] if labelled is not None and validation_data is labelled.x else None
+    if labels is not None:
+        origin = "val_data (labelled)"
+    prepared.fixed = complete_static_shapes(plan.profile, source.inputs, fixed, calibration or validation)
+    prepared.calibration, prepared.validation = calibration, validation
+    prepared.run.update(validation_data=origin, input_shapes=prepared.fixed, states=state_map)
+    call(SetValidation(validation, state_map, labels))
 
 
-def _tolerances(precision: str, overrides: Mapping[str, float] | None, profile: DeviceProfile) -> Tolerances:
-    base = Tolerances.default_for(precision).model_dump()
-    budgets = profile.budgets
-    if budgets.min_cosine is not None:
-        base["cosine"] = budgets.min_cosine
-    if budgets.min_top1_agreement is not None:
-        base["top1_agreement"] = budgets.min_top1_agreement
-    try:
-        return Tolerances.model_validate({**base, **dict(overrides or {})})
-    except ValueError as exc:
-        raise InvalidOptionError(f"invalid tolerances: {exc}", "give cosine= and/or top1_agreement= as numbers") from None
-
-
-def _calibration(data: Any, inputs: tuple[TensorSpec, ...], precisions: list[str], limit: int) -> list:
-    if data is None:
-        if "int8" in precisions:
-            raise DataError(
-                "int8 quantization needs calibration data",
-                "give calibration_data= / --calibration: an array, a .npy/.npz file, an image folder or an iterable of batches",
-            )
-        return []
-    return load_feeds(data, inputs, what="calibration", limit=limit)
-
-
-def _validation(data: Any, calibration: list, inputs: tuple[TensorSpec, ...], limit: int) -> tuple[list, str]:
+def _validation(data: Any, calibration: list[Feed], inputs: tuple[TensorSpec, ...], limit: int) -> tuple[list[Feed], str]:
     if data is not None:
         return load_feeds(data, inputs, what="validation", limit=limit), "validation_data"
     if calibration:
@@ -266,11 +193,54 @@ def _validation(data: Any, calibration: list, inputs: tuple[TensorSpec, ...], li
     return synthetic_feeds(inputs, SYNTHETIC_VALIDATION_SAMPLES), "synthetic (standard normal)"
 
 
-def _job_dir(staging: Path, fmt: str, precision: str) -> Path:
-    path = staging / f"{fmt}-{precision}"
-    path.mkdir()
-    return path
+def run_jobs(call: Call, plan: BuildPlan, prepared: Prepared, out: Path, staging: Path,
+             cancel: threading.Event) -> tuple[list[Artifact], list[RouteFailure]]:
+    """Build, validate and judge every planned route; a route that produces nothing becomes a failure."""
+    artifacts, failures = [], []
+    baseline = prepared.optimization.source.accuracy if prepared.optimization is not None else None
+    for planned in plan.jobs:
+        if cancel.is_set():
+            raise Cancelled("the build was cancelled", "nothing half-written was kept")
+        job = _route_job(plan, planned, prepared, out, staging)
+        try:
+            if plan.rescue and job.precision == "int8":
+                artifact, record = rescue_route(
+                    lambda j: call(BuildRoute(j)), job, plan.accuracy_target or job.tolerances, prepared.validation,
+                    allowed=allowed_remedies(plan.profile, plan.framework, job.format), budget_s=plan.options.rescue_budget_s,
+                )
+                prepared.run.setdefault("rescue", {})[job.label] = record
+            else:
+                artifact = call(BuildRoute(job))
+            artifacts.append(finish_artifact(artifact, plan.profile, plan.budgets, baseline))
+        except Cancelled:
+            raise
+        except EdgekitError as exc:
+            failures.append(RouteFailure(format=job.format, precision=job.precision, route=job.label,
+                                         error=exc.message, hint=exc.hint))
+    return artifacts, failures
 
 
-def _default_name(model: Any) -> str:
-    return "model" if is_in_memory(model) else Path(model).name.split(".")[0] or "model"
+def _route_job(plan: BuildPlan, planned: PlannedRoute, prepared: Prepared, out: Path, staging: Path) -> RouteJob:
+    job_dir = staging / f"{planned.format}-{planned.precision}"
+    job_dir.mkdir()
+    return RouteJob(
+        format=planned.format, precision=planned.precision, scheme=plan.scheme, tolerances=plan.tolerances[planned.precision],
+        output_dir=out, staging_dir=job_dir, stem=f"{plan.name}_{planned.precision}",
+        calibration=prepared.calibration if planned.precision == "int8" else [], static_shapes=prepared.fixed,
+    )
+
+
+def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], failures: list[RouteFailure], out: Path,
+            progress: ProgressCallback) -> Build:
+    """The ``Build`` and its manifest (``config`` = the plan serialised + what the run learned), written last."""
+    build = Build(
+        output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=prepared.original, target=plan.target,
+        artifacts=tuple(artifacts), failures=tuple(failures), optimization=prepared.optimization,
+    )
+    progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
+    write_manifest(build, {"plan": plan.manifest_config(), "run": prepared.run})
+    return build
+
+
+def _caller(session: InProcessSession | WorkerSession, progress: ProgressCallback, timeout: float | None) -> Call:
+    return lambda message: session.call(message, progress=progress, timeout=timeout)

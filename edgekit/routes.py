@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 ALL_PRECISIONS = ("fp32", "fp16", "int8")
 #: the QuantScheme fields (edgekit.options) a route may honour for int8
 SCHEME_FIELDS = frozenset({"per_channel", "symmetric_weights", "symmetric_activations", "io_dtype", "activations",
-                           "calibration_method"})
+                           "calibration_method", "bias_correction", "smooth_quant"})
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Route:
     module: str
     precisions: tuple[str, ...] = ALL_PRECISIONS
     extra: str | None = None  # the pip extra a route needs beyond the base install
-    scheme_fields: frozenset[str] = SCHEME_FIELDS  # scheme fields honoured; a non-default value of another is refused
+    scheme_fields: frozenset[str] = SCHEME_FIELDS  # int8 scheme fields honoured; a non-default value of another is refused
     static_shapes: bool = False  # the converter needs every input dimension fixed
     requires: tuple[str, ...] = ()  # import names the converter needs (checked with find_spec before any work)
 
@@ -78,19 +78,33 @@ def _needs(framework: str, fmt: str, *more: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*_LOAD[framework], *more, *_MAKE[fmt])))
 
 
+# The QuantScheme fields each converter family really passes to its quantizer (read from the converters):
+#: TFLiteConverter: per-channel or per-tensor weights, int8/uint8 I/O types, int16x8 activations; its weights
+#: are always symmetric, int8 activations always asymmetric, and it calibrates with min/max only.
+_TFLITE_FIELDS = frozenset({"per_channel", "io_dtype", "activations"})
+#: litert-torch's PT2E quantizer: symmetric int8 weights per channel or tensor, asymmetric int8 activations
+#: from a histogram observer, and int8 input/output whatever was asked.
+_LITERT_TORCH_FIELDS = frozenset({"per_channel"})
+#: ONNX Runtime quantize_static (QDQ): every field except io_dtype (the model keeps float input/output) and
+#: NNCF's bias correction and SmoothQuant.
+_ORT_FIELDS = SCHEME_FIELDS - {"io_dtype", "bias_correction", "smooth_quant"}
+#: NNCF on OpenVINO: int8 activations only, float input/output.
+_NNCF_FIELDS = SCHEME_FIELDS - {"io_dtype", "activations"}
 ROUTES: dict[tuple[str, str], Route] = build_table([
-    (("keras2", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, requires=_needs("keras2", "tflite"))),
-    (("keras2", "onnx"), Route(_C + "keras_onnx", requires=_needs("keras2", "onnx", "tf2onnx"))),
-    (("keras2", "openvino"), Route(_C + "keras_openvino", requires=_needs("keras2", "openvino"))),
-    (("keras3", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, requires=_needs("keras3", "tflite"))),
-    (("keras3", "onnx"), Route(_C + "keras_onnx", requires=_needs("keras3", "onnx", "tf2onnx"))),
-    (("keras3", "openvino"), Route(_C + "keras_openvino", requires=_needs("keras3", "openvino"))),
-    (("torch", "onnx"), Route(_C + "torch_onnx", requires=_needs("torch", "onnx", "onnxscript"))),
-    (("torch", "openvino"), Route(_C + "torch_openvino", requires=_needs("torch", "openvino"))),
-    (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch",
-                                requires=_needs("torch", "tflite", "litert_torch"))),
-    (("onnx", "onnx"), Route(_C + "onnx_onnx", requires=_needs("onnx", "onnx"))),
-    (("onnx", "openvino"), Route(_C + "onnx_openvino", requires=_needs("onnx", "openvino"))),
+    (("keras2", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, scheme_fields=_TFLITE_FIELDS,
+                                 requires=_needs("keras2", "tflite"))),
+    (("keras2", "onnx"), Route(_C + "keras_onnx", scheme_fields=_ORT_FIELDS, requires=_needs("keras2", "onnx", "tf2onnx"))),
+    (("keras2", "openvino"), Route(_C + "keras_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("keras2", "openvino"))),
+    (("keras3", "tflite"), Route(_C + "keras_tflite", _TFLITE_PRECISIONS, scheme_fields=_TFLITE_FIELDS,
+                                 requires=_needs("keras3", "tflite"))),
+    (("keras3", "onnx"), Route(_C + "keras_onnx", scheme_fields=_ORT_FIELDS, requires=_needs("keras3", "onnx", "tf2onnx"))),
+    (("keras3", "openvino"), Route(_C + "keras_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("keras3", "openvino"))),
+    (("torch", "onnx"), Route(_C + "torch_onnx", scheme_fields=_ORT_FIELDS, requires=_needs("torch", "onnx", "onnxscript"))),
+    (("torch", "openvino"), Route(_C + "torch_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("torch", "openvino"))),
+    (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch", scheme_fields=_LITERT_TORCH_FIELDS,
+                                static_shapes=True, requires=_needs("torch", "tflite", "litert_torch"))),
+    (("onnx", "onnx"), Route(_C + "onnx_onnx", scheme_fields=_ORT_FIELDS, requires=_needs("onnx", "onnx"))),
+    (("onnx", "openvino"), Route(_C + "onnx_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("onnx", "openvino"))),
 ])
 
 

@@ -1,7 +1,7 @@
 """The framework side of a build: load the source once, then convert and validate route after route.
 
 A ``BuildSession`` runs inside a worker process for model files, or in the caller's process for
-in-memory models; the pipeline talks to it through the same three calls either way.
+in-memory models; the pipeline talks to it with the same typed messages (``edgekit.messages``) either way.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import numpy as np
 from edgekit.atomic import publish_files
 from edgekit.data import Feed
 from edgekit.errors import ConversionError, EdgekitError, first_line
+from edgekit.metrics import top1_accuracy
+from edgekit.messages import BuildRoute, CarryStates, ListSourceOps, Message, OpenSource, Optimize, SetValidation
 from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport
 from edgekit.options import QuantScheme, Tolerances
@@ -83,6 +85,22 @@ class BuildSession:
         self.reference_accuracy: float | None = None
         self.example_inputs: Any = None
 
+    def handle(self, message: Message, progress: ProgressCallback = ignore) -> Any:
+        """Run ``message`` with the handler of its type; the answer is what that handler returns."""
+        if isinstance(message, OpenSource):
+            return self.open(message.model, message.example_inputs, message.allow_unsafe, progress)
+        if isinstance(message, ListSourceOps):
+            return self.source_ops(progress)
+        if isinstance(message, Optimize):
+            return self.optimize(message.steps, message.train, message.val, message.max_accuracy_drop, progress)
+        if isinstance(message, SetValidation):
+            return self.set_validation(message.feeds, message.states, message.labels, progress)
+        if isinstance(message, CarryStates):
+            return self.carry_states(message.feeds, message.states, progress)
+        if isinstance(message, BuildRoute):
+            return self.build_route(message.job, progress)
+        raise TypeError(f"BuildSession cannot handle {type(message).__name__}")
+
     def open(self, model: Any, example_inputs: Any = None, allow_unsafe: bool = False, progress: ProgressCallback = ignore) -> ModelSource:
         progress(ProgressEvent("load", 0.0, "loading the model"))
         self.source = load_source(model, example_inputs=example_inputs, allow_unsafe=allow_unsafe)
@@ -125,8 +143,7 @@ class BuildSession:
         if self.labels is None or not outputs:
             return None
         name = self._require_source().spec.outputs[0].name
-        predicted = np.array([np.asarray(out[name]).reshape(-1).argmax() for out in outputs])
-        return float(np.mean(predicted == self.labels[: len(predicted)]))
+        return top1_accuracy([out[name] for out in outputs], self.labels)
 
     def carry_states(self, feeds: list[Feed], states: dict[str, str], progress: ProgressCallback = ignore) -> list[Feed]:
         """Calibration feeds with each state input set to the reference model's previous output, so that

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import metrics
 from edgekit.data import Feed
 from edgekit.options import Tolerances
 from edgekit.specs import OutputMetrics, TensorSpec, ValidationResult
@@ -34,13 +35,6 @@ def _compatible(a: tuple[int | None, ...], b: tuple[int | None, ...]) -> bool:
     return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    norm = float(np.linalg.norm(a) * np.linalg.norm(b))
-    if norm == 0.0:
-        return 1.0 if not np.any(a) and not np.any(b) else 0.0
-    return float(np.dot(a, b) / norm)
-
-
 #: below this many values per sample, a per-sample cosine only compares signs: the cosine is then
 #: taken over all samples at once (e.g. a voice model's one speech probability per step)
 PER_SAMPLE_COSINE_MIN_VALUES = 16
@@ -57,22 +51,16 @@ def output_metrics(name: str, reference: list[np.ndarray], actual: list[np.ndarr
     for r, a in zip(ref_flat, act_flat):
         if r.shape != a.shape:
             raise ValueError(f"output '{name}' has {a.size} values in the artifact but {r.size} in the source")
-    diffs = np.concatenate([np.abs(r - a) for r, a in zip(ref_flat, act_flat)])
     if ref_flat and ref_flat[0].size >= PER_SAMPLE_COSINE_MIN_VALUES:
-        cosine = float(np.mean([_cosine(r, a) for r, a in zip(ref_flat, act_flat)]))
+        cos = metrics.mean_cosine(ref_flat, act_flat)
     else:
-        cosine = _cosine(np.concatenate(ref_flat), np.concatenate(act_flat))
-    top1 = None
-    if classifier:
-        ref_rows = np.concatenate([np.reshape(r, (-1, np.shape(r)[-1])) for r in reference])
-        act_rows = np.concatenate([np.reshape(a, (-1, np.shape(a)[-1])) for a in actual])
-        top1 = float(np.mean(np.argmax(ref_rows, axis=-1) == np.argmax(act_rows, axis=-1)))
+        cos = metrics.cosine(np.concatenate(ref_flat), np.concatenate(act_flat))
     return OutputMetrics(
         name=name,
-        max_abs_error=float(diffs.max()) if diffs.size else 0.0,
-        mean_abs_error=float(diffs.mean()) if diffs.size else 0.0,
-        cosine=cosine,
-        top1_agreement=top1,
+        max_abs_error=metrics.max_abs_error(ref_flat, act_flat),
+        mean_abs_error=metrics.mean_abs_error(ref_flat, act_flat),
+        cosine=cos,
+        top1_agreement=metrics.top1_agreement(reference, actual) if classifier else None,
     )
 
 
@@ -90,13 +78,13 @@ def compare(
     executed_precision: str | None = None,
 ) -> ValidationResult:
     """Compare artifact outputs (already keyed by source output names) with the reference outputs."""
-    metrics = []
+    per_output = []
     for spec in outputs:
         is_cls = classifier and is_classifier_output(spec)
-        metrics.append(output_metrics(spec.name, [r[spec.name] for r in references], [a[spec.name] for a in actuals], is_cls))
-    failing = [m.name for m in metrics if m.cosine < tolerances.cosine and m.max_abs_error > ABSOLUTE_ERROR_FLOOR]
-    cosine = min(m.cosine for m in metrics)
-    top1_values = [m.top1_agreement for m in metrics if m.top1_agreement is not None]
+        per_output.append(output_metrics(spec.name, [r[spec.name] for r in references], [a[spec.name] for a in actuals], is_cls))
+    failing = [m.name for m in per_output if m.cosine < tolerances.cosine and m.max_abs_error > ABSOLUTE_ERROR_FLOOR]
+    cosine = min(m.cosine for m in per_output)
+    top1_values = [m.top1_agreement for m in per_output if m.top1_agreement is not None]
     top1 = min(top1_values) if top1_values else None
     thresholds = {"cosine": tolerances.cosine}
     passed = not failing
@@ -106,12 +94,12 @@ def compare(
     return ValidationResult(
         status="passed" if passed else "failed",
         samples=len(references),
-        max_abs_error=max(m.max_abs_error for m in metrics),
-        mean_abs_error=float(np.mean([m.mean_abs_error for m in metrics])),
+        max_abs_error=max(m.max_abs_error for m in per_output),
+        mean_abs_error=float(np.mean([m.mean_abs_error for m in per_output])),
         cosine=cosine,
         top1_agreement=top1,
         thresholds=thresholds,
-        outputs=tuple(metrics),
+        outputs=tuple(per_output),
         executed_precision=executed_precision,
         message=None if passed else _failure_message(failing, cosine, top1, tolerances),
     )

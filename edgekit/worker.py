@@ -14,18 +14,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import Cancelled, ConversionError, EdgekitError, first_line
+from edgekit.messages import Exit, Message
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.session import BuildSession
-
-
-#: BuildSession calls that change what the child holds, in the order a build makes them
-STATE_CALLS = ("open", "optimize", "set_validation")
 
 
 class InProcessSession:
@@ -34,8 +30,8 @@ class InProcessSession:
     def __init__(self) -> None:
         self.session = BuildSession()
 
-    def call(self, method: str, *args: Any, progress: ProgressCallback = ignore, timeout: float | None = None) -> Any:
-        return getattr(self.session, method)(*args, progress=progress)
+    def call(self, message: Message, progress: ProgressCallback = ignore, timeout: float | None = None) -> Any:
+        return self.session.handle(message, progress)
 
     def close(self) -> None:
         self.session = BuildSession()
@@ -48,7 +44,7 @@ class WorkerSession:
         self.log_dir = log_dir
         self.cancel = cancel or threading.Event()
         self.process: subprocess.Popen | None = None
-        self._state_calls: dict[str, tuple[Any, ...]] = {}  # calls that set the child's state, replayed after a crash
+        self._state: dict[type, Message] = {}  # the last message of each replayed type, sent again after a crash
 
     def _start(self) -> None:
         parent_read, child_write = os.pipe()
@@ -63,19 +59,20 @@ class WorkerSession:
         os.close(child_read)
         os.close(child_write)
         self.reader, self.writer = Connection(parent_read), Connection(parent_write)
-        for method, args in self._state_calls.items():  # a restart after a crash: bring the child back to the same state
-            self._roundtrip(method, args, ignore, None)
+        for message in self._state.values():  # a restart after a crash: bring the child back to the same state
+            self._roundtrip(message, ignore, None)
 
-    def call(self, method: str, *args: Any, progress: ProgressCallback = ignore, timeout: float | None = None) -> Any:
+    def call(self, message: Message, progress: ProgressCallback = ignore, timeout: float | None = None) -> Any:
         if self.process is None or self.process.poll() is not None:
             self._start()
-        result = self._roundtrip(method, args, progress, timeout)
-        if method in STATE_CALLS:
-            self._state_calls[method] = args
+        result = self._roundtrip(message, progress, timeout)
+        if message.replayed:
+            self._state[type(message)] = message
         return result
 
-    def _roundtrip(self, method: str, args: tuple[Any, ...], progress: ProgressCallback, timeout: float | None) -> Any:
-        self.writer.send((method, args))
+    def _roundtrip(self, message: Message, progress: ProgressCallback, timeout: float | None) -> Any:
+        method = message.name
+        self.writer.send(message)
         deadline = time.monotonic() + timeout if timeout else None
         while True:
             if self.reader.poll(0.1):
@@ -121,7 +118,7 @@ class WorkerSession:
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
             try:
-                self.writer.send(("exit", ()))
+                self.writer.send(Exit())
                 self.process.wait(timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 self._kill()
@@ -134,19 +131,15 @@ def _serve(reader: Connection, writer: Connection) -> None:
     def send_event(event: ProgressEvent) -> None:
         writer.send(("event", event))
 
-    methods: dict[str, Callable[..., Any]] = {
-        "open": session.open, "set_validation": session.set_validation, "build_route": session.build_route,
-        "carry_states": session.carry_states, "source_ops": session.source_ops, "optimize": session.optimize,
-    }
     while True:
         try:
-            method, args = reader.recv()
+            message = reader.recv()
         except EOFError:
             return
-        if method == "exit":
+        if isinstance(message, Exit):
             return
         try:
-            writer.send(("result", methods[method](*args, progress=send_event)))
+            writer.send(("result", session.handle(message, send_event)))
         except EdgekitError as exc:
             writer.send(("error", exc))
         except Exception as exc:  # anything else crosses as a ConversionError with its first line
@@ -154,7 +147,7 @@ def _serve(reader: Connection, writer: Connection) -> None:
 
             traceback.print_exc()
             first = first_line(exc)
-            writer.send(("error", ConversionError(f"{method} failed: {type(exc).__name__}: {first}", "see the worker log")))
+            writer.send(("error", ConversionError(f"{message.name} failed: {type(exc).__name__}: {first}", "see the worker log")))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,26 @@ class ConvertView(QWidget):
         self.converter = JobRunner(self)
         self.setAcceptDrops(True)
 
+        splitter = QSplitter()
+        splitter.addWidget(self._options_panel())
+        splitter.addWidget(self._results_panel())
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([520, 780])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.inspector.succeeded.connect(self._inspected)
+        self.inspector.failed.connect(self._inspect_failed)
+        self.converter.progress.connect(self.job.update)
+        self.converter.succeeded.connect(self._converted)
+        self.converter.failed.connect(self._convert_failed)
+        self.converter.cancelled.connect(self._convert_cancelled)
+        self.converter.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
+        self._target_changed()
+
+    def _options_panel(self) -> QScrollArea:
+        """The left side: model, target, build options, optimization steps and the Convert button."""
         # -- model
         self.model = PathPicker("Choose a model", filter="Models (*.keras *.h5 *.onnx *.pt *.pt2);;All files (*)",
                                 placeholder="drop a model here, or browse")
@@ -121,7 +141,10 @@ class ConvertView(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(left)
+        return scroll
 
+    def _results_panel(self) -> QWidget:
+        """The right side: the job strip, errors, the artifacts table and the findings."""
         # -- results
         self.error = ErrorPanel()
         self.job = JobStrip()
@@ -146,24 +169,7 @@ class ConvertView(QWidget):
         bottom.addWidget(self.build_info, 1)
         bottom.addWidget(self.profile_button)
         right_layout.addLayout(bottom)
-
-        splitter = QSplitter()
-        splitter.addWidget(scroll)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([520, 780])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.inspector.succeeded.connect(self._inspected)
-        self.inspector.failed.connect(self._inspect_failed)
-        self.converter.progress.connect(self.job.update)
-        self.converter.succeeded.connect(self._converted)
-        self.converter.failed.connect(self._convert_failed)
-        self.converter.cancelled.connect(self._convert_cancelled)
-        self.converter.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
-        self._target_changed()
+        return right
 
     # -- options ---------------------------------------------------------------------------------------
 
@@ -235,8 +241,7 @@ class ConvertView(QWidget):
             self.inspector.start(InspectRequest(model=self.model.path()))
 
     def _inspected(self, data: dict[str, Any]) -> None:
-        from edgekit import ModelSource
-        from edgekit.specs import shape_text
+        from edgekit import ModelSource, shape_text
 
         self.source = ModelSource.model_validate(data)
         s = self.source

@@ -69,7 +69,7 @@ def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> N
     elif isinstance(request, DevicesRequest):
         _devices(request, send)
     elif isinstance(request, AgentRequest):
-        from edgekit.agent.client import AgentClient
+        from edgekit import AgentClient
 
         info = AgentClient(request.address, token=request.token, timeout=30.0).info_dict()
         send(Result(data={"address": request.address, "host": info.get("host")}))
@@ -112,7 +112,7 @@ def _devices(request: DevicesRequest, send: Callable[[Any], None]) -> None:
     agents: list[str] = []
     agents_error = None
     if request.scan_seconds > 0:
-        from edgekit.agent.discovery import browse
+        from edgekit import discover_agents as browse
 
         send(Progress(stage="devices", fraction=0.5, message="looking for agents on the network"))
         try:

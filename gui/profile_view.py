@@ -42,6 +42,24 @@ class ProfileView(QWidget):
         self.tokens: dict[str, str | None] = {}
         self.runner = JobRunner(self)
 
+        splitter = QSplitter()
+        splitter.addWidget(self._inputs_panel())
+        splitter.addWidget(self._results_panel())
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.runner.progress.connect(self.job.update)
+        self.runner.report.connect(self._report)
+        self.runner.device_error.connect(self._device_error)
+        self.runner.succeeded.connect(self._done)
+        self.runner.failed.connect(self._failed)
+        self.runner.cancelled.connect(self._cancelled)
+        self.runner.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
+
+    def _inputs_panel(self) -> QWidget:
+        """The left side: artifacts, devices, measurement settings and the Profile button."""
         self.artifacts = QListWidget()
         add_files = QPushButton("Add files…")
         add_files.clicked.connect(self._add_files)
@@ -89,7 +107,10 @@ class ProfileView(QWidget):
         left_layout.addWidget(device_box, 1)
         left_layout.addWidget(settings_box)
         left_layout.addWidget(self.run_button)
+        return left
 
+    def _results_panel(self) -> QWidget:
+        """The right side: the job strip, errors, the results table, the plots and the export buttons."""
         self.error = ErrorPanel()
         self.job = JobStrip()
         self.job.cancel_requested.connect(self.cancel)
@@ -120,22 +141,7 @@ class ProfileView(QWidget):
         right_layout.addWidget(self.error)
         right_layout.addWidget(results_split, 1)
         right_layout.addLayout(export_row)
-
-        splitter = QSplitter()
-        splitter.addWidget(left)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
-
-        self.runner.progress.connect(self.job.update)
-        self.runner.report.connect(self._report)
-        self.runner.device_error.connect(self._device_error)
-        self.runner.succeeded.connect(self._done)
-        self.runner.failed.connect(self._failed)
-        self.runner.cancelled.connect(self._cancelled)
-        self.runner.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
+        return right
 
     # -- inputs ----------------------------------------------------------------------------------------
 
@@ -218,7 +224,7 @@ class ProfileView(QWidget):
         self.runner.cancel()
 
     def _report(self, device: str, data: dict[str, Any]) -> None:
-        from edgekit.profiling import ProfileReport
+        from edgekit import ProfileReport
 
         self.reports.append(ProfileReport.model_validate(data))
         self._show()

@@ -60,19 +60,10 @@ def kind_of_path(path: str | Path) -> Literal["build", "project", "model"]:
 
 
 def read_build(folder: str | Path) -> Any:
-    """The ``edgekit.Build`` recorded in a build folder's manifest."""
+    """The ``edgekit.Build`` recorded in a build folder's manifest (``edgekit.load_build``)."""
     import edgekit
-    from edgekit.errors import ModelFileError
 
-    folder = Path(folder)
-    try:
-        manifest = edgekit.read_manifest(folder)
-        fields = {key: manifest[key] for key in edgekit.Build.model_fields if key in manifest}
-        return edgekit.Build.model_validate({**fields, "output_dir": str(folder),
-                                             "manifest_path": str(folder / "edgekit-manifest.json")})
-    except (OSError, ValueError, KeyError, ValidationError) as exc:
-        raise ModelFileError(f"{folder} has no readable edgekit manifest: {_first(exc)}",
-                             "open a folder written by edgekit convert") from None
+    return edgekit.load_build(folder)
 
 
 def _first(exc: BaseException) -> str:

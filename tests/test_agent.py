@@ -15,7 +15,7 @@ import pytest
 
 from edgekit.agent.client import AgentClient
 from edgekit.profiling import profile
-from edgekit.profiling.local import ProfilingError
+from edgekit.errors import ProfilingError
 
 TOKEN = "loopback-test-token-0123456789"
 FAST = {"runs": 30, "min_seconds": 0.1, "warmup": 3, "op_profile_runs": 5}

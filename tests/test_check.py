@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edgekit
+from edgekit.errors import Cancelled, IncompatibleTargetError
 from edgekit.formats.tflite.schema import list_ops
-from edgekit.compat.gate import IncompatibleTargetError
+
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
 
 
 def _onnx_model(path: Path, *, batch: str | int = "N", height: str | int = 8, last: str = "Sigmoid") -> Path:
@@ -67,6 +71,22 @@ def keras_leaky():
     return keras.Model(inp, out)
 
 
+def test_check_reports_typed_progress_and_stops_on_cancel(onnx_dynamic):
+    events: list[edgekit.ProgressEvent] = []
+    report = edgekit.check(onnx_dynamic, target="cpu-x86", progress=events.append)
+    assert report.stage == "source" and report.formats == ("onnx", "openvino", "tflite")
+    assert [e.stage for e in events] == ["load", "check", "check"] and events[-1].fraction == 1.0
+    cancel = threading.Event()
+
+    def on_event(event: edgekit.ProgressEvent) -> None:
+        cancel.set()  # cancel as soon as the worker says it is loading the model
+
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        edgekit.check(onnx_dynamic, target="cpu-x86", progress=on_event, cancel=cancel)
+    assert time.monotonic() - started < 30  # the worker is killed, not waited for
+
+
 def test_dynamic_batch_on_static_npu_is_a_change_and_other_dims_an_error(onnx_dynamic, tmp_path):
     report = edgekit.check(onnx_dynamic, target="intel-npu", isolate=False)
     shapes = [f for f in report.findings if f.kind == "dynamic_shape"]
@@ -95,7 +115,7 @@ def test_op_outside_a_strict_allow_list_refuses_the_build_unless_forced(onnx_dyn
     assert compat.stage == "artifact" and [f.op for f in compat.blocking] == ["Sigmoid"]
     manifest = json.loads(Path(build.manifest_path).read_text())
     assert manifest["artifacts"][0]["compatibility"]["stats"]["onnx"]["ops_fallback"] == 1
-    assert manifest["config"]["compatibility"][0]["findings"][0]["op"] == "Sigmoid"
+    assert manifest["config"]["run"]["compatibility"][0]["findings"][0]["op"] == "Sigmoid"
 
 
 def test_op_outside_the_edgetpu_set_before_and_after_conversion(keras_leaky, digits, tmp_path):
@@ -170,7 +190,7 @@ def test_static_shapes_and_explicit_override_recorded(onnx_dynamic, tmp_path):
     assert edgekit.open_runner(build.artifacts[0].path, "openvino").inputs[0].shape == (1, 1, 8, 8) and build.passed
     assert not [f for f in build.artifacts[0].compatibility.findings if f.kind == "dynamic_shape"]
     config = json.loads(Path(build.manifest_path).read_text())["config"]
-    assert config["effective"]["input_shapes"] == {"x": [1, 1, 8, 8]} and config["requested"]["precision"] == "fp16"
+    assert config["run"]["input_shapes"] == {"x": [1, 1, 8, 8]} and config["plan"]["options"]["precision"] == ["fp16"]
     build = edgekit.convert(onnx_dynamic, target="intel-npu", precision="fp16", input_shapes={"x": (2, 1, 8, 8)},
                             output_dir=tmp_path / "b", isolate=False)
     assert edgekit.open_runner(build.artifacts[0].path, "openvino").inputs[0].shape == (2, 1, 8, 8)

@@ -12,6 +12,8 @@ import pytest
 
 from edgekit.manifest import MANIFEST_NAME
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 
 def edgekit_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgekit.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
@@ -96,7 +98,6 @@ def test_bad_option_syntax(digits_keras_file, out):
     assert_user_error(edgekit_cli("convert", digits_keras_file, "--tolerance", "cosine=high", "--out", out), "not a valid value")
 
 
-@pytest.mark.slow
 def test_calibration_of_the_wrong_shape_fails_before_converting(tmp_path, digits_keras_file, out):
     calib = tmp_path / "calib.npy"
     np.save(calib, np.zeros((10, 7, 7, 1), np.float32))
@@ -105,7 +106,6 @@ def test_calibration_of_the_wrong_shape_fails_before_converting(tmp_path, digits
     assert_nothing_written(out)
 
 
-@pytest.mark.slow
 def test_convert_ok_and_failed_gate(tmp_path, digits_keras_file, digits):
     x_train = digits[0]
     calib = tmp_path / "calib.npy"

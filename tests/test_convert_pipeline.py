@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.errors import ConversionError, DataError, InvalidOptionError, OutputError, UnsupportedRouteError
+from edgekit.errors import Cancelled, ConversionError, DataError, InvalidOptionError, OutputError, UnsupportedRouteError
 from edgekit.evaluation import accuracy
 from edgekit.manifest import MANIFEST_NAME, read_manifest
-from edgekit.worker import Cancelled
 
 pytestmark = pytest.mark.slow
 FORMATS = ["tflite", "onnx", "openvino"]
@@ -60,10 +59,15 @@ def test_int8_artifacts_are_smaller(digits_build):
 
 def test_manifest_records_files_hashes_and_versions(digits_build, digits_keras_file):
     manifest = read_manifest(Path(digits_build.output_dir))
-    assert manifest["status"] == "passed" and manifest["schema_version"] == 1
+    assert manifest["status"] == "passed" and manifest["schema_version"] == 2
     assert manifest["source"]["sha256"] == hashlib.sha256(digits_keras_file.read_bytes()).hexdigest()
     assert manifest["source"]["framework"] == "keras3"
-    assert manifest["config"]["effective"]["precision"] == ["fp32", "int8"]
+    assert manifest["config"]["plan"]["precisions"] == ["fp32", "int8"]
+    assert [job["route"] for job in manifest["config"]["plan"]["jobs"]] == ["keras_tflite"] * 2 + ["keras_onnx"] * 2 + [
+        "keras_openvino"] * 2
+    assert manifest["config"]["run"]["validation_data"] == "validation_data"
+    loaded = edgekit.load_build(digits_build.output_dir)
+    assert loaded == digits_build  # the manifest read back is the build convert returned
     assert {"tensorflow", "onnxruntime", "openvino", "edgekit"} <= set(manifest["versions"])
     for entry in manifest["artifacts"]:
         files = [Path(f) for f in entry["files"]]

@@ -1,11 +1,12 @@
-"""edgekit.debug on real artifacts: an ONNX model with a known outlier layer (ONNX Runtime and OpenVINO,
-fast) and a trained Keras CNN with the same culprit in all three formats (slow)."""
+"""edgekit.debug on real artifacts: an ONNX model with a known outlier layer (ONNX Runtime and OpenVINO)
+and a trained Keras CNN with the same culprit in all three formats (slow)."""
 from __future__ import annotations
 
 import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from debug_models import outlier_classifier, outlier_onnx, residual_onnx, sigmoi
 import edgekit
 from edgekit.divergence import DivergenceReport
 from edgekit.divergence.html import render
-from edgekit.errors import DataError, EdgekitError, ModelFileError
+from edgekit.errors import Cancelled, DataError, EdgekitError, ModelFileError
 
+pytestmark = pytest.mark.slow  # every test here converts real models first
 FORMAT_FILES = {"onnx": "model_int8.onnx", "openvino": "model_int8.xml", "tflite": "model_int8.tflite"}
 
 
@@ -65,6 +67,31 @@ def test_fp32_reference_of_the_build_is_found_and_given_one_agrees(onnx_build: P
     assert Path(found.reference).name == "model_fp32.onnx"
     assert found.output_cosine == pytest.approx(given.output_cosine)
     assert "no calibration data given" in found.notes[-1]
+
+
+def test_progress_is_typed_and_reaches_every_stage(onnx_build: Path, mlp_data: np.ndarray) -> None:
+    events: list[edgekit.ProgressEvent] = []
+    edgekit.debug(onnx_build / "model_int8.onnx", mlp_data[100:110], calibration=mlp_data[:5], progress=events.append)
+    assert all(isinstance(e, edgekit.ProgressEvent) for e in events)
+    stages = list(dict.fromkeys(e.stage for e in events))
+    assert stages == ["debug:reference", "debug:artifact", "debug:calibration", "debug:compare"]
+    traced = [e for e in events if e.stage == "debug:artifact"]
+    assert len(traced) == 11 and traced[-1].fraction == 1.0 and traced[-1].message.endswith("(10/10 samples)")
+
+
+def test_cancel_mid_debug_stops_at_the_next_sample(onnx_build: Path, mlp_data: np.ndarray) -> None:
+    cancel = threading.Event()
+    seen: list[edgekit.ProgressEvent] = []
+
+    def on_event(event: edgekit.ProgressEvent) -> None:
+        seen.append(event)
+        if event.stage == "debug:artifact" and event.fraction >= 0.25:  # a quarter of the artifact's samples traced
+            cancel.set()
+
+    with pytest.raises(Cancelled) as info:
+        edgekit.debug(onnx_build / "model_int8.onnx", mlp_data[100:164], progress=on_event, cancel=cancel)
+    assert info.value.message == "edgekit.debug was cancelled"
+    assert seen[-1].stage == "debug:artifact" and seen[-1].fraction == 16 / 64  # no sample traced after the cancel
 
 
 def test_no_float_reference_is_a_clear_error(onnx_build: Path, mlp_data: np.ndarray, tmp_path: Path) -> None:
@@ -161,7 +188,6 @@ def keras_build(tmp_path_factory: pytest.TempPathFactory, digits) -> Path:
     return out
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "openvino", "tflite"])
 def test_trace_names_the_culprit_in_every_format(keras_build: Path, digits, fmt: str) -> None:
     x_train, x_test, _, _ = digits

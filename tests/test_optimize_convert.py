@@ -37,7 +37,7 @@ def test_qat_keras3_file_builds_int8_in_every_format_within_one_point(digits_ker
         assert v.int8_weight_fraction >= 0.5 and any("QAT" in note or "quantization-aware" in note for note in artifact.notes)
     manifest = json.loads((tmp_path / "qat" / "edgekit-manifest.json").read_text())
     assert manifest["optimization"]["records"][1]["step"] == "qat"
-    assert manifest["config"]["requested"]["optimizations"][0]["kind"] == "qat"
+    assert manifest["config"]["plan"]["optimizations"][0]["kind"] == "qat"
 
 
 def test_structured_pruning_gives_a_smaller_artifact_within_two_points(digits_keras_file, labelled, tmp_path):

@@ -125,11 +125,17 @@ def test_onnx_models_cannot_be_trained():
         backend_for("onnx")
 
 
-def test_cli_refuses_inconsistent_optimization_flags(tmp_path, digits_keras_file):
+def test_cli_refuses_inconsistent_optimization_flags(tmp_path):
+    import zipfile
+
     from click.testing import CliRunner
 
     from edgekit.cli import main
 
+    digits_keras_file = tmp_path / "net.keras"  # refused before the model is loaded: only its kind is read
+    with zipfile.ZipFile(digits_keras_file, "w") as archive:
+        archive.writestr("metadata.json", '{"keras_version": "3.15.0"}')
+        archive.writestr("config.json", "{}")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("optimizations:\n  - qat: {}\n")
     runner = CliRunner()

@@ -14,6 +14,8 @@ from edgekit.compat.opsets import builtin_opsets, load_opset
 from edgekit.errors import ProfileError
 from edgekit.profiles import builtin_names, list_profiles, load_profile
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 CATALOG = builtin_names()
 
 
@@ -72,7 +74,7 @@ def test_profile_converts_to_its_preferred_format_and_precision(name, digits_mod
     if profile.precision == "int8" and artifact.format == "tflite":
         assert runner.inputs[0].dtype == profile.quantization.io_dtype
     config = json.loads(build.manifest_path and open(build.manifest_path).read())["config"]
-    assert config["target"] == name and config["effective"]["precision"] == [profile.precision]
+    assert config["plan"]["target"] == name and config["plan"]["precisions"] == [profile.precision]
 
 
 def _bad(tmp_path, text: str):

@@ -81,7 +81,7 @@ def test_named_inputs_keep_their_dtypes_and_ranks(voice_build):
 
 def test_state_is_carried_through_the_sequence_and_every_output_validated(voice_build):
     manifest = json.loads((Path(voice_build.output_dir) / MANIFEST_NAME).read_text())
-    assert manifest["config"]["effective"]["states"] == {"state": "output_1"}
+    assert manifest["config"]["run"]["states"] == {"state": "output_1"}
     assert not voice_build.failures, voice_build.failures
     for artifact in voice_build.artifacts:
         v = artifact.validation
@@ -95,7 +95,7 @@ def test_state_is_carried_through_the_sequence_and_every_output_validated(voice_
     assert [key for key, status in statuses.items() if status != "passed"] == [("tflite", "int8")]
     # the state's int8 range comes from calibration feeds whose state was carried like in real use;
     # calibrating with the all-zero initial state instead leaves the state output at cosine ~0.92
-    assert manifest["config"]["effective"]["calibration_states"].startswith("carried")
+    assert manifest["config"]["run"]["calibration_states"].startswith("carried")
     assert voice_build.artifact("onnx", "int8").validation.outputs[1].cosine > 0.999
 
 
@@ -137,7 +137,7 @@ def test_two_heads_each_validated_and_bool_mask_passes_through(detector_build):
 
 def test_fixed_shapes_and_layout_are_recorded(detector_build):
     manifest = json.loads((Path(detector_build.output_dir) / MANIFEST_NAME).read_text())
-    assert manifest["config"]["effective"]["input_shapes"] == {"image": [1, 3, 48, 48]}
+    assert manifest["config"]["run"]["input_shapes"] == {"image": [1, 3, 48, 48]}
     tflite = detector_build.artifact("tflite", "fp32")
     image = next(s for s in tflite.inputs if s.name == "image")
     assert image.shape == (1, 3, 48, 48) and image.layout == "NCHW"

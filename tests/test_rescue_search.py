@@ -111,7 +111,7 @@ def test_the_search_stops_on_its_budget(tmp_path: Path, mlp_data: np.ndarray) ->
     build = edgekit.convert(outlier_onnx(), formats="onnx", precision="int8", calibration_data=mlp_data[:100],
                             validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999},
                             rescue_budget_s=0.0)
-    record = read_manifest(tmp_path)["config"]["rescue"]["onnx/int8"]
+    record = read_manifest(tmp_path)["config"]["run"]["rescue"]["onnx/int8"]
     assert record["stopped"] == "time budget" and not record["met"] and record["tries"] == []
     assert record["budget_s"] == 0.0 and record["curve"][0]["cosine"] < 0.5
     assert build.artifact("onnx", "int8").validation.status == "failed"
@@ -124,7 +124,7 @@ def test_int16_activations_improve_an_integer_only_device_in_onnx(tmp_path: Path
                        "allow_float_fallback: false\nint16_activations: true\n")
     build = edgekit.convert(outlier_onnx(), target=profile, formats="onnx", precision="int8", calibration_data=mlp_data[:100],
                             validation_data=mlp_data[100:], output_dir=tmp_path / "out", accuracy_target={"cosine": 0.999})
-    record = read_manifest(tmp_path / "out")["config"]["rescue"]["onnx/int8"]
+    record = read_manifest(tmp_path / "out")["config"]["run"]["rescue"]["onnx/int8"]
     assert record["curve"][0]["cosine"] < 0.1 and record["cosine"] > 0.85  # int16 activations: 0.055 -> 0.866
     assert record["float_layers"] == [] and record["scheme_changes"] == {"activations": "int16"}
     assert record["int8_compute_share"] == 1.0  # int8 weights everywhere
@@ -137,7 +137,7 @@ def test_int16_activations_improve_an_integer_only_device_in_onnx(tmp_path: Path
 def test_rescue_is_on_by_default_and_free_when_plain_int8_passes(tmp_path: Path, mlp_data: np.ndarray) -> None:
     edgekit.convert(outlier_onnx(factor=1.0), formats="onnx", precision="int8", calibration_data=mlp_data[:100],
                     validation_data=mlp_data[100:], output_dir=tmp_path / "healthy")
-    record = read_manifest(tmp_path / "healthy")["config"]["rescue"]["onnx/int8"]
+    record = read_manifest(tmp_path / "healthy")["config"]["run"]["rescue"]["onnx/int8"]
     assert record["met"] and record["tries"] == [] and record["stopped"] == "target met"
     assert record["target"] == {"cosine": 0.98, "top1_agreement": 0.95, "min_int8_weight_fraction": 0.5}
     edgekit.convert(outlier_onnx(), formats="onnx", precision="int8", calibration_data=mlp_data[:100],

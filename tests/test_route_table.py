@@ -30,6 +30,8 @@ def test_every_entry_imports_and_has_the_convert_contract(key):
     assert [p.name for p in parameters] == ["request"] and parameters[0].annotation in ("RouteRequest", RouteRequest)
     assert inspect.signature(module.convert).return_annotation in ("RouteOutput", RouteOutput)
     assert ROUTES[key].load() is module.convert
+    assert (module.__doc__ or "").strip() and (module.convert.__doc__ or "").strip()
+    assert ROUTES[key].name == f"{key[0].rstrip('23')}_{key[1]}"  # converters/<framework>_<format>.py (keras2 and keras3 share one)
 
 
 @pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda k: f"{k[0]}-{k[1]}")

@@ -9,6 +9,8 @@ import pytest
 from edgekit.errors import InvalidOptionError, ModelFileError
 from edgekit.weights import quantized_weight_fraction, weight_counts
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 
 @pytest.fixture(scope="module")
 def onnx_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -80,7 +82,6 @@ def test_unknown_format_and_unreadable_ir_are_clear_errors(tmp_path: Path) -> No
         quantized_weight_fraction(broken, "openvino")
 
 
-@pytest.mark.slow
 def test_tflite_constant_tensors_by_type(tmp_path: Path) -> None:
     import tensorflow as tf
 

@@ -6,6 +6,7 @@ OpenVINO .xml, or after conversion) it reads the ops the file holds. ``evaluate(
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from edgekit.compat.opsets import OpList, load_opset
 from edgekit.compat.report import CompatibilityReport, Finding, OpInfo, OpStats
 from edgekit.options import QuantScheme
 from edgekit.profiles import DeviceProfile, load_profile
+from edgekit.progress import ProgressCallback, ProgressEvent, ignore, raise_if_cancelled
 from edgekit.specs import FORMATS, TensorSpec
 
 # A concrete replacement for ops accelerators often lack (TFLite builtin names; ONNX op types).
@@ -205,20 +207,29 @@ def check(
     allow_unsafe: bool = False,
     isolate: bool | None = None,
     timeout: float | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
 ) -> CompatibilityReport:
     """List what ``target`` cannot run in ``model``, will run on a fallback, or needs changed, with hints.
 
     ``model`` is anything :func:`edgekit.convert` takes, or a converted artifact (.tflite, OpenVINO .xml).
     Formats and precision default to the profile's (for an artifact, the precision its weights show).
+    ``progress`` receives ``ProgressEvent``s (stages ``load``, ``check``); setting ``cancel`` stops the
+    check (and its worker process) with ``edgekit.errors.Cancelled``.
     """
     from edgekit.errors import InvalidOptionError
 
+    progress = progress or ignore
     profile = load_profile(target)
     if isinstance(model, (str, Path)) and (fmt := artifact_format(Path(model))) is not None:
         from edgekit.formats import get_format
 
+        raise_if_cancelled(cancel, "edgekit.check")
+        progress(ProgressEvent("check", 0.0, f"listing the ops of {Path(model).name}"))
         stored = get_format(fmt).member("stored_precision")
-        return check_artifact(model, fmt, profile, precision=precision or stored(Path(model)))
+        report = check_artifact(model, fmt, profile, precision=precision or stored(Path(model)))
+        progress(ProgressEvent("check", 1.0, "checked"))
+        return report
     precision = precision or profile.precision
     format_list = [formats] if isinstance(formats, str) else list(formats or profile.formats)
     unknown = [f for f in format_list if f not in FORMATS]
@@ -229,30 +240,38 @@ def check(
     except ValueError as exc:
         fields = ", ".join(QuantScheme.model_fields)
         raise InvalidOptionError(f"invalid quantization options: {exc}", f"fields: {fields}") from None
-    source, ops = open_and_list(model, example_inputs=example_inputs, allow_unsafe=allow_unsafe, isolate=isolate, timeout=timeout)
+    source, ops = open_and_list(model, example_inputs=example_inputs, allow_unsafe=allow_unsafe, isolate=isolate, timeout=timeout,
+                                progress=progress, cancel=cancel)
     from edgekit.shapes import fix_shapes
 
+    raise_if_cancelled(cancel, "edgekit.check")
     fixed = fix_shapes(input_shapes, source.inputs)
     exact = ("onnx",) if source.framework == "onnx" else ()
-    return evaluate({fmt: ops for fmt in format_list}, profile, precision=precision, scheme=scheme, inputs=source.inputs,
-                    exact_formats=exact, fixed_shapes=fixed)
+    report = evaluate({fmt: ops for fmt in format_list}, profile, precision=precision, scheme=scheme, inputs=source.inputs,
+                      exact_formats=exact, fixed_shapes=fixed)
+    progress(ProgressEvent("check", 1.0, "checked"))
+    return report
 
 
 def open_and_list(model: Any, *, example_inputs: Any = None, allow_unsafe: bool = False, isolate: bool | None = None,
-                  timeout: float | None = None) -> tuple[Any, list[OpInfo]]:
+                  timeout: float | None = None, progress: ProgressCallback = ignore,
+                  cancel: threading.Event | None = None) -> tuple[Any, list[OpInfo]]:
     """Load ``model`` (in a worker process for files) and list its ops: (ModelSource, ops)."""
     import tempfile
 
     from edgekit.sources import is_in_memory
+    from edgekit.messages import ListSourceOps, OpenSource
     from edgekit.worker import InProcessSession, WorkerSession
 
     if isolate is None:
         isolate = not is_in_memory(model)
     with tempfile.TemporaryDirectory(prefix="edgekit-check-") as logs:
-        session = WorkerSession(Path(logs)) if isolate else InProcessSession()
+        session = WorkerSession(Path(logs), cancel) if isolate else InProcessSession()
         try:
-            source = session.call("open", model, example_inputs, allow_unsafe, timeout=timeout)
-            ops = session.call("source_ops", timeout=timeout)
+            raise_if_cancelled(cancel, "edgekit.check")
+            source = session.call(OpenSource(model, example_inputs, allow_unsafe), progress=progress, timeout=timeout)
+            raise_if_cancelled(cancel, "edgekit.check")
+            ops = session.call(ListSourceOps(), progress=progress, timeout=timeout)
         finally:
             session.close()
     return source, ops

@@ -13,14 +13,10 @@ from pydantic import ValidationError
 
 from edgekit.compat.check import check_artifact, evaluate
 from edgekit.compat.report import BudgetCheck, CompatibilityReport
-from edgekit.errors import EdgekitError, InvalidOptionError
+from edgekit.errors import EdgekitError, IncompatibleTargetError, InvalidOptionError
 from edgekit.options import QuantScheme
 from edgekit.profiles import Budgets, DeviceProfile
 from edgekit.specs import Artifact, TensorSpec
-
-
-class IncompatibleTargetError(EdgekitError):
-    """The model breaks a hard limit of the target device (an op it cannot run, a dynamic shape, a precision)."""
 
 
 def complete_static_shapes(profile: DeviceProfile, inputs: Sequence[TensorSpec], fixed: dict[str, tuple[int, ...]],

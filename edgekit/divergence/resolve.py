@@ -16,13 +16,14 @@ def artifact_format(path: Path) -> str:
 
 
 def _manifest_entries(path: Path) -> list[dict[str, Any]]:
-    from edgekit.manifest import MANIFEST_NAME, read_manifest
+    from edgekit.errors import ManifestError
+    from edgekit.manifest import MANIFEST_NAME, load_build
 
     if not (path.parent / MANIFEST_NAME).is_file():
         return []
     try:
-        return list(read_manifest(path.parent).get("artifacts", []))
-    except (ValueError, OSError):
+        return [artifact.model_dump(mode="json") for artifact in load_build(path.parent).artifacts]
+    except ManifestError:
         return []
 
 
@@ -62,13 +63,13 @@ def find_reference(path: Path, fmt: str, reference: str | Path | None) -> Path:
 
 def input_specs(path: Path, reference: Path, fmt: str) -> tuple[TensorSpec, ...]:
     """The source model's inputs from the manifest, else the reference runtime's."""
-    from edgekit.manifest import MANIFEST_NAME, read_manifest
+    from edgekit.errors import ManifestError
+    from edgekit.manifest import MANIFEST_NAME, load_build
 
     if (path.parent / MANIFEST_NAME).is_file():
         try:
-            source = read_manifest(path.parent)["source"]
-            return tuple(TensorSpec.model_validate(s) for s in source["inputs"])
-        except (ValueError, KeyError, OSError):
+            return load_build(path.parent).source.inputs
+        except ManifestError:
             pass
     from edgekit.formats.runner import open_runner
 

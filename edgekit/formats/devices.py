@@ -128,10 +128,12 @@ def accelerators(entries: list[DeviceEntry]) -> dict[str, list[str]]:
     return found
 
 
-def host_info(probe: bool = True) -> HostInfo:
-    """This machine; ``probe`` asks each runtime which accelerators it sees (imports the runtimes)."""
+def host_info(probe: bool = True, entries: list[DeviceEntry] | None = None) -> HostInfo:
+    """This machine; ``probe`` asks each runtime which accelerators it sees (imports the runtimes), unless the
+    ``entries`` of :func:`devices` are given."""
+    found = accelerators(entries) if entries is not None else accelerators(devices()) if probe else {}
     return HostInfo(
         hostname=socket.gethostname(), system=f"{platform.system()} {platform.release()}", machine=platform.machine(),
         cpu=_cpu_name(), cpu_count=os.cpu_count() or 1, memory_bytes=_memory(), python=platform.python_version(),
-        runtimes=installed_versions(runtime_packages()), accelerators=accelerators(devices()) if probe else {},
+        runtimes=installed_versions(runtime_packages()), accelerators=found,
     )

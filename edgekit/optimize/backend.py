@@ -6,6 +6,7 @@ returns a new model and leaves the model it was given untouched.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -13,6 +14,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from edgekit.optimize.steps import DistillStep, PruneStep, QatStep
+
+#: the seed every Keras training function sets first, so that its numbers are reproducible
+SEED = 0
 
 #: progress of one step: (fraction in [0, 1], message)
 StepProgress = Callable[[float, str], None]
@@ -80,3 +84,10 @@ class Backend(Protocol):
 
     def fit(self, model: Any, data: TrainingSet, epochs: int, learning_rate: float, batch_size: int, progress: StepProgress) -> Any:
         """The model trained on the labels alone (used for baselines: a student without a teacher)."""
+
+
+def steps_per_epoch(data: TrainingSet, batch_size: int) -> int:
+    """Batches of ``batch_size`` in one pass over ``data``'s training inputs."""
+    x = data.x_train
+    count = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    return max(1, math.ceil(count / batch_size))

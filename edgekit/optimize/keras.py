@@ -8,7 +8,6 @@ Every training function seeds tf_keras with :data:`SEED` first, so its numbers a
 """
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InvalidOptionError, did_you_mean
-from edgekit.optimize.backend import ModelStats, StepProgress, TrainingSet
+from edgekit.optimize.backend import SEED, ModelStats, StepProgress, TrainingSet
 from edgekit.optimize.keras_rebuild import clone_with_weights, tf_keras_copy
 from edgekit.optimize.steps import DistillStep, PruneStep, QatStep
 
-SEED = 0
 _TFMOT_VARIABLE = re.compile(r"(_min|_max|optimizer_step|/mask|/threshold|pruning_step)(:\d+)?$")
 
 
@@ -183,12 +181,6 @@ def _epoch_reporter(epochs: int, progress: StepProgress, what: str) -> Any:
             progress((epoch + 1) / epochs, f"{what}: epoch {epoch + 1}/{epochs}" + (f" ({shown})" if shown else ""))
 
     return _Report()
-
-
-def steps_per_epoch(data: TrainingSet, batch_size: int) -> int:
-    x = data.x_train
-    count = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-    return max(1, math.ceil(count / batch_size))
 
 
 __all__ = ["derive_student", "distill", "fit", "load_teacher", "predict", "prepare", "prune", "qat",

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.metrics import top1_accuracy
 from edgekit.optimize.backend import StepProgress, TrainingSet
 from edgekit.optimize.steps import DistillStep
 
@@ -23,7 +24,7 @@ def train_distilled(student: Any, teacher: Any, step: DistillStep, data: Trainin
     import tensorflow as tf
     import tf_keras
 
-    from edgekit.optimize.keras import SEED
+    from edgekit.optimize.backend import SEED
 
     temperature, alpha = float(step.temperature), float(step.alpha)
     classification = data.task == "classification"
@@ -55,7 +56,7 @@ def train_distilled(student: Any, teacher: Any, step: DistillStep, data: Trainin
             message = f"distilling: epoch {epoch + 1}/{step.epochs} (loss {mean_loss:.4f}"
             if classification:
                 predicted = np.asarray(student_logits.predict(data.x_val, batch_size=256, verbose=0))
-                message += f", val_accuracy {np.mean(predicted.argmax(-1) == data.y_val):.4f}"
+                message += f", val_accuracy {top1_accuracy(predicted, data.y_val):.4f}"
             progress((epoch + 1) / step.epochs, message + ")")
 
 

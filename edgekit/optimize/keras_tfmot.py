@@ -25,7 +25,7 @@ def prune_weights(model: Any, step: PruneStep, data: TrainingSet, progress: Step
     import tensorflow_model_optimization as tfmot
     from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
 
-    from edgekit.optimize.keras import steps_per_epoch
+    from edgekit.optimize.backend import steps_per_epoch
 
     sparsity = tfmot.sparsity.keras
     refused = [_describe(layer) for layer in model.layers if layer.weights and layer.name not in step.exclude

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InvalidOptionError, OptimizationBudgetError, first_line
+from edgekit.metrics import top1_accuracy
 from edgekit.optimize.backend import Backend, TrainingSet
 from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport, StepRecord, records_table
@@ -124,7 +125,7 @@ def evaluate(backend: Backend, model: Any, data: TrainingSet) -> tuple[float | N
     """(top-1 accuracy, None) for a classifier, (None, mean squared error) otherwise, on the held-out data."""
     predicted = backend.predict(model, data.x_val)
     if data.task == "classification":
-        return float(np.mean(predicted.argmax(axis=-1) == data.y_val)), None
+        return top1_accuracy(predicted, data.y_val), None
     return None, float(np.mean((predicted.reshape(data.y_val.shape) - data.y_val) ** 2))
 
 

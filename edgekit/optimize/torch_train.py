@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.metrics import top1_accuracy
 from edgekit.optimize.backend import StepProgress, TrainingSet
 
 SEED = 0
@@ -134,5 +135,5 @@ def _summary(model: Any, data: TrainingSet, losses: list[float]) -> str:
     text = f"loss {np.mean(losses):.4f}"
     predicted = predict(model, data.x_val)
     if data.task == "classification":
-        return text + f", val_accuracy {np.mean(predicted.argmax(-1) == data.y_val):.4f}"
+        return text + f", val_accuracy {top1_accuracy(predicted, data.y_val):.4f}"
     return text + f", val_mse {np.mean((predicted.reshape(np.shape(data.y_val)) - data.y_val) ** 2):.4f}"

@@ -13,6 +13,7 @@ import numpy as np
 from edgekit.data import Feed, load_feeds, read_image_folder, read_npz
 from edgekit.errors import DataError
 from edgekit.formats.runner import Runner
+from edgekit.metrics import top1_accuracy
 from edgekit.specs import TensorSpec
 from edgekit.validation import output_metrics
 
@@ -71,8 +72,7 @@ def evaluate(runner: Runner, feeds: list[Feed], labels: np.ndarray) -> tuple[flo
     """Top-1 accuracy, the output used and that output for every sample (stacked, float32)."""
     name = prediction_output(runner)
     outputs = np.stack([np.asarray(runner.run(feed)[name], dtype=np.float32) for feed in feeds])
-    predictions = np.argmax(outputs.reshape(len(feeds), -1), axis=-1)
-    return float(np.mean(predictions == labels)), name, outputs
+    return top1_accuracy(outputs, labels), name, outputs
 
 
 def parity(reference: np.ndarray, actual: np.ndarray, name: str) -> tuple[float, float, float | None]:

@@ -1,7 +1,6 @@
 """The artifacts a profiling run measures: files (sniffed by content, with their companions) or a build folder."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,15 @@ def resolve_artifacts(target: str | Path | list[str | Path]) -> list[ArtifactRef
 
 
 def manifest_entries(folder: Path) -> list[dict[str, Any]]:
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
+    """The artifact entries of the manifest in ``folder`` (none without one), read by ``edgekit.manifest``."""
+    from edgekit.manifest import read_manifest
+
+    if not (folder / MANIFEST).is_file():
         return []
-    try:
-        return list(json.loads(manifest.read_text(encoding="utf-8")).get("artifacts", []))
-    except (ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{manifest} is not a valid manifest: {exc}", "rebuild the artifacts") from None
+    entries = read_manifest(folder)["artifacts"]
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "path" in e for e in entries):
+        raise ModelFileError(f"{folder / MANIFEST} lists its artifacts in a form edgekit cannot read", "rebuild the artifacts")
+    return entries
 
 
 def ref_from_entry(folder: Path, entry: dict[str, Any]) -> ArtifactRef:

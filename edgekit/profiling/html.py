@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgekit.profiling.report import ArtifactProfile, ProfileReport
+if TYPE_CHECKING:
+    from edgekit.profiling.report import ArtifactProfile, ProfileReport
 
 WIDTH, HEIGHT, PAD = 560, 220, 40
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from edgekit.errors import Cancelled, DataError, EdgekitError
+from edgekit.errors import Cancelled, DataError, EdgekitError, ProfilingError
 from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, summarize
 from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
 
@@ -33,10 +33,6 @@ Event = dict[str, Any]
 MAX_OUTPUT_BYTES = 16 << 20  # outputs sent back for parity are capped
 CANCEL_POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 10.0  # the child stops timing at 80% of its timeout; it is killed this long after the timeout
-
-
-class ProfilingError(EdgekitError):
-    """Profiling an artifact failed, timed out, or the device / agent is not reachable."""
 
 
 class Job(BaseModel):

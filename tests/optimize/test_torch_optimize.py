@@ -20,6 +20,8 @@ from edgekit.formats.runner import open_runner  # noqa: E402
 from edgekit.sources import load_source  # noqa: E402
 from edgekit.weights import quantized_weight_fraction  # noqa: E402
 
+pytestmark = pytest.mark.slow  # the tests here convert or train real models
+
 SEED = int(os.environ.get("EDGEKIT_TEST_SEED", "0"))  # distillation was checked on seeds 0, 1 and 2
 
 
@@ -124,7 +126,6 @@ def _weight_sparsity(model) -> float:
     return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
 
 
-@pytest.mark.slow
 def test_unstructured_pruning_reaches_the_sparsity_on_a_plain_module(trained, data):
     model, fp32 = trained
     state = _state(model)
@@ -165,7 +166,6 @@ def _latency(path, x: np.ndarray) -> float:
     return float(np.median(times))
 
 
-@pytest.mark.slow
 def test_structured_pruning_removes_channels_and_builds_a_smaller_faster_onnx(trained, data, tmp_path):
     model, fp32 = trained
     state = _state(model)
@@ -185,7 +185,6 @@ def test_structured_pruning_removes_channels_and_builds_a_smaller_faster_onnx(tr
     assert latencies["pruned"] < 0.8 * latencies["full"], latencies
 
 
-@pytest.mark.slow
 def test_qat_model_exports_int8_qdq_onnx_and_openvino_within_a_point(qat_model, trained, data, tmp_path):
     import onnx
 
@@ -207,7 +206,6 @@ def test_qat_model_exports_int8_qdq_onnx_and_openvino_within_a_point(qat_model, 
     assert _artifact_accuracy(ov_out.path, "openvino", data) >= fp32 - 0.01
 
 
-@pytest.mark.slow
 def test_qat_model_refuses_float_builds_and_tflite(qat_model, data, tmp_path):
     source = load_source(qat_model, example_inputs=torch.from_numpy(data.x_val[:1]))
     source.fake_quantized = True
@@ -220,7 +218,6 @@ def test_qat_model_refuses_float_builds_and_tflite(qat_model, data, tmp_path):
     assert "onnx or openvino" in error.value.hint
 
 
-@pytest.mark.slow
 def test_distilled_student_beats_the_same_student_without_teacher(trained, data):
     teacher, _ = trained
     state = _state(teacher)
@@ -257,7 +254,6 @@ def test_layers_that_cannot_be_pruned_are_named(data):
     assert int((excluded.scale.gain == 0).sum()) == 0 and _weight_sparsity(excluded) > 0.45
 
 
-@pytest.mark.slow
 def test_layers_nncf_cannot_quantize_are_named(data):
     model = backend.prepare(Recurrent())
     state = _state(model)
