@@ -14,6 +14,8 @@ import click
 
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError, InvalidOptionError
+from edgekit.clean import clean_command
+from edgekit.lifetime import Terminated, stop_on_signals
 
 EXIT_GATE_FAILED = 1
 
@@ -44,6 +46,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stop_on_signals()
         try:
             return command(*args, **kwargs)
         except EdgekitError as exc:
@@ -51,9 +54,10 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("cancelled: nothing half-written was kept", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            how = f"stopped by {exc.args[0]}" if isinstance(exc, Terminated) else "cancelled"
+            click.echo(f"{how}: nothing half-written was kept", err=True)
+            sys.exit(exc.exit_code if isinstance(exc, Terminated) else 130)
 
     return wrapper
 
@@ -334,6 +338,8 @@ def gui_command(paths: tuple[str, ...]) -> None:
 
     raise SystemExit(run(list(paths)))
 
+
+main.add_command(clean_command)
 
 if __name__ == "__main__":
     main()

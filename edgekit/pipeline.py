@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.atomic import ensure_writable_dir, staging_dir
 from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
 from edgekit.data import load_feeds, synthetic_feeds
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
@@ -24,6 +23,7 @@ from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.sources import framework_of_object, is_in_memory
 from edgekit.sources.sniff import sniff
 from edgekit.specs import FORMATS, PRECISIONS, Build, RouteFailure, TensorSpec
+from edgekit.transaction import BuildTransaction
 from edgekit.worker import Cancelled, InProcessSession, WorkerSession
 
 DEFAULT_CALIBRATION_SAMPLES = 300
@@ -91,7 +91,6 @@ def convert(
     scheme = _scheme(profile, quantization)
     budget_limits = budgets_for(profile, budgets)
     rescue_target = parse_target(accuracy_target) if accuracy_target else None
-    out = ensure_writable_dir(Path(output_dir))
     isolate = isolation(model, steps, isolate)
     config = {
         "target": profile.name,
@@ -105,7 +104,8 @@ def convert(
         "budgets": {"requested": dict(budgets or {}), "effective": budget_limits.model_dump(exclude_none=True), "force": force},
     }
     optimization = None
-    with staging_dir(out) as staging:
+    with BuildTransaction(output_dir) as txn:
+        staging = txn.work_dir
         session = WorkerSession(staging, cancel) if isolate else InProcessSession()
         try:
             if isolate and is_in_memory(model) and steps:
@@ -149,7 +149,7 @@ def convert(
                     raise Cancelled("the build was cancelled", "nothing half-written was kept")
                 job = RouteJob(
                     format=fmt, precision=prec, scheme=scheme, tolerances=_tolerances(prec, tolerances, profile),
-                    output_dir=out, staging_dir=_job_dir(staging, fmt, prec), stem=f"{name or _default_name(model)}_{prec}",
+                    output_dir=txn.build_dir, staging_dir=_job_dir(staging, fmt, prec), stem=f"{name or _default_name(model)}_{prec}",
                     calibration=calibration if prec == "int8" else [], static_shapes=fixed,
                 )
                 try:
@@ -168,13 +168,14 @@ def convert(
                     failures.append(RouteFailure(format=fmt, precision=prec, route=job.label, error=exc.message, hint=exc.hint))
         finally:
             session.close()
-    build = Build(
-        output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=original, target=profile.name,
-        artifacts=tuple(artifacts), failures=tuple(failures), optimization=optimization,
-    )
-    progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
-    write_manifest(build, config)
-    return build
+        build = Build(
+            output_dir=str(txn.build_dir), manifest_path=str(txn.build_dir / MANIFEST_NAME), source=original,
+            target=profile.name, artifacts=tuple(map(txn.relocate, artifacts)), failures=tuple(failures), optimization=optimization,
+        )
+        progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
+        write_manifest(build, config)
+        txn.commit()
+    return txn.published(build)
 
 
 def _framework_of(model: Any) -> str:

@@ -60,7 +60,7 @@ class WorkerSession:
         self.log = tempfile.NamedTemporaryFile(dir=self.log_dir, prefix="worker-", suffix=".log", delete=False)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", PYTHONHASHSEED="0")  # same set order in every build
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "edgekit.worker", str(child_read), str(child_write)],
+            [sys.executable, "-m", "edgekit.worker", str(child_read), str(child_write), str(os.getpid())],
             pass_fds=(child_read, child_write), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             env=env, start_new_session=True,
         )
@@ -79,6 +79,13 @@ class WorkerSession:
         return result
 
     def _roundtrip(self, method: str, args: tuple[Any, ...], progress: ProgressCallback, timeout: float | None) -> Any:
+        try:
+            return self._wait_for(method, args, progress, timeout)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the child and its children go now, not after the step
+            self._kill()
+            raise
+
+    def _wait_for(self, method: str, args: tuple[Any, ...], progress: ProgressCallback, timeout: float | None) -> Any:
         self.writer.send((method, args))
         deadline = time.monotonic() + timeout if timeout else None
         while True:
@@ -162,4 +169,7 @@ def _serve(reader: Connection, writer: Connection) -> None:
 
 
 if __name__ == "__main__":
+    from edgekit.lifetime import die_with_parent
+
+    die_with_parent(int(sys.argv[3]))
     _serve(Connection(int(sys.argv[1])), Connection(int(sys.argv[2])))
