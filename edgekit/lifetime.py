@@ -1,12 +1,14 @@
 """Process lifetime: a worker dies with the process that started it; SIGTERM and SIGHUP stop a CLI like Ctrl-C."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType
 
 _PR_SET_PDEATHSIG = 1
@@ -60,3 +62,19 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP back for the length of the block (taking a lock, publishing a build,
+    cleaning up): they are delivered when it ends, so the block is never left half-done by one of them."""
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    held = {getattr(signal, n) for n in names if hasattr(signal, n)}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -31,6 +31,7 @@ from typing import Any
 
 from edgekit.atomic import _fsync_dir
 from edgekit.errors import OutputError
+from edgekit.lifetime import deferred_signals
 
 MANIFEST_NAME = "edgekit-manifest.json"  # the same name as edgekit.manifest (not imported: it pulls in specs)
 STAGING_MARK = ".edgekit-staging-"
@@ -244,6 +245,16 @@ class BuildTransaction:
         self.committed = False
 
     def __enter__(self) -> BuildTransaction:
+        try:
+            with deferred_signals():  # a signal in here would leave a lock or a staging folder behind
+                self._begin()
+        except BaseException:  # including a signal delivered as the block ends, before ``with`` owns the cleanup
+            with deferred_signals():
+                self._end()
+            raise
+        return self
+
+    def _begin(self) -> None:
         parent, name = self.out.parent, self.out.name
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -263,9 +274,8 @@ class BuildTransaction:
             self.build_dir.mkdir()
             self.work_dir.mkdir()
         except BaseException:
-            self.lock.release()
+            self._end()
             raise
-        return self
 
     def final_path(self, path: str | Path) -> str:
         """Where a file staged under ``build_dir`` lives once the build is published."""
@@ -282,13 +292,18 @@ class BuildTransaction:
 
     def commit(self) -> None:
         """Publish ``build_dir`` as the output folder (atomically) and drop the previous build."""
-        check_replaceable(self.out)
-        publish_folder(self.build_dir, self.out, self.root / "previous")
-        self.committed = True
+        with deferred_signals():
+            check_replaceable(self.out)
+            publish_folder(self.build_dir, self.out, self.root / "previous")
+            self.committed = True
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
+        with deferred_signals():
+            self._end()
+
+    def _end(self) -> None:
+        if self.root != Path():
             shutil.rmtree(self.root, ignore_errors=True)
-        finally:
-            if self.lock is not None:
-                self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
