@@ -84,7 +84,9 @@ def main() -> None:
 @click.option("--state", multiple=True, metavar="INPUT=OUTPUT",
               help="A state input and the output carried into it: validation runs the data as one sequence (repeatable).")
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
-@click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped.")
+@click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped (default: scaled by model size; 0: none).")
+@click.option("--memory-budget", metavar="BYTES", help="Memory a build may plan for, e.g. 8G (default: half the machine's).")
+@click.option("--graph-limit", multiple=True, metavar="KEY=N", help="Raise an ONNX graph limit: max_nodes, max_chain, max_nesting.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")
 @click.option("--force", is_flag=True, help="Build even when the model breaks a hard limit of the target (see `edgekit check`).")
 @click.option("--budget", multiple=True, metavar="KEY=VALUE",
@@ -107,7 +109,7 @@ def main() -> None:
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
             input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
-            as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
+            memory_budget: str | None, graph_limit: tuple[str, ...], as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
@@ -139,6 +141,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
             progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
+            memory_budget=memory_budget, graph_limits=_pairs(graph_limit, "--graph-limit", int),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))

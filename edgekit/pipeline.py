@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from edgekit import limits
 from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
 from edgekit.data import load_feeds, synthetic_feeds
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
@@ -59,6 +60,8 @@ def convert(
     optimizations: Sequence[Step] | str | Path | None = None,
     train_data: Any = None,
     val_data: Any = None,
+    memory_budget: int | str | None = None,
+    graph_limits: Mapping[str, int] | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -78,11 +81,18 @@ def convert(
     order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
     x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
     also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
+    Limits are checked before anything is allocated (``edgekit.limits``): ``memory_budget`` (bytes or "8G"; default
+    half the machine's memory), ``graph_limits`` (ONNX ``max_nodes``, ``max_chain``, ``max_nesting``); ``timeout``
+    (seconds per step) defaults to one scaled by the model's size, 0 for none. The output folder is replaced as a
+    whole, atomically, when the build ends (``edgekit.transaction``).
     """
     progress = progress or ignore
     cancel = cancel or threading.Event()
     profile = load_profile(target)
     framework = _framework_of(model)
+    budget = limits.memory_budget(memory_budget)
+    limits.check_early(input_shapes, budget, calibration=calibration_data, validation=validation_data, train=train_data, val=val_data)
+    timeout = limits.route_timeout(timeout, limits.check_model_limits(model, budget, limits.GraphLimits.of(graph_limits)))
     explicit_formats = formats is not None
     format_list = _as_list(formats, profile.formats, "format", FORMATS)
     steps, train_data, val_data = resolve_steps(optimizations, train_data, val_data)
@@ -99,7 +109,8 @@ def convert(
                       "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}, "states": dict(states or {}),
                       "optimizations": [step.model_dump(mode="json") for step in steps]},
         "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
-                      "calibration_samples": calibration_samples, "validation_samples": validation_samples},
+                      "calibration_samples": calibration_samples, "validation_samples": validation_samples,
+                      "timeout_seconds": timeout, "memory_budget_bytes": budget},
         "profile": profile.model_dump(mode="json"),
         "budgets": {"requested": dict(budgets or {}), "effective": budget_limits.model_dump(exclude_none=True), "force": force},
     }
@@ -124,13 +135,18 @@ def convert(
             fixed = fix_shapes(input_shapes, source.inputs)
             state_map = check_states(states, source.inputs, source.outputs)
             data_inputs = with_shapes(source.inputs, fixed)
+            limits.check_feed_budget(data_inputs, limits.MIN_FEEDS_HELD, budget)
             calibration = _calibration(calibration_data, data_inputs, precision_list, calibration_samples)
+            warning = limits.calibration_warning(len(calibration), precision_list)
+            if warning:
+                config["warnings"] = [warning]
             if state_map and calibration:
                 calibration = session.call("carry_states", calibration, state_map, progress=progress, timeout=timeout)
                 config["effective"]["calibration_states"] = "carried from the reference model's previous step"
             if not calibration and validation_data is None:  # random validation inputs need the target's static shapes
                 fixed = complete_static_shapes(profile, source.inputs, fixed, [])
                 data_inputs = with_shapes(source.inputs, fixed)
+                limits.check_feed_budget(data_inputs, limits.MIN_FEEDS_HELD, budget)
             if validation_data is None and labelled is not None:
                 validation_data = labelled.x
             validation, validation_origin = _validation(validation_data, calibration, data_inputs, validation_samples)
@@ -170,7 +186,8 @@ def convert(
             session.close()
         build = Build(
             output_dir=str(txn.build_dir), manifest_path=str(txn.build_dir / MANIFEST_NAME), source=original,
-            target=profile.name, artifacts=tuple(map(txn.relocate, artifacts)), failures=tuple(failures), optimization=optimization,
+            target=profile.name, artifacts=tuple(txn.relocate(limits.noted(a, warning)) for a in artifacts),
+            failures=tuple(failures), optimization=optimization,
         )
         progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
         write_manifest(build, config)
