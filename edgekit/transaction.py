@@ -243,6 +243,7 @@ class BuildTransaction:
         self.root = self.build_dir = self.work_dir = Path()
         self.lock: BuildLock | None = None
         self.committed = False
+        self.created: Path | None = None  # the outermost parent folder this build had to create
 
     def __enter__(self) -> BuildTransaction:
         try:
@@ -256,6 +257,8 @@ class BuildTransaction:
 
     def _begin(self) -> None:
         parent, name = self.out.parent, self.out.name
+        missing = [p for p in (parent, *parent.parents) if not p.exists()]
+        self.created = missing[-1] if missing else None
         try:
             parent.mkdir(parents=True, exist_ok=True)
             self.lock = BuildLock(parent / f".{name}{LOCK_SUFFIX}", self.out).acquire()
@@ -307,3 +310,9 @@ class BuildTransaction:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+        if self.created is not None and not self.committed:  # a refused build leaves no empty parent folders
+            for folder in (self.out.parent, *self.out.parent.parents):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+                if folder == self.created:
+                    break
