@@ -175,8 +175,8 @@ def run(trials: int, seed: int, folder: Path) -> dict:
         "survivors": sum(len(r["survivors"]) for r in records),
         "inconsistent_folders": sum(any(not p.startswith(("workers", "left", "exit")) for p in r["problems"]) for r in records),
         "outcomes": {o: sum(r["outcome"] == o for r in records) for o in ("old", "new")},
-        "by_kind": {k: {"trials": sum(r["kind"] == k for r in records), "passes": sum(r["passed"] for r in records if r["kind"] == k)}
-                    for k in KINDS},
+        "by_kind": {k: {"trials": sum(r["kind"] == k for r in records),
+                        "passes": sum(r["passed"] for r in records if r["kind"] == k)} for k in KINDS},
         "records": records,
     }
 

@@ -84,7 +84,8 @@ def main() -> None:
 @click.option("--state", multiple=True, metavar="INPUT=OUTPUT",
               help="A state input and the output carried into it: validation runs the data as one sequence (repeatable).")
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
-@click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped (default: scaled by model size; 0: none).")
+@click.option("--timeout", type=float,
+              help="Seconds after which one conversion step is stopped (default: scaled by model size; 0: none).")
 @click.option("--memory-budget", metavar="BYTES", help="Memory a build may plan for, e.g. 8G (default: half the machine's).")
 @click.option("--graph-limit", multiple=True, metavar="KEY=N", help="Raise an ONNX graph limit: max_nodes, max_chain, max_nesting.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")

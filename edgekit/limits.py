@@ -26,6 +26,8 @@ MIN_CALIBRATION_SAMPLES = 16
 #: default per-step timeout: a base plus seconds per GiB of model
 TIMEOUT_BASE_SECONDS = 1800.0
 TIMEOUT_SECONDS_PER_GIB = 1800.0
+_SHAPE_HINT = ("give smaller --input-shape / input_shapes= sizes, or raise --memory-budget / memory_budget= "
+               "if the machine has the memory")
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30,
           "t": 1 << 40, "tb": 1 << 40}
 
@@ -44,7 +46,8 @@ class GraphLimits:
         names = [f.name for f in fields(cls)]
         for key, value in (overrides or {}).items():
             if key not in names or not isinstance(value, (int, float)) or value < 1:
-                raise InvalidOptionError(f"invalid graph limit {key}={value!r}", f"give positive integers for: {', '.join(names)}")
+                raise InvalidOptionError(f"invalid graph limit {key}={value!r}",
+                                         f"give positive integers for: {', '.join(names)}")
         return replace(cls(), **{k: int(v) for k, v in (overrides or {}).items()})
 
 
@@ -129,7 +132,7 @@ def check_feed_budget(inputs: Iterable[Any], samples: int, budget: int) -> None:
             f"input '{spec.name}' of shape {list(spec.shape)} ({spec.dtype}) needs {human_bytes(size)} per sample "
             f"({size} bytes); {samples} samples of every input need {human_bytes(total * samples)}, over the memory "
             f"budget of {human_bytes(budget)}",
-            "give smaller --input-shape / input_shapes= sizes, or raise --memory-budget / memory_budget= if the machine has the memory",
+            _SHAPE_HINT,
         )
 
 
@@ -199,5 +202,5 @@ def check_early(input_shapes: Mapping[str, Any] | None, budget: int, **data: Any
                 f"input '{name}' of shape {list(dims)} needs at least {human_bytes(elements)} per sample ({elements} bytes "
                 f"at one byte per element); {MIN_FEEDS_HELD} samples need {human_bytes(elements * MIN_FEEDS_HELD)}, "
                 f"over the memory budget of {human_bytes(budget)}",
-                "give smaller --input-shape / input_shapes= sizes, or raise --memory-budget / memory_budget= if the machine has the memory",
+                _SHAPE_HINT,
             )

@@ -23,18 +23,8 @@ def check_onnx_limits(path: Path, budget: int, limits: GraphLimits) -> int:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:  # noqa: BLE001 - an unparsable file is reported by the loader with its own message
         return 0
-    external = check_graph(model, path, limits)
-    declared: dict[str, int] = {}
-    for tensor in external:
-        info = {entry.key: entry.value for entry in tensor.external_data}
-        try:
-            length = int(info["length"]) if "length" in info else _byte_size(tensor)
-        except ValueError:
-            continue  # the loader refuses a non-numeric length
-        declared[info.get("location", "")] = declared.get(info.get("location", ""), 0) + (length or 0)
-    for location, length in declared.items():
-        _check_sparse(path, location, length)
-    total = sum(declared.values())
+    check_graph(model, path, limits)
+    total = check_sparse_data(model, path)
     if total * WEIGHT_COPIES > budget:
         raise ModelFileError(
             f"{path} declares {human_bytes(total)} of external data; converting it needs about "
@@ -44,13 +34,10 @@ def check_onnx_limits(path: Path, budget: int, limits: GraphLimits) -> int:
     return total
 
 
-def check_graph(model: Any, path: Path, limits: GraphLimits) -> list[Any]:
-    """Count nodes, subgraph nesting and the longest chain of every graph; return the external tensors."""
-    nodes, external = 0, []
-    stack: list[tuple[Any, int]] = [(model.graph, 0)]
-    stack += [(function, 1) for function in model.functions]
-    while stack:
-        graph, level = stack.pop()
+def check_graph(model: Any, path: Path, limits: GraphLimits) -> None:
+    """Refuse a graph whose node count, subgraph nesting or longest chain breaks ``limits``."""
+    nodes = 0
+    for graph, level in _graphs(model):
         if level > limits.max_nesting:
             raise _refuse(path, f"subgraphs (If/Loop/Scan bodies) nested more than {limits.max_nesting} deep", "max_nesting")
         nodes += len(graph.node)
@@ -59,12 +46,39 @@ def check_graph(model: Any, path: Path, limits: GraphLimits) -> list[Any]:
         chain = _longest_chain(graph)
         if chain > limits.max_chain:
             raise _refuse(path, f"a chain of {chain} nodes one after another (the limit is {limits.max_chain})", "max_chain")
-        external += [t for t in _tensors(graph) if t.data_location == 1]  # TensorProto.EXTERNAL
+
+
+def check_sparse_data(model: Any, path: Path) -> int:
+    """Refuse external-data files that store much less than their tensors declare (sparse files, read as
+    gigabytes of zeros); return the bytes declared in external data. Reads ``stat`` only."""
+    declared: dict[str, int] = {}
+    for graph, _ in _graphs(model):
+        for tensor in _tensors(graph):
+            if tensor.data_location != 1:  # TensorProto.EXTERNAL
+                continue
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            try:
+                length = int(info["length"]) if "length" in info else _byte_size(tensor)
+            except ValueError:
+                continue  # the loader refuses a non-numeric length
+            location = info.get("location", "")
+            declared[location] = declared.get(location, 0) + length
+    for location, length in declared.items():
+        _check_sparse(path, location, length)
+    return sum(declared.values())
+
+
+def _graphs(model: Any) -> Iterator[tuple[Any, int]]:
+    """Every graph of the model with its nesting level: the main graph and functions, then subgraphs."""
+    stack: list[tuple[Any, int]] = [(model.graph, 0), *((function, 1) for function in model.functions)]
+    while stack:
+        graph, level = stack.pop()
+        yield graph, level
         for node in graph.node:
             for attribute in node.attribute:
-                stack += [(g, level + 1) for g in ([attribute.g] if attribute.HasField("g") else [])]
+                if attribute.HasField("g"):
+                    stack.append((attribute.g, level + 1))
                 stack += [(g, level + 1) for g in attribute.graphs]
-    return external
 
 
 def _longest_chain(graph: Any) -> int:

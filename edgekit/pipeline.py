@@ -91,7 +91,8 @@ def convert(
     profile = load_profile(target)
     framework = _framework_of(model)
     budget = limits.memory_budget(memory_budget)
-    limits.check_early(input_shapes, budget, calibration=calibration_data, validation=validation_data, train=train_data, val=val_data)
+    limits.check_early(input_shapes, budget, calibration=calibration_data, validation=validation_data,
+                       train=train_data, val=val_data)
     timeout = limits.route_timeout(timeout, limits.check_model_limits(model, budget, limits.GraphLimits.of(graph_limits)))
     explicit_formats = formats is not None
     format_list = _as_list(formats, profile.formats, "format", FORMATS)

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edgekit.atomic import _fsync_dir
+from edgekit.atomic import fsync_dir
 from edgekit.errors import OutputError
 from edgekit.lifetime import deferred_signals
 
@@ -220,7 +220,7 @@ def exchange(a: Path, b: Path) -> bool:
 
 def publish_folder(new: Path, out: Path, aside: Path) -> None:
     """Make the complete folder ``new`` the folder ``out`` in one step; the previous ``out`` ends up at ``aside``."""
-    _fsync_dir(new)
+    fsync_dir(new)
     if not out.exists():
         os.rename(new, out)
     elif exchange(new, out):
@@ -228,7 +228,7 @@ def publish_folder(new: Path, out: Path, aside: Path) -> None:
     else:  # rename-aside: for a moment ``out`` is missing, but it never holds a mix
         os.rename(out, aside)
         os.rename(new, out)
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
 
 
 # ---------------------------------------------------------------- the transaction

@@ -84,7 +84,8 @@ def test_a_build_that_fails_leaves_the_old_folder_as_it_was(tmp_path):
 
 @pytest.mark.parametrize("content, words", [
     ({"notes.txt": b"mine"}, "is not an edgekit build (no manifest): notes.txt"),
-    ({"photo.jpg": b"x", "edgekit-manifest.json": b'{"artifacts": []}'}, "holds files that are not part of its edgekit build: photo.jpg"),
+    ({"photo.jpg": b"x", "edgekit-manifest.json": b'{"artifacts": []}'},
+     "holds files that are not part of its edgekit build: photo.jpg"),
 ])
 def test_a_folder_with_user_files_is_never_replaced(tmp_path, content, words):
     out = tmp_path / "out"
