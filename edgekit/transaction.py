@@ -166,7 +166,7 @@ def remove_unlocked_locks(folder: Path) -> list[Path]:
     removed = []
     with contextlib.suppress(OSError):
         for entry in Path(folder).glob(f".*{LOCK_SUFFIX}"):
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, OutputError):  # OutputError: a live build holds it
                 lock = BuildLock(entry, entry).acquire()
                 lock.release()
                 removed.append(entry)
@@ -181,7 +181,8 @@ def check_replaceable(out: Path) -> None:
     if not out.exists() and not out.is_symlink():
         return
     if out.is_symlink() or not out.is_dir():
-        raise OutputError(f"the output path {out} exists and is not a folder", "choose a folder with --out / output_dir=")
+        raise OutputError(f"the output path {out} is a {'symbolic link' if out.is_symlink() else 'file'}, not a folder",
+                          "give a real folder with --out / output_dir= (a build replaces it as a whole)")
     names = {entry.name for entry in out.iterdir() if not _OLD_STAGING.match(entry.name)}
     if not names:
         return

@@ -117,6 +117,7 @@ def test_a_second_build_into_the_same_folder_is_refused_naming_the_first(tmp_pat
         done = cli("convert", kill.small_onnx(tmp_path / "m.onnx"), "-f", "onnx", "-p", "fp32", "--out", out)
         assert done.returncode == 2 and f"pid {holder.pid}" in done.stderr and "Traceback" not in done.stderr
         assert not out.exists()
+        assert cli("clean", out).stdout.strip() == "nothing to clean" and (tmp_path / ".out.edgekit.lock").is_file()
     finally:
         holder.kill()
         holder.wait()
