@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 KINDS = ("sigkill", "sigkill-group", "sigterm")
@@ -157,8 +158,9 @@ def trial(model: Path, out: Path, kind: str, delay: float) -> dict:
             "stderr_tail": err.decode(errors="replace").strip().splitlines()[-1:], "passed": not problems}
 
 
-def run(trials: int, seed: int, folder: Path) -> dict:
-    """Run ``trials`` kill trials in ``folder``; the summary with every trial's record."""
+def run(trials: int, seed: int, folder: Path, on_trial: Callable[[dict], None] | None = None) -> dict:
+    """Run ``trials`` kill trials in ``folder``; the summary with every trial's record (also given to ``on_trial``
+    after each trial, so a run stopped early still leaves its figures)."""
     rng = random.Random(seed)
     model = small_onnx(folder / "model.onnx")
     out = folder / "out"
@@ -169,8 +171,15 @@ def run(trials: int, seed: int, folder: Path) -> dict:
     for index in range(trials):
         kind = KINDS[index % len(KINDS)]
         records.append(trial(model, out, kind, rng.uniform(0.0, full * 1.2)))
+        if on_trial is not None:
+            on_trial(summarize(records, trials, seed, full))
+    return summarize(records, trials, seed, full)
+
+
+def summarize(records: list[dict], trials: int, seed: int, full: float) -> dict:
+    """Counts over the trials run so far (``done`` of ``trials``)."""
     return {
-        "trials": trials, "seed": seed, "full_build_seconds": round(full, 2),
+        "trials": len(records), "planned": trials, "seed": seed, "full_build_seconds": round(full, 2),
         "passes": sum(r["passed"] for r in records),
         "survivors": sum(len(r["survivors"]) for r in records),
         "inconsistent_folders": sum(any(not p.startswith(("workers", "left", "exit")) for p in r["problems"]) for r in records),
@@ -188,11 +197,14 @@ def main() -> None:
     parser.add_argument("--json", default=str(Path(__file__).parent / "results" / "kill.json"))
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="edgekit-kill-"))
+    def save(summary: dict) -> None:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+
     try:
-        summary = run(args.trials, args.seed, folder)
+        summary = run(args.trials, args.seed, folder, on_trial=save)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    save(summary)
     print(f"{summary['passes']}/{summary['trials']} passed; survivors {summary['survivors']}; "
           f"inconsistent folders {summary['inconsistent_folders']}; outcomes {summary['outcomes']}")
 

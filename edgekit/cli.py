@@ -15,7 +15,7 @@ import click
 from edgekit._version import __version__
 from edgekit.errors import EdgekitError, InvalidOptionError
 from edgekit.clean import clean_command
-from edgekit.lifetime import Terminated, stop_on_signals
+from edgekit.lifetime import Terminated, interrupt_of, stop_on_signals
 
 EXIT_GATE_FAILED = 1
 
@@ -54,10 +54,13 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt as exc:
-            how = f"stopped by {exc.args[0]}" if isinstance(exc, Terminated) else "cancelled"
+        except (KeyboardInterrupt, Exception) as exc:  # an interrupt may arrive wrapped by the code it stopped
+            stop = interrupt_of(exc)
+            if stop is None:
+                raise
+            how = f"stopped by {stop.args[0]}" if isinstance(stop, Terminated) else "cancelled"
             click.echo(f"{how}: nothing half-written was kept", err=True)
-            sys.exit(exc.exit_code if isinstance(exc, Terminated) else 130)
+            sys.exit(stop.exit_code if isinstance(stop, Terminated) else 130)
 
     return wrapper
 

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 _WATCH_SECONDS = 0.5
@@ -47,34 +48,66 @@ class Terminated(KeyboardInterrupt):
         return 128 + self.signum
 
 
+_STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+_REDELIVER_SECONDS = 0.05
+_state: dict[str, Any] = {"depth": 0, "pending": None}
+
+
 def stop_on_signals() -> None:
-    """Turn SIGTERM and SIGHUP into :class:`Terminated` in the main thread (once: a second signal during the
-    cleanup is ignored, SIGKILL still ends the process)."""
-    if threading.current_thread() is not threading.main_thread():
+    """Turn SIGINT into KeyboardInterrupt and SIGTERM/SIGHUP into :class:`Terminated` in the main thread, raised
+    only at safe points: never inside an import (a class being built would wrap it in a RuntimeError, native
+    module code may abort) nor inside :func:`deferred_signals`. After the first, further signals are ignored
+    so the cleanup runs to its end (SIGKILL still ends the process)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _state["depth"]:
+        _state["pending"] = signum  # raised when the deferred block ends
         return
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _raise_terminated)
+    if _in_import(frame):  # deliver it again once the import is done
+        threading.Timer(_REDELIVER_SECONDS, os.kill, (os.getpid(), signum)).start()
+        return
+    _stop(signum)
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)
-    raise Terminated(signum)
+def _stop(signum: int) -> None:
+    for each in _STOP_SIGNALS:
+        signal.signal(each, signal.SIG_IGN)
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def _in_import(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def interrupt_of(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (or :class:`Terminated`) that ``exc`` wraps, if it wraps one."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
     """Hold SIGINT, SIGTERM and SIGHUP back for the length of the block (taking a lock, publishing a build,
-    cleaning up): they are delivered when it ends, so the block is never left half-done by one of them."""
-    names = ("SIGINT", "SIGTERM", "SIGHUP")
-    held = {getattr(signal, n) for n in names if hasattr(signal, n)}
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    cleaning up): one that arrives meanwhile is raised when the block ends, so the block is never left half-done."""
+    _state["depth"] += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _state["depth"] -= 1
+        pending = _state["pending"]
+        if not _state["depth"] and pending is not None:
+            _state["pending"] = None
+            _stop(pending)
