@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from edgekit.errors import OutputError
 
-
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder, so that the renames in it are on disk (a no-op where folders cannot be opened)."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -41,7 +38,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -55,29 +52,4 @@ def publish_files(pairs: list[tuple[Path, Path]]) -> None:
             os.fsync(handle.fileno())
         os.replace(staged, final)
     if pairs:
-        _fsync_dir(pairs[-1][1].parent)
-
-
-def ensure_writable_dir(folder: Path) -> Path:
-    """Create ``folder`` if needed and prove it is writable, or raise OutputError."""
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".edgekit-probe-", delete=True)
-        probe.close()
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write to the output folder {folder}: {exc.strerror or exc}",
-            "choose a folder you can write to with --out / output_dir=",
-        ) from None
-    return folder
-
-
-@contextlib.contextmanager
-def staging_dir(output_dir: Path) -> Iterator[Path]:
-    """A private folder inside ``output_dir`` for converters to write into; always removed."""
-    path = Path(tempfile.mkdtemp(prefix=".edgekit-staging-", dir=output_dir))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+        fsync_dir(pairs[-1][1].parent)

@@ -14,6 +14,8 @@ import click
 
 from edgekit import __version__
 from edgekit.errors import EdgekitError, InvalidOptionError
+from edgekit.clean import clean_command
+from edgekit.lifetime import Terminated, interrupt_of, stop_on_signals
 
 EXIT_GATE_FAILED = 1
 
@@ -44,6 +46,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        stop_on_signals()
         try:
             return command(*args, **kwargs)
         except EdgekitError as exc:
@@ -51,9 +54,13 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("cancelled: nothing half-written was kept", err=True)
-            sys.exit(130)
+        except (KeyboardInterrupt, Exception) as exc:  # an interrupt may arrive wrapped by the code it stopped
+            stop = interrupt_of(exc)
+            if stop is None:
+                raise
+            how = f"stopped by {stop.args[0]}" if isinstance(stop, Terminated) else "cancelled"
+            click.echo(f"{how}: nothing half-written was kept", err=True)
+            sys.exit(stop.exit_code if isinstance(stop, Terminated) else 130)
 
     return wrapper
 
@@ -80,7 +87,10 @@ def main() -> None:
 @click.option("--state", multiple=True, metavar="INPUT=OUTPUT",
               help="A state input and the output carried into it: validation runs the data as one sequence (repeatable).")
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
-@click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped.")
+@click.option("--timeout", type=float,
+              help="Seconds after which one conversion step is stopped (default: scaled by model size; 0: none).")
+@click.option("--memory-budget", metavar="BYTES", help="Memory a build may plan for, e.g. 8G (default: half the machine's).")
+@click.option("--graph-limit", multiple=True, metavar="KEY=N", help="Raise an ONNX graph limit: max_nodes, max_chain, max_nesting.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")
 @click.option("--force", is_flag=True, help="Build even when the model breaks a hard limit of the target (see `edgekit check`).")
 @click.option("--budget", multiple=True, metavar="KEY=VALUE",
@@ -105,7 +115,7 @@ def main() -> None:
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
             input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
-            as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
+            memory_budget: str | None, graph_limit: tuple[str, ...], as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None, no_rescue: bool = False, rescue_budget: float | None = None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
@@ -137,6 +147,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
             rescue=False if no_rescue else None, rescue_budget_s=rescue_budget,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
+            memory_budget=memory_budget, graph_limits=_pairs(graph_limit, "--graph-limit", int),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))
@@ -320,6 +331,7 @@ def gui_command(paths: tuple[str, ...]) -> None:
 from edgekit.agent.cli import agent_command  # noqa: E402
 
 main.add_command(agent_command)
+main.add_command(clean_command)
 
 if __name__ == "__main__":
     main()

@@ -86,6 +86,8 @@ def print_build(build: Build) -> None:
                 console.print(f"[red]{a.format}/{a.precision}[/]: budget {b.message}")
     for f in build.failures:
         console.print(f"[red]{f.format}/{f.precision}[/]: {f.error}" + (f"\n  hint: {f.hint}" if f.hint else ""))
+    for warning in dict.fromkeys(n for a in build.artifacts for n in a.notes if n.startswith("warning:")):
+        console.print(f"[yellow]{warning}[/]")
     console.print(f"artifacts in {build.output_dir}\nmanifest: {build.manifest_path}")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import DataError
+from edgekit.limits import check_regular_file
 from edgekit.specs import TensorSpec, shape_text
 
 Feed = dict[str, np.ndarray]
@@ -124,6 +125,7 @@ def _read_path(path: Path, inputs: tuple[TensorSpec, ...], what: str) -> Any:
         raise DataError(f"{what} data not found: {path}", "check the path")
     if path.is_dir():
         return read_image_folder(path, inputs, what)
+    check_regular_file(path, f"{what} data", DataError)
     with open(path, "rb") as handle:
         head = handle.read(8)
     if head.startswith(NPY_MAGIC):

@@ -7,12 +7,12 @@ publish (the manifest, written last).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit import limits
 from edgekit.compat.gate import complete_static_shapes, finish_artifact, precheck
 from edgekit.data import Feed, load_feeds, synthetic_feeds
 from edgekit.errors import Cancelled, EdgekitError
@@ -30,6 +30,7 @@ from edgekit.session import RouteJob
 from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.sources import is_in_memory
 from edgekit.specs import Artifact, Build, ModelSource, RouteFailure, TensorSpec
+from edgekit.transaction import BuildTransaction
 from edgekit.worker import InProcessSession, WorkerSession
 
 SYNTHETIC_VALIDATION_SAMPLES = 16
@@ -66,6 +67,8 @@ def convert(
     optimizations: Sequence[Step] | str | Path | None = None,
     train_data: Any = None,
     val_data: Any = None,
+    memory_budget: int | str | None = None,
+    graph_limits: Mapping[str, int] | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -89,35 +92,27 @@ def convert(
     order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
     x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
     also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
+    Limits are checked before anything is allocated (``edgekit.limits``): ``memory_budget`` (bytes or "8G"; default
+    half the machine's memory), ``graph_limits`` (ONNX ``max_nodes``, ``max_chain``, ``max_nesting``); ``timeout``
+    (seconds per step) defaults to one scaled by the model's size, 0 for none. The output folder is replaced as a
+    whole, atomically, when the build ends (``edgekit.transaction``).
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
     plan, inputs = make_plan(inputs, options)
     progress = progress or ignore
     cancel = cancel or threading.Event()
-    with build_folder(plan.output_dir) as (out, staging):
-        session = WorkerSession(staging, cancel) if plan.isolate else InProcessSession()
+    with BuildTransaction(plan.output_dir) as txn:
+        session = WorkerSession(txn.work_dir, cancel) if plan.isolate else InProcessSession()
         try:
-            call = _caller(session, progress, options.timeout)
-            prepared = prepare(call, plan, inputs, staging)
-            artifacts, failures = run_jobs(call, plan, prepared, out, staging, cancel)
+            call = _caller(session, progress, plan.timeout)
+            prepared = prepare(call, plan, inputs, txn.work_dir)
+            artifacts, failures = run_jobs(call, plan, prepared, txn.build_dir, txn.work_dir, cancel)
         finally:
             session.close()
-    return publish(plan, prepared, artifacts, failures, out, progress)
-
-
-@contextmanager
-def build_folder(output_dir: Path) -> Iterator[tuple[Path, Path]]:
-    """The output folder (created, checked writable) and a staging folder in it for the build's files.
-
-    The one place a build uses ``edgekit.atomic``'s folder mechanics; each artifact's files are published
-    from staging by ``BuildSession.build_route`` and the manifest is written last by ``publish``.
-    """
-    from edgekit.atomic import ensure_writable_dir, staging_dir
-
-    out = ensure_writable_dir(Path(output_dir))
-    with staging_dir(out) as staging:
-        yield out, staging
+        build = publish(plan, prepared, artifacts, failures, txn, progress)
+        txn.commit()
+    return txn.published(build)
 
 
 @dataclass
@@ -165,14 +160,19 @@ def _load_data(call: Call, plan: BuildPlan, prepared: Prepared, calibration_data
     fixed = fix_shapes(options.input_shapes, source.inputs)
     state_map = check_states(options.states, source.inputs, source.outputs)
     data_inputs = with_shapes(source.inputs, fixed)
+    limits.check_feed_budget(data_inputs, limits.MIN_FEEDS_HELD, plan.memory_budget)
     calibration = [] if calibration_data is None else load_feeds(
         calibration_data, data_inputs, what="calibration", limit=options.calibration_samples)
+    warning = limits.calibration_warning(len(calibration), plan.precisions)
+    if warning:
+        prepared.run["warnings"] = [warning]
     if state_map and calibration:
         calibration = call(CarryStates(calibration, state_map))
         prepared.run["calibration_states"] = "carried from the reference model's previous step"
     if not calibration and validation_data is None:  # random validation inputs need the target's static shapes
         fixed = complete_static_shapes(plan.profile, source.inputs, fixed, [])
         data_inputs = with_shapes(source.inputs, fixed)
+        limits.check_feed_budget(data_inputs, limits.MIN_FEEDS_HELD, plan.memory_budget)
     if validation_data is None and labelled is not None:
         validation_data = labelled.x
     validation, origin = _validation(validation_data, calibration, data_inputs, options.validation_samples)
@@ -230,12 +230,15 @@ def _route_job(plan: BuildPlan, planned: PlannedRoute, prepared: Prepared, out: 
     )
 
 
-def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], failures: list[RouteFailure], out: Path,
-            progress: ProgressCallback) -> Build:
-    """The ``Build`` and its manifest (``config`` = the plan serialised + what the run learned), written last."""
+def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], failures: list[RouteFailure],
+            txn: BuildTransaction, progress: ProgressCallback) -> Build:
+    """The ``Build`` and its manifest (``config`` = the plan serialised + what the run learned), written last into
+    the transaction's build folder (published as a whole by ``txn.commit()``)."""
+    out, warning = txn.build_dir, (prepared.run.get("warnings") or [None])[0]
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=prepared.original, target=plan.target,
-        artifacts=tuple(artifacts), failures=tuple(failures), optimization=prepared.optimization,
+        artifacts=tuple(txn.relocate(limits.noted(a, warning)) for a in artifacts), failures=tuple(failures),
+        optimization=prepared.optimization,
     )
     progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
     write_manifest(build, {"plan": plan.manifest_config(), "run": prepared.run})

@@ -45,7 +45,9 @@ class BuildOptions(BaseModel):
     calibration_samples: int = Field(DEFAULT_CALIBRATION_SAMPLES, gt=0)
     validation_samples: int = Field(DEFAULT_VALIDATION_SAMPLES, gt=0)
     isolate: bool | None = None
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, ge=0)  # None: scaled by the model's size (edgekit.limits); 0: no limit
+    memory_budget: int | str | None = None  # bytes or "8G"; None: a share of this machine's memory
+    graph_limits: dict[str, int] | None = None  # ONNX max_nodes / max_chain / max_nesting
     force: bool = False
     budgets: dict[str, Any] | None = None
     accuracy_target: dict[str, Any] | str | None = None  # read by edgekit.rescue.parse_target in the plan
@@ -106,6 +108,8 @@ class BuildPlan(BaseModel):
     rescue: bool  # int8 routes rescue themselves (edgekit.rescue) towards accuracy_target or their int8 tolerances
     optimizations: tuple[Any, ...]  # edgekit.optimize.steps.Step, in order
     isolate: bool
+    memory_budget: int  # bytes any array the build makes must fit in (edgekit.limits)
+    timeout: float | None  # seconds one step may take (None: no limit)
 
     @property
     def output_dir(self) -> Path:
@@ -141,15 +145,32 @@ def make_plan(inputs: BuildInputs, options: BuildOptions) -> tuple[BuildPlan, Bu
     rescue = options.rescue if options.rescue is not None else (options.accuracy_target is not None or profile.allow_float_fallback)
     jobs = plan_jobs(framework, formats, precisions, options.formats is not None, scheme, qat, problems) if framework else []
     problems.add(calibration_problem(jobs, inputs.calibration_data, train))
+    budget, timeout = _limits(inputs, options, problems)
     problems.raise_all()
     plan = BuildPlan(
         options=options, target=profile.name, profile=profile, framework=framework,
         name=options.name or default_name(inputs.model), formats=tuple(formats), precisions=tuple(precisions), jobs=tuple(jobs),
         scheme=scheme, tolerances=tolerances, budgets=budgets, accuracy_target=target,
         rescue=bool(rescue) and not qat, optimizations=tuple(steps),
-        isolate=isolation(inputs.model, steps, options.isolate),
+        isolate=isolation(inputs.model, steps, options.isolate), memory_budget=budget, timeout=timeout,
     )
     return plan, replace(inputs, train_data=train, val_data=val)
+
+
+def _limits(inputs: BuildInputs, options: BuildOptions, problems: Problems) -> tuple[int, float | None]:
+    """The memory budget and per-step timeout, with the checks that need no loaded model (``edgekit.limits``):
+    data paths that are FIFOs, input shapes too large for the budget, model files over the budget or the graph limits."""
+    from edgekit import limits
+
+    budget = problems.attempt(lambda: limits.memory_budget(options.memory_budget), 0)
+    if not budget:
+        return 0, options.timeout
+    problems.attempt(lambda: limits.check_early(options.input_shapes, budget, calibration=inputs.calibration_data,
+                                                 validation=inputs.validation_data, train=inputs.train_data, val=inputs.val_data))
+    graph = problems.attempt(lambda: limits.GraphLimits.of(options.graph_limits))
+    size = problems.attempt(lambda: limits.check_model_limits(inputs.model, budget, graph)) if graph is not None else None
+    timeout = problems.attempt(lambda: limits.route_timeout(options.timeout, size), options.timeout)
+    return budget, timeout
 
 
 def framework_of(model: Any) -> str:

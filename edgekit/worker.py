@@ -52,7 +52,7 @@ class WorkerSession:
         self.log = tempfile.NamedTemporaryFile(dir=self.log_dir, prefix="worker-", suffix=".log", delete=False)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", PYTHONHASHSEED="0")  # same set order in every build
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "edgekit.worker", str(child_read), str(child_write)],
+            [sys.executable, "-m", "edgekit.worker", str(child_read), str(child_write), str(os.getpid())],
             pass_fds=(child_read, child_write), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
             env=env, start_new_session=True,
         )
@@ -71,6 +71,13 @@ class WorkerSession:
         return result
 
     def _roundtrip(self, message: Message, progress: ProgressCallback, timeout: float | None) -> Any:
+        try:
+            return self._wait_for(message, progress, timeout)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the child and its children go now, not after the step
+            self._kill()
+            raise
+
+    def _wait_for(self, message: Message, progress: ProgressCallback, timeout: float | None) -> Any:
         method = message.name
         self.writer.send(message)
         deadline = time.monotonic() + timeout if timeout else None
@@ -151,4 +158,7 @@ def _serve(reader: Connection, writer: Connection) -> None:
 
 
 if __name__ == "__main__":
+    from edgekit.lifetime import die_with_parent
+
+    die_with_parent(int(sys.argv[3]))
     _serve(Connection(int(sys.argv[1])), Connection(int(sys.argv[2])))

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import DataError, ModelFileError, UnsafeModelError, first_line
+from edgekit.limits_onnx import check_sparse_data
 from edgekit.sources.base import LoadedSource, layout_of
 from edgekit.sources.finite import check_finite_weights
 from edgekit.sources.sniff import Sniffed
@@ -66,6 +67,7 @@ def load_file(sniffed: Sniffed, *, example_inputs: Any = None, allow_unsafe: boo
     model = _parse(path)
     files = sorted(set(_checked_external_data(model, path).values()))
     if files:
+        check_sparse_data(model, path)
         try:
             onnx.load_external_data_for_model(model, str(path.parent))
         except Exception as exc:  # onnx raises ValueError/OSError on data it cannot read

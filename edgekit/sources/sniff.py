@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgekit.errors import ModelFileError, UnsafeModelError
+from edgekit.limits import check_regular_file
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -32,6 +33,7 @@ def sniff(path: Path) -> Sniffed:
             f"{path} is a folder but not a SavedModel (no saved_model.pb)",
             "give a model file (.keras, .h5, .pt, .pt2, .onnx) or a SavedModel folder",
         )
+    check_regular_file(path, "a model")
     size = path.stat().st_size
     if size == 0:
         raise ModelFileError(f"{path} is empty (0 bytes)", "the file was not written completely; export the model again")

@@ -164,9 +164,9 @@ def test_cancel_a_conversion_keeps_nothing_and_stops_the_worker(window, qtbot, d
         qtbot.mouseClick(view.job.cancel, Qt.MouseButton.LeftButton)
     assert view.job.stage.text() == "Cancelled: nothing half-written was kept"
     assert not view.error.isVisible()
-    assert not (out / "edgekit-manifest.json").exists()
-    assert [p.name for p in out.iterdir()] == []  # the staging folder is gone too
-    qtbot.waitUntil(lambda: not _processes_using(out), timeout=10_000)
+    assert not out.exists()  # a build publishes its folder only when it completes
+    assert [p.name for p in tmp_path.iterdir() if ".edgekit" in p.name] == []  # the staging folder and lock are gone too
+    qtbot.waitUntil(lambda: not _processes_using(tmp_path / ".cancelled.edgekit-"), timeout=10_000)
     assert view.run_button.isEnabled()
 
 
