@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
@@ -15,7 +14,7 @@ import click
 from edgekit import __version__
 from edgekit.errors import EdgekitError, InvalidOptionError
 from edgekit.clean import clean_command
-from edgekit.lifetime import Terminated, interrupt_of, stop_on_signals
+from edgekit.cli_errors import friendly_errors
 
 EXIT_GATE_FAILED = 1
 
@@ -39,30 +38,6 @@ def _parse_scalar(text: str) -> Any:
     if lowered in ("true", "false"):
         return lowered == "true"
     return text
-
-
-def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn EdgekitError into 'error:/hint:' lines and the error's exit code; Ctrl-C into exit 130."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        stop_on_signals()
-        try:
-            return command(*args, **kwargs)
-        except EdgekitError as exc:
-            click.secho(f"error: {exc.message}", fg="red", err=True)
-            if exc.hint:
-                click.echo(f"hint: {exc.hint}", err=True)
-            sys.exit(exc.exit_code)
-        except (KeyboardInterrupt, Exception) as exc:  # an interrupt may arrive wrapped by the code it stopped
-            stop = interrupt_of(exc)
-            if stop is None:
-                raise
-            how = f"stopped by {stop.args[0]}" if isinstance(stop, Terminated) else "cancelled"
-            click.echo(f"{how}: nothing half-written was kept", err=True)
-            sys.exit(stop.exit_code if isinstance(stop, Terminated) else 130)
-
-    return wrapper
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

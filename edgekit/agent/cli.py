@@ -33,7 +33,7 @@ MIN_TOKEN_LENGTH = 16
 @click.option("--announce/--no-announce", default=False, show_default=True, help="Announce the agent on the LAN (zeroconf).")
 def agent_command(token_file: str | None, announce: bool, **options) -> None:
     """Run the profiling agent on this device (needs a model runtime only, no TensorFlow or PyTorch)."""
-    from edgekit.cli import friendly_errors
+    from edgekit.cli_errors import friendly_errors
 
     friendly_errors(_run)(token_file, announce, options)
 
