@@ -39,6 +39,12 @@ def _parse_scalar(text: str) -> Any:
     return text
 
 
+def _parse_numbers(text: str) -> Any:
+    """A number (int when it is one) or a comma-separated list of numbers; ValueError otherwise."""
+    items = [float(part) if any(c in part for c in ".eE") else int(part) for part in text.split(",")]
+    return items[0] if len(items) == 1 and "," not in text else items
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn EdgekitError into 'error:/hint:' lines and the error's exit code; Ctrl-C into exit 130."""
 
@@ -79,6 +85,8 @@ def main() -> None:
               help="Fix an input's dynamic dimensions, e.g. image=1,3,320,320 (repeatable).")
 @click.option("--state", multiple=True, metavar="INPUT=OUTPUT",
               help="A state input and the output carried into it: validation runs the data as one sequence (repeatable).")
+@click.option("--input-value", "input_value", multiple=True, metavar="NAME=VALUE",
+              help="Fix an input to a constant folded into the graph, e.g. sr=16000 (ONNX; repeatable).")
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
 @click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")
@@ -102,8 +110,8 @@ def main() -> None:
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
-            input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
-            as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
+            input_shape: tuple[str, ...], state: tuple[str, ...], input_value: tuple[str, ...], allow_unsafe: bool,
+            timeout: float | None, as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
@@ -135,6 +143,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
             progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
+            input_values=_pairs(input_value, "--input-value", _parse_numbers),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))

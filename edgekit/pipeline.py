@@ -22,6 +22,7 @@ from edgekit.routes import ROUTES, find_route
 from edgekit.session import RouteJob
 from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.sources import framework_of_object, is_in_memory
+from edgekit.sources.fixed import without_fixed
 from edgekit.sources.sniff import sniff
 from edgekit.specs import FORMATS, PRECISIONS, Build, RouteFailure, TensorSpec
 from edgekit.worker import Cancelled, InProcessSession, WorkerSession
@@ -59,6 +60,7 @@ def convert(
     optimizations: Sequence[Step] | str | Path | None = None,
     train_data: Any = None,
     val_data: Any = None,
+    input_values: Mapping[str, Any] | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -78,6 +80,8 @@ def convert(
     order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
     x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
     also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
+    ``input_values`` ({"sr": 16000}, ONNX models) fixes inputs to constants folded into the graph (control
+    flow on them is inlined); the artifacts no longer have those inputs and the data need not give them.
     """
     progress = progress or ignore
     cancel = cancel or threading.Event()
@@ -98,7 +102,7 @@ def convert(
         "requested": {"formats": formats, "precision": precision, "quantization": dict(quantization or {}),
                       "tolerances": dict(tolerances or {}), "allow_unsafe": allow_unsafe,
                       "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}, "states": dict(states or {}),
-                      "optimizations": [step.model_dump(mode="json") for step in steps]},
+                      "input_values": _jsonable(input_values), "optimizations": [step.model_dump(mode="json") for step in steps]},
         "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
                       "calibration_samples": calibration_samples, "validation_samples": validation_samples},
         "profile": profile.model_dump(mode="json"),
@@ -122,6 +126,11 @@ def convert(
                     "optimize", steps, train, labelled, budget_limits.max_accuracy_drop, progress=progress, timeout=timeout
                 )
             fixed = fix_shapes(input_shapes, source.inputs)
+            if input_values:
+                source, config["effective"]["folded_inputs"] = session.call(
+                    "fix_inputs", dict(input_values), fixed, progress=progress, timeout=timeout)
+                source_ops = session.call("source_ops", progress=progress, timeout=timeout)
+                calibration_data, validation_data = (without_fixed(d, set(input_values)) for d in (calibration_data, validation_data))
             state_map = check_states(states, source.inputs, source.outputs)
             data_inputs = with_shapes(source.inputs, fixed)
             calibration = _calibration(calibration_data, data_inputs, precision_list, calibration_samples)
@@ -175,6 +184,12 @@ def convert(
     progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
     write_manifest(build, config)
     return build
+
+
+def _jsonable(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    import numpy as np
+
+    return {name: np.asarray(value).tolist() for name, value in (values or {}).items()}
 
 
 def _framework_of(model: Any) -> str:

@@ -106,6 +106,15 @@ class BuildSession:
         self.source = optimized
         return optimized.spec, report
 
+    def fix_inputs(self, values: dict[str, Any], static_shapes: dict[str, tuple[int, ...]],
+                   progress: ProgressCallback = ignore) -> tuple[ModelSource, list[str]]:
+        """Fold the inputs of ``values`` into the model every route converts (``input_values``)."""
+        from edgekit.sources.fixed import fold_source
+
+        progress(ProgressEvent("load", 0.5, f"folding fixed input(s) {', '.join(values)}"))
+        self.source, notes = fold_source(self._require_source(), values, static_shapes)
+        return self.source.spec, notes
+
     def set_validation(
         self, feeds: list[Feed], states: dict[str, str] | None = None, labels: np.ndarray | None = None,
         progress: ProgressCallback = ignore,

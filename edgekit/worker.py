@@ -25,7 +25,7 @@ from edgekit.session import BuildSession
 
 
 #: BuildSession calls that change what the child holds, in the order a build makes them
-STATE_CALLS = ("open", "optimize", "set_validation")
+STATE_CALLS = ("open", "optimize", "fix_inputs", "set_validation")
 
 
 class Cancelled(EdgekitError):
@@ -141,6 +141,7 @@ def _serve(reader: Connection, writer: Connection) -> None:
     methods: dict[str, Callable[..., Any]] = {
         "open": session.open, "set_validation": session.set_validation, "build_route": session.build_route,
         "carry_states": session.carry_states, "source_ops": session.source_ops, "optimize": session.optimize,
+        "fix_inputs": session.fix_inputs,
     }
     while True:
         try:
