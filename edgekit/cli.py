@@ -54,6 +54,9 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except EdgekitError as exc:
             click.secho(f"error: {exc.message}", fg="red", err=True)
+            context = click.get_current_context(silent=True)
+            if exc.detail and context is not None and context.params.get("verbose"):
+                click.echo(f"the full message:\n{exc.detail}", err=True)
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)
@@ -90,6 +93,7 @@ def main() -> None:
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
 @click.option("--timeout", type=float, help="Seconds after which one conversion step is stopped.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")
+@click.option("--verbose", "-v", is_flag=True, help="Print converters' full error messages and the frameworks' own log lines.")
 @click.option("--force", is_flag=True, help="Build even when the model breaks a hard limit of the target (see `edgekit check`).")
 @click.option("--budget", multiple=True, metavar="KEY=VALUE",
               help="A budget every artifact must meet, e.g. max_size_bytes=4000000, min_cosine=0.99 (repeatable; exit 1 if broken).")
@@ -111,7 +115,7 @@ def main() -> None:
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
             input_shape: tuple[str, ...], state: tuple[str, ...], input_value: tuple[str, ...], allow_unsafe: bool,
-            timeout: float | None, as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
+            timeout: float | None, as_json: bool, verbose: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
@@ -148,7 +152,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
     if as_json:
         click.echo(build.model_dump_json(indent=2))
     else:
-        print_build(build)
+        print_build(build, verbose=verbose)
     if not build.passed:
         sys.exit(EXIT_GATE_FAILED)
 

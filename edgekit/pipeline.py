@@ -25,7 +25,7 @@ from edgekit.sources import framework_of_object, is_in_memory
 from edgekit.sources.fixed import without_fixed
 from edgekit.sources.sniff import sniff
 from edgekit.specs import FORMATS, PRECISIONS, Build, RouteFailure, TensorSpec
-from edgekit.worker import Cancelled, InProcessSession, WorkerSession
+from edgekit.worker import Cancelled, InProcessSession, WorkerSession, failure_record
 
 DEFAULT_CALIBRATION_SAMPLES = 300
 DEFAULT_VALIDATION_SAMPLES = 200
@@ -174,7 +174,7 @@ def convert(
                 except Cancelled:
                     raise
                 except EdgekitError as exc:
-                    failures.append(RouteFailure(format=fmt, precision=prec, route=job.label, error=exc.message, hint=exc.hint))
+                    failures.append(failure_record(exc, job.label, session.save_log(out / "logs" / f"{fmt}-{prec}.log", exc)))
         finally:
             session.close()
     build = Build(

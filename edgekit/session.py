@@ -169,8 +169,13 @@ class BuildSession:
         except EdgekitError:
             raise
         except Exception as exc:  # a converter bug or a framework error the route did not wrap
-            first = first_line(exc)
-            raise ConversionError(f"{route.name} failed: {type(exc).__name__}: {first}", "see the log with --verbose") from exc
+            import traceback
+
+            from edgekit.causes import summary_of
+
+            raise ConversionError(f"{route.name} failed: {type(exc).__name__}: {summary_of(exc)}",
+                                  "the full error is printed with --verbose (and kept in the manifest's failure record)",
+                                  detail=traceback.format_exc()) from exc
         seconds = time.perf_counter() - started
         validation = self._validate(job, output.path, output.output_map, progress)
         finals = [job.output_dir / f.name for f in output.files]
