@@ -139,7 +139,10 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
     if recipe and steps:
         raise InvalidOptionError("give either --recipe or --prune/--distill/--qat, not both", "put every step in the recipe")
 
-    with progress_bar() as on_progress:
+    from edgekit.quiet import native_stderr, quiet_framework_env
+
+    quiet_framework_env(verbose)
+    with native_stderr(verbose), progress_bar() as on_progress:
         build = run_convert(
             model, target=target, formats=formats or None, precision=precisions or None, calibration_data=calibration,
             validation_data=validation, output_dir=output_dir, name=name, tolerances=_pairs(tolerance, "--tolerance", float),

@@ -21,6 +21,7 @@ from typing import Any
 
 from edgekit.errors import ConversionError, EdgekitError, first_line
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.quiet import FRAMEWORK_ENV
 from edgekit.session import BuildSession
 from edgekit.specs import RouteFailure
 
@@ -64,7 +65,7 @@ class WorkerSession:
         child_read, parent_write = os.pipe()
         self.log = tempfile.NamedTemporaryFile(dir=self.log_dir, prefix="worker-", suffix=".log", delete=False)
         self._log_mark = 0
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", PYTHONHASHSEED="0")  # same set order in every build
+        env = {**FRAMEWORK_ENV, **os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}  # same set order in every build
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edgekit.worker", str(child_read), str(child_write)],
             pass_fds=(child_read, child_write), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
