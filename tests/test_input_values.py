@@ -88,3 +88,36 @@ def test_openvino_fp32_and_int8_with_a_fixed_sample_rate(tmp_path):
     quantized = {tuple(op.get_shape()) for op in int8.get_ops() if op.get_type_name() == "Constant"
                  and op.get_element_type() == ov.Type.i8}
     assert {(16, 1, 32), (32, 16)} <= quantized  # the 16 kHz branch's conv and projection weights, now int8
+
+
+def _stale_output_model() -> onnx.ModelProto:
+    """A conv net with dynamic H, W whose output was declared with the export-time size 32x32."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 1, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "stale",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 32, 32])], [weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_fp32_onnx_with_fixed_input_shapes_declares_the_new_output_shapes(tmp_path, capfd):
+    from edgekit.sources import load_source
+    from edgekit.sources.onnx import save_copy
+
+    path = tmp_path / "stale.onnx"
+    onnx.save(_stale_output_model(), str(path))
+    staged = save_copy(load_source(path), tmp_path / "copy", {"x": (1, 1, 16, 16)})
+    model = onnx.load(str(staged))
+    assert [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim] == [1, 4, 16, 16]
+    capfd.readouterr()
+    session = ort.InferenceSession(str(staged), providers=["CPUExecutionProvider"])  # default log level: warnings
+    (y,) = session.run(None, {"x": np.zeros((1, 1, 16, 16), np.float32)})
+    assert y.shape == (1, 4, 16, 16)
+    assert "does not match actual shape" not in capfd.readouterr().err
+    stale = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    stale.run(None, {"x": np.zeros((1, 1, 16, 16), np.float32)})
+    assert "does not match actual shape" in capfd.readouterr().err  # the source file itself does warn
