@@ -67,9 +67,13 @@ def test_openvino_fp32_and_int8_with_a_fixed_sample_rate(tmp_path):
     path = tmp_path / "vad_like.onnx"
     onnx.save(build(), str(path))
     calibration = _feeds(64, seed=1)
+    events = []
     build_ = convert(str(path), formats=["openvino"], precision=["fp32", "int8"], input_values={"sr": 16000},
                      calibration_data=calibration, validation_data=_feeds(32, seed=2, sr=16000),
-                     output_dir=tmp_path / "out", states={"state": "stateN"})
+                     output_dir=tmp_path / "out", states={"state": "stateN"}, progress=events.append)
+    statistics = [e.message for e in events if e.message.startswith("NNCF int8 statistics")]
+    assert statistics[0].startswith("NNCF int8 statistics: sample 1/64, about ")  # an estimate after one sample
+    assert "sample 64/64, about 0 s left" in statistics[63]
     assert not build_.failures, build_.failures
     by_precision = {a.precision: a for a in build_.artifacts}
     for precision, artifact in by_precision.items():
@@ -121,3 +125,20 @@ def test_fp32_onnx_with_fixed_input_shapes_declares_the_new_output_shapes(tmp_pa
     stale = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     stale.run(None, {"x": np.zeros((1, 1, 16, 16), np.float32)})
     assert "does not match actual shape" in capfd.readouterr().err  # the source file itself does warn
+
+
+@pytest.mark.slow  # ONNX Runtime static int8 of a small model: about 10 s
+def test_onnx_int8_reports_calibration_progress_with_an_estimate(tmp_path):
+    from edgekit import convert
+
+    path = tmp_path / "vad_like.onnx"
+    onnx.save(build(), str(path))
+    events = []
+    build_ = convert(str(path), formats=["onnx"], precision=["int8"], input_values={"sr": 16000},
+                     calibration_data=_feeds(16, seed=1), output_dir=tmp_path / "out", progress=events.append)
+    assert not build_.failures, build_.failures
+    (artifact,) = build_.artifacts
+    assert [s.name for s in artifact.inputs] == ["input", "state"] and artifact.validation.int8_weight_fraction > 0.9
+    messages = [e.message for e in events if e.message.startswith("ONNX Runtime calibration")]
+    assert messages[0].startswith("ONNX Runtime calibration: sample 1/16, about ")
+    assert messages[15].startswith("ONNX Runtime calibration: sample 16/16, about 0 s left")
