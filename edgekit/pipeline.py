@@ -24,7 +24,7 @@ from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.sources import framework_of_object, is_in_memory
 from edgekit.sources.fixed import without_fixed
 from edgekit.sources.sniff import sniff
-from edgekit.specs import FORMATS, PRECISIONS, Build, RouteFailure, TensorSpec
+from edgekit.specs import FORMATS, PRECISIONS, Build, TensorSpec
 from edgekit.worker import Cancelled, InProcessSession, WorkerSession, failure_record
 
 DEFAULT_CALIBRATION_SAMPLES = 300

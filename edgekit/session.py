@@ -16,7 +16,7 @@ import numpy as np
 
 from edgekit.atomic import publish_files
 from edgekit.data import Feed
-from edgekit.errors import ConversionError, EdgekitError, first_line
+from edgekit.errors import ConversionError, EdgekitError
 from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport
 from edgekit.options import QuantScheme, Tolerances

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ConversionError, EdgekitError, first_line
+from edgekit.errors import ConversionError, EdgekitError
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.quiet import FRAMEWORK_ENV
 from edgekit.session import BuildSession
