@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.quiet import quiet
+from edgekit.sample_progress import SampleProgress
 from edgekit.routes import RouteOutput
 
 if TYPE_CHECKING:
@@ -275,9 +276,13 @@ class _CalibrationReader:
     def __init__(self, request: RouteRequest, graph_inputs: list[tuple[str, np.dtype]]) -> None:
         self._feeds = [_match_feed(feed, request, graph_inputs) for feed in request.calibration]
         self._next = 0
+        self._progress = SampleProgress(request.progress, "ONNX Runtime calibration", len(self._feeds), 0.3, 0.55)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._next and self._next <= len(self._feeds):
+            self._progress.tick()  # the previous sample has run: the reader is asked for the next after it
         if self._next >= len(self._feeds):
+            self._next = len(self._feeds) + 1
             return None
         self._next += 1
         return self._feeds[self._next - 1]

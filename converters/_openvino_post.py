@@ -13,6 +13,7 @@ import numpy as np
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput
+from edgekit.sample_progress import SampleProgress
 
 if TYPE_CHECKING:
     from edgekit.options import QuantScheme
@@ -51,7 +52,13 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
     import nncf
 
     scheme = request.scheme
-    match = _input_matcher(ov_model, request)
+    matcher = _input_matcher(ov_model, request)
+    counter = SampleProgress(request.progress, "NNCF int8 statistics", len(request.calibration), 0.3, 0.55)
+
+    def match(feed: Any) -> Any:
+        counter.tick()
+        return matcher(feed)
+
     preset = nncf.QuantizationPreset.PERFORMANCE if scheme.symmetric_activations else nncf.QuantizationPreset.MIXED
     # NNCF's full bias correction refuses models with If operations: those get the fast one
     has_if = any(op.get_type_name() == "If" for op in ov_model.get_ops())

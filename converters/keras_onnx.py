@@ -17,6 +17,7 @@ from edgekit.converters._keras_common import (
 )
 from edgekit.converters._onnx_post import finish_onnx
 from edgekit.converters._qat import exports_qat, finish_qdq_onnx
+from edgekit.converters._tf_freeze import convert_frozen, extra_inputs
 
 from edgekit.routes import RouteOutput, RouteRequest
 
@@ -39,6 +40,9 @@ def convert(request: RouteRequest) -> RouteOutput:
         tf2onnx.convert.from_function(
             tf_function(request), input_signature=input_signature(request), opset=OPSET, output_path=str(fp32)
         )
+        dangling = extra_inputs(fp32, request.source.input_names)
+        if dangling:  # captured tensors tf2onnx did not freeze: freeze them ourselves and convert again
+            frozen = convert_frozen(tf_function(request), input_signature(request), OPSET, fp32)
     _stabilize_names(fp32)
     request.progress(0.6, f"saving ONNX at {request.precision}")
     if qat:
@@ -46,6 +50,9 @@ def convert(request: RouteRequest) -> RouteOutput:
     else:
         output = finish_onnx(fp32, request)
     output.notes.insert(0, f"tf2onnx {tf2onnx.__version__}, opset {OPSET}, NHWC layout kept")
+    if dangling:
+        output.notes.insert(1, f"{frozen} captured tensor(s) frozen into constants (tf2onnx left them as inputs: "
+                               f"{', '.join(dangling[:3])})")
     return output
 
 

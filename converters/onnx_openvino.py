@@ -5,7 +5,7 @@ import shutil
 
 from edgekit.converters._openvino_post import finish_openvino
 
-from edgekit.errors import ConversionError, first_line
+from edgekit.causes import converter_error
 from edgekit.routes import RouteOutput, RouteRequest
 from edgekit.sources.onnx import save_copy
 
@@ -22,10 +22,11 @@ def convert(request: RouteRequest) -> RouteOutput:
         try:
             model = openvino.convert_model(str(staged))
         except Exception as exc:  # OpenVINO raises RuntimeError / OpConversionFailure with C++ traces
-            raise ConversionError(
-                f"openvino.convert_model failed: {first_line(exc, 300)}",
-                "the message names the ONNX operator OpenVINO's ONNX frontend could not convert; "
-                "check that the model's opset is supported, or use the ONNX artifact with ONNX Runtime",
+            raise converter_error(
+                "openvino.convert_model failed", exc,
+                "OpenVINO's ONNX frontend cannot convert the operators named above; an If/Loop on a fixed input "
+                "folds with --input-value NAME=VALUE and dynamic ranks with --input-shape, otherwise use the ONNX "
+                "artifact with ONNX Runtime",
             ) from exc
         notes = ["openvino.convert_model on the ONNX model"]
         fixes = {p.get_any_name(): s for p in model.inputs for n, s in request.static_shapes.items() if n in p.get_names()}

@@ -11,6 +11,7 @@ from typing import Any
 from edgekit.converters._openvino_post import finish_openvino
 from edgekit.converters._qat import QAT_NOTE, exports_qat
 
+from edgekit.causes import converter_error
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput, RouteRequest
 from edgekit.specs import TensorSpec
@@ -28,10 +29,10 @@ def convert(request: RouteRequest) -> RouteOutput:
     try:
         model = openvino.convert_model(program)
     except Exception as exc:
-        raise ConversionError(
-            f"openvino.convert_model failed: {type(exc).__name__}: {first_line(exc)}",
-            "the message names the operation OpenVINO's PyTorch frontend could not convert; "
-            "replace it in forward(), or try the onnx route",
+        raise converter_error(
+            "openvino.convert_model failed", exc,
+            "OpenVINO's PyTorch frontend cannot convert the operations named above; replace them in forward(), "
+            "or try the onnx route",
         ) from exc
     _name_ports(model.inputs, source.input_names, "inputs")
     _name_ports(model.outputs, source.output_names, "outputs")

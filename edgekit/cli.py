@@ -40,6 +40,12 @@ def _parse_scalar(text: str) -> Any:
     return text
 
 
+def _parse_numbers(text: str) -> Any:
+    """A number (int when it is one) or a comma-separated list of numbers; ValueError otherwise."""
+    items = [float(part) if any(c in part for c in ".eE") else int(part) for part in text.split(",")]
+    return items[0] if len(items) == 1 and "," not in text else items
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="edgekit")
 def main() -> None:
@@ -61,12 +67,15 @@ def main() -> None:
               help="Fix an input's dynamic dimensions, e.g. image=1,3,320,320 (repeatable).")
 @click.option("--state", multiple=True, metavar="INPUT=OUTPUT",
               help="A state input and the output carried into it: validation runs the data as one sequence (repeatable).")
+@click.option("--input-value", "input_value", multiple=True, metavar="NAME=VALUE",
+              help="Fix an input to a constant folded into the graph, e.g. sr=16000 (ONNX; repeatable).")
 @click.option("--allow-unsafe", is_flag=True, help="Load models that can run code (Keras Lambda layers, TorchScript). Only for files you trust.")
 @click.option("--timeout", type=float,
               help="Seconds after which one conversion step is stopped (default: scaled by model size; 0: none).")
 @click.option("--memory-budget", metavar="BYTES", help="Memory a build may plan for, e.g. 8G (default: half the machine's).")
 @click.option("--graph-limit", multiple=True, metavar="KEY=N", help="Raise an ONNX graph limit: max_nodes, max_chain, max_nesting.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build as JSON instead of a table.")
+@click.option("--verbose", "-v", is_flag=True, help="Print converters' full error messages and the frameworks' own log lines.")
 @click.option("--force", is_flag=True, help="Build even when the model breaks a hard limit of the target (see `edgekit check`).")
 @click.option("--budget", multiple=True, metavar="KEY=VALUE",
               help="A budget every artifact must meet, e.g. max_size_bytes=4000000, min_cosine=0.99 (repeatable; exit 1 if broken).")
@@ -89,8 +98,9 @@ def main() -> None:
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
-            input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
-            memory_budget: str | None, graph_limit: tuple[str, ...], as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
+            input_shape: tuple[str, ...], state: tuple[str, ...], input_value: tuple[str, ...], allow_unsafe: bool,
+            timeout: float | None, memory_budget: str | None, graph_limit: tuple[str, ...], as_json: bool, verbose: bool,
+            force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None, no_rescue: bool = False, rescue_budget: float | None = None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
@@ -113,7 +123,10 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
     if recipe and steps:
         raise InvalidOptionError("give either --recipe or --prune/--distill/--qat, not both", "put every step in the recipe")
 
-    with progress_bar() as on_progress:
+    from edgekit.quiet import native_stderr, quiet_framework_env
+
+    quiet_framework_env(verbose)
+    with native_stderr(verbose), progress_bar() as on_progress:
         build = run_convert(
             model, target=target, formats=formats or None, precision=precisions or None, calibration_data=calibration,
             validation_data=validation, output_dir=output_dir, name=name, tolerances=_pairs(tolerance, "--tolerance", float),
@@ -123,11 +136,12 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             rescue=False if no_rescue else None, rescue_budget_s=rescue_budget,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
             memory_budget=memory_budget, graph_limits=_pairs(graph_limit, "--graph-limit", int),
+            input_values=_pairs(input_value, "--input-value", _parse_numbers),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))
     else:
-        print_build(build)
+        print_build(build, verbose=verbose)
     if not build.passed:
         sys.exit(EXIT_GATE_FAILED)
 

@@ -22,6 +22,9 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             return command(*args, **kwargs)
         except EdgekitError as exc:
             click.secho(f"error: {exc.message}", fg="red", err=True)
+            context = click.get_current_context(silent=True)
+            if exc.detail and context is not None and context.params.get("verbose"):
+                click.echo(f"the full message:\n{exc.detail}", err=True)
             if exc.hint:
                 click.echo(f"hint: {exc.hint}", err=True)
             sys.exit(exc.exit_code)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -60,7 +61,7 @@ def print_optimization(report: OptimizationReport) -> None:
     console.print(table)
 
 
-def print_build(build: Build) -> None:
+def print_build(build: Build, verbose: bool = False) -> None:
     if build.optimization is not None:
         print_optimization(build.optimization)
     labelled = any(a.validation.accuracy is not None for a in build.artifacts)
@@ -76,7 +77,7 @@ def print_build(build: Build) -> None:
         table.add_row(a.format, a.precision, human_size(a.size_bytes), *accuracy, _fmt(v.cosine), _fmt(v.top1_agreement, 3),
                       _fmt(v.max_abs_error, 4), _budgets_cell(a), _fallback_cell(a), status, Path(a.path).name)
     for f in build.failures:
-        table.add_row(f.format, f.precision, "-", *(("-",) if labelled else ()), "-", "-", "-", "-", "-", "[red]no artifact[/]", f.error)
+        table.add_row(f.format, f.precision, "-", *(("-",) if labelled else ()), "-", "-", "-", "-", "-", "[red]no artifact[/]", escape(f.error))
     console.print(table)
     for a in build.artifacts:
         if a.validation.message:
@@ -85,9 +86,11 @@ def print_build(build: Build) -> None:
             if b.status == "failed":
                 console.print(f"[red]{a.format}/{a.precision}[/]: budget {b.message}")
     for f in build.failures:
-        console.print(f"[red]{f.format}/{f.precision}[/]: {f.error}" + (f"\n  hint: {f.hint}" if f.hint else ""))
+        console.print(f"[red]{f.format}/{f.precision}[/]: " + escape(f.error) + (f"\n  hint: {escape(f.hint)}" if f.hint else ""))
+        if verbose and f.detail:
+            console.print(f"  the converter's full message:\n{escape(f.detail)}", highlight=False)
     for warning in dict.fromkeys(n for a in build.artifacts for n in a.notes if n.startswith("warning:")):
-        console.print(f"[yellow]{warning}[/]")
+        console.print(f"[yellow]{escape(warning)}[/]")
     console.print(f"artifacts in {build.output_dir}\nmanifest: {build.manifest_path}")
 
 

@@ -8,19 +8,21 @@ from collections.abc import Iterable
 class EdgekitError(Exception):
     """Base of every error edgekit raises on purpose.
 
-    ``message`` says what went wrong, ``hint`` says what to do about it.
+    ``message`` says what went wrong, ``hint`` says what to do about it, ``detail`` keeps a framework's
+    full error text when the message only quotes its cause (the manifest and ``--verbose`` show it).
     ``exit_code`` is what the CLI exits with: 2 for user errors, 1 for failed gates.
     """
 
     exit_code = 2
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", *, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.detail = detail
 
-    def __reduce__(self):  # keep the hint when the error crosses a process boundary
-        return (type(self), (self.message, self.hint))
+    def __reduce__(self):  # keep the hint and detail when the error crosses a process boundary
+        return (_rebuild, (type(self), self.message, self.hint, self.detail))
 
     def __str__(self) -> str:
         return f"{self.message}\nhint: {self.hint}" if self.hint else self.message
@@ -112,6 +114,12 @@ class OptimizationBudgetError(EdgekitError):
     """An optimization step lost more accuracy than the budget allows (a failed gate, exit code 1)."""
 
     exit_code = 1
+
+
+def _rebuild(cls: type[EdgekitError], message: str, hint: str, detail: str) -> EdgekitError:
+    error = cls(message, hint)
+    error.detail = detail
+    return error
 
 
 def first_line(exc: BaseException, limit: int | None = None) -> str:

@@ -48,6 +48,17 @@ class Optimize:
 
 
 @dataclass(frozen=True)
+class FixInputs:
+    """Fold inputs fixed to constants into the model every route converts (``input_values``); answers the new
+    ``ModelSource`` and notes on what was folded."""
+
+    name: ClassVar[str] = "fix_inputs"
+    replayed: ClassVar[bool] = True
+    values: dict[str, Any]
+    static_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SetValidation:
     """Run the reference model once on the validation feeds (``states`` carried step to step, ``labels`` for top-1)."""
 
@@ -85,4 +96,4 @@ class Exit:
     replayed: ClassVar[bool] = False
 
 
-Message = Union[OpenSource, ListSourceOps, Optimize, SetValidation, CarryStates, BuildRoute]
+Message = Union[OpenSource, ListSourceOps, Optimize, FixInputs, SetValidation, CarryStates, BuildRoute]

@@ -17,7 +17,9 @@ from edgekit.compat.gate import complete_static_shapes, finish_artifact, prechec
 from edgekit.data import Feed, load_feeds, synthetic_feeds
 from edgekit.errors import Cancelled, EdgekitError
 from edgekit.manifest import MANIFEST_NAME, write_manifest
-from edgekit.messages import BuildRoute, CarryStates, ListSourceOps, Message, OpenSource, Optimize, SetValidation
+from edgekit.messages import (
+    BuildRoute, CarryStates, FixInputs, ListSourceOps, Message, OpenSource, Optimize, SetValidation,
+)
 from edgekit.optimize.labelled import LabelledData, load_labelled
 from edgekit.optimize.report import OptimizationReport
 from edgekit.optimize.steps import Step
@@ -29,9 +31,10 @@ from edgekit.rescue import allowed_remedies, rescue_route
 from edgekit.session import RouteJob
 from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.sources import is_in_memory
+from edgekit.sources.fixed import without_fixed
 from edgekit.specs import Artifact, Build, ModelSource, RouteFailure, TensorSpec
 from edgekit.transaction import BuildTransaction
-from edgekit.worker import InProcessSession, WorkerSession
+from edgekit.worker import InProcessSession, WorkerSession, failure_record
 
 SYNTHETIC_VALIDATION_SAMPLES = 16
 Call = Callable[[Message], Any]
@@ -69,6 +72,7 @@ def convert(
     val_data: Any = None,
     memory_budget: int | str | None = None,
     graph_limits: Mapping[str, int] | None = None,
+    input_values: Mapping[str, Any] | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -96,6 +100,8 @@ def convert(
     half the machine's memory), ``graph_limits`` (ONNX ``max_nodes``, ``max_chain``, ``max_nesting``); ``timeout``
     (seconds per step) defaults to one scaled by the model's size, 0 for none. The output folder is replaced as a
     whole, atomically, when the build ends (``edgekit.transaction``).
+    ``input_values`` ({"sr": 16000}, ONNX models) fixes inputs to constants folded into the graph (control
+    flow on them is inlined); the artifacts no longer have those inputs and the data need not give them.
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
@@ -107,7 +113,7 @@ def convert(
         try:
             call = _caller(session, progress, plan.timeout)
             prepared = prepare(call, plan, inputs, txn.work_dir)
-            artifacts, failures = run_jobs(call, plan, prepared, txn.build_dir, txn.work_dir, cancel)
+            artifacts, failures = run_jobs(call, plan, prepared, txn, cancel, session.save_log)
         finally:
             session.close()
         build = publish(plan, prepared, artifacts, failures, txn, progress)
@@ -138,15 +144,20 @@ def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> 
     original = source = call(OpenSource(model, inputs.example_inputs, plan.options.allow_unsafe))
     source_ops = call(ListSourceOps())
     labelled = load_labelled(inputs.val_data, source.inputs, source.outputs, "val_data") if inputs.val_data is not None else None
-    calibration_data, optimization, run = inputs.calibration_data, None, {}
+    calibration_data, validation_data, optimization, run = inputs.calibration_data, inputs.validation_data, None, {}
     if inputs.train_data is not None and (steps or calibration_data is None):
         train = load_labelled(inputs.train_data, source.inputs, source.outputs, "train_data")
         calibration_data = train.x if calibration_data is None else calibration_data
         run["calibration_data"] = "train_data" if calibration_data is train.x else "calibration_data"
     if steps:
         source, optimization = call(Optimize(steps, train, labelled, plan.budgets.max_accuracy_drop))
+    if plan.options.input_values:
+        values = plan.options.input_values
+        source, run["folded_inputs"] = call(FixInputs(dict(values), fix_shapes(plan.options.input_shapes, source.inputs)))
+        source_ops = call(ListSourceOps())
+        calibration_data, validation_data = (without_fixed(d, set(values)) for d in (calibration_data, validation_data))
     prepared = Prepared(original, source, optimization, run=run)
-    _load_data(call, plan, prepared, calibration_data, inputs.validation_data, labelled)
+    _load_data(call, plan, prepared, calibration_data, validation_data, labelled)
     checks = precheck(source_ops, plan.profile, original, plan.formats, plan.precisions, plan.scheme, prepared.fixed,
                       plan.options.force)
     run["compatibility"] = [report.model_dump(mode="json") for report in checks]
@@ -193,15 +204,16 @@ def _validation(data: Any, calibration: list[Feed], inputs: tuple[TensorSpec, ..
     return synthetic_feeds(inputs, SYNTHETIC_VALIDATION_SAMPLES), "synthetic (standard normal)"
 
 
-def run_jobs(call: Call, plan: BuildPlan, prepared: Prepared, out: Path, staging: Path,
-             cancel: threading.Event) -> tuple[list[Artifact], list[RouteFailure]]:
-    """Build, validate and judge every planned route; a route that produces nothing becomes a failure."""
+def run_jobs(call: Call, plan: BuildPlan, prepared: Prepared, txn: BuildTransaction, cancel: threading.Event,
+             save_log: Callable[[Path, EdgekitError], Path]) -> tuple[list[Artifact], list[RouteFailure]]:
+    """Build, validate and judge every planned route; a route that produces nothing becomes a failure, its full
+    error and the worker's log kept under ``logs/`` in the build."""
     artifacts, failures = [], []
     baseline = prepared.optimization.source.accuracy if prepared.optimization is not None else None
     for planned in plan.jobs:
         if cancel.is_set():
             raise Cancelled("the build was cancelled", "nothing half-written was kept")
-        job = _route_job(plan, planned, prepared, out, staging)
+        job = _route_job(plan, planned, prepared, txn.build_dir, txn.work_dir)
         try:
             if plan.rescue and job.precision == "int8":
                 artifact, record = rescue_route(
@@ -215,8 +227,8 @@ def run_jobs(call: Call, plan: BuildPlan, prepared: Prepared, out: Path, staging
         except Cancelled:
             raise
         except EdgekitError as exc:
-            failures.append(RouteFailure(format=job.format, precision=job.precision, route=job.label,
-                                         error=exc.message, hint=exc.hint))
+            log = save_log(txn.build_dir / "logs" / f"{job.format}-{job.precision}.log", exc)
+            failures.append(failure_record(exc, job.label, Path(txn.final_path(log))))
     return artifacts, failures
 
 

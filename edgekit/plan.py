@@ -48,6 +48,14 @@ class BuildOptions(BaseModel):
     timeout: float | None = Field(None, ge=0)  # None: scaled by the model's size (edgekit.limits); 0: no limit
     memory_budget: int | str | None = None  # bytes or "8G"; None: a share of this machine's memory
     graph_limits: dict[str, int] | None = None  # ONNX max_nodes / max_chain / max_nesting
+    input_values: dict[str, Any] | None = None  # inputs fixed to constants and folded into the graph (ONNX)
+
+    @field_validator("input_values", mode="before")
+    @classmethod
+    def _plain_values(cls, value: Any) -> Any:  # numpy scalars and arrays as JSON numbers and lists
+        import numpy as np
+
+        return {k: np.asarray(v).tolist() for k, v in value.items()} if isinstance(value, Mapping) else value
     force: bool = False
     budgets: dict[str, Any] | None = None
     accuracy_target: dict[str, Any] | str | None = None  # read by edgekit.rescue.parse_target in the plan

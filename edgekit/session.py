@@ -16,9 +16,11 @@ import numpy as np
 
 from edgekit.atomic import publish_files
 from edgekit.data import Feed
-from edgekit.errors import ConversionError, EdgekitError, first_line
+from edgekit.errors import ConversionError, EdgekitError
 from edgekit.metrics import top1_accuracy
-from edgekit.messages import BuildRoute, CarryStates, ListSourceOps, Message, OpenSource, Optimize, SetValidation
+from edgekit.messages import (
+    BuildRoute, CarryStates, FixInputs, ListSourceOps, Message, OpenSource, Optimize, SetValidation,
+)
 from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport
 from edgekit.options import QuantScheme, Tolerances
@@ -93,6 +95,8 @@ class BuildSession:
             return self.source_ops(progress)
         if isinstance(message, Optimize):
             return self.optimize(message.steps, message.train, message.val, message.max_accuracy_drop, progress)
+        if isinstance(message, FixInputs):
+            return self.fix_inputs(message.values, message.static_shapes, progress)
         if isinstance(message, SetValidation):
             return self.set_validation(message.feeds, message.states, message.labels, progress)
         if isinstance(message, CarryStates):
@@ -123,6 +127,15 @@ class BuildSession:
         optimized.fake_quantized = report.fake_quantized
         self.source = optimized
         return optimized.spec, report
+
+    def fix_inputs(self, values: dict[str, Any], static_shapes: dict[str, tuple[int, ...]],
+                   progress: ProgressCallback = ignore) -> tuple[ModelSource, list[str]]:
+        """Fold the inputs of ``values`` into the model every route converts (``input_values``)."""
+        from edgekit.sources.fixed import fold_source
+
+        progress(ProgressEvent("load", 0.5, f"folding fixed input(s) {', '.join(values)}"))
+        self.source, notes = fold_source(self._require_source(), values, static_shapes)
+        return self.source.spec, notes
 
     def set_validation(
         self, feeds: list[Feed], states: dict[str, str] | None = None, labels: np.ndarray | None = None,
@@ -177,8 +190,13 @@ class BuildSession:
         except EdgekitError:
             raise
         except Exception as exc:  # a converter bug or a framework error the route did not wrap
-            first = first_line(exc)
-            raise ConversionError(f"{route.name} failed: {type(exc).__name__}: {first}", "see the log with --verbose") from exc
+            import traceback
+
+            from edgekit.causes import summary_of
+
+            raise ConversionError(f"{route.name} failed: {type(exc).__name__}: {summary_of(exc)}",
+                                  "the full error is printed with --verbose (and kept in the manifest's failure record)",
+                                  detail=traceback.format_exc()) from exc
         seconds = time.perf_counter() - started
         validation = self._validate(job, output.path, output.output_map, progress)
         finals = [job.output_dir / f.name for f in output.files]

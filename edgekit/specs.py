@@ -119,6 +119,8 @@ class RouteFailure(_Frozen):
     route: str
     error: str
     hint: str = ""
+    detail: str = ""  # the converter's full error text when ``error`` only quotes its cause
+    log: str | None = None  # the worker's log of the failed route, saved beside the manifest
 
 
 class Build(_Frozen):

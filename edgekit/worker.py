@@ -18,10 +18,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import Cancelled, ConversionError, EdgekitError, first_line
+from edgekit.errors import Cancelled, ConversionError, EdgekitError
 from edgekit.messages import Exit, Message
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.quiet import FRAMEWORK_ENV
 from edgekit.session import BuildSession
+from edgekit.specs import RouteFailure
 
 
 class InProcessSession:
@@ -32,6 +34,10 @@ class InProcessSession:
 
     def call(self, message: Message, progress: ProgressCallback = ignore, timeout: float | None = None) -> Any:
         return self.session.handle(message, progress)
+
+    def save_log(self, dest: Path, error: EdgekitError) -> Path:
+        """Write ``error`` in full to ``dest`` (an in-process build logs to this process's own stderr)."""
+        return write_route_log(dest, "", error)
 
     def close(self) -> None:
         self.session = BuildSession()
@@ -50,7 +56,8 @@ class WorkerSession:
         parent_read, child_write = os.pipe()
         child_read, parent_write = os.pipe()
         self.log = tempfile.NamedTemporaryFile(dir=self.log_dir, prefix="worker-", suffix=".log", delete=False)
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1", PYTHONHASHSEED="0")  # same set order in every build
+        self._log_mark = 0
+        env = {**FRAMEWORK_ENV, **os.environ, "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0"}  # same set order in every build
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edgekit.worker", str(child_read), str(child_write), str(os.getpid())],
             pass_fds=(child_read, child_write), stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
@@ -104,6 +111,15 @@ class WorkerSession:
                     f"{method} did not finish within {timeout:.0f} s and was stopped", "raise the timeout= / --timeout limit"
                 )
 
+    def save_log(self, dest: Path, error: EdgekitError) -> Path:
+        """Write what the worker logged since the last call, then ``error`` in full, to ``dest``."""
+        logged = b""
+        if hasattr(self, "log"):
+            self.log.flush()
+            data = Path(self.log.name).read_bytes()
+            logged, self._log_mark = data[self._log_mark:], len(data)
+        return write_route_log(dest, logged.decode(errors="replace"), error)
+
     def _died(self, method: str) -> ConversionError:
         code = self.process.wait()
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
@@ -132,6 +148,25 @@ class WorkerSession:
         self.process = None
 
 
+def write_route_log(dest: Path, logged: str, error: EdgekitError) -> Path:
+    """The log file of a failed route: the worker's output, then the error's message, hint and full detail."""
+    from edgekit.atomic import atomic_write_text
+
+    parts = [logged.rstrip(), f"error: {error.message}", f"hint: {error.hint}" if error.hint else "",
+             f"full message:\n{error.detail}" if error.detail else ""]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(dest, "\n".join(part for part in parts if part) + "\n")
+    return dest
+
+
+def failure_record(exc: EdgekitError, label: str, log: Path | None) -> RouteFailure:
+    """The manifest's record of a route that built nothing: message, hint, full detail and the saved log."""
+    fmt, precision = label.split("/")
+    hint = f"{exc.hint} (full log: {log})" if log else exc.hint
+    return RouteFailure(format=fmt, precision=precision, route=label, error=exc.message, hint=hint,
+                        detail=exc.detail, log=str(log) if log else None)
+
+
 def _serve(reader: Connection, writer: Connection) -> None:
     session = BuildSession()
 
@@ -149,12 +184,16 @@ def _serve(reader: Connection, writer: Connection) -> None:
             writer.send(("result", session.handle(message, send_event)))
         except EdgekitError as exc:
             writer.send(("error", exc))
-        except Exception as exc:  # anything else crosses as a ConversionError with its first line
+        except Exception as exc:  # anything else crosses as a ConversionError naming its cause, full text kept
             import traceback
 
+            from edgekit.causes import summary_of
+
             traceback.print_exc()
-            first = first_line(exc)
-            writer.send(("error", ConversionError(f"{message.name} failed: {type(exc).__name__}: {first}", "see the worker log")))
+            writer.send(("error", ConversionError(
+                f"{message.name} failed: {type(exc).__name__}: {summary_of(exc)}",
+                "the full error is printed with --verbose (and kept in the manifest when a route fails)",
+                detail=traceback.format_exc())))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from rich.table import Table
 import edgekit
 from edgekit.console import console, human_size
 from edgekit.evaluation import accuracy
+from edgekit.quiet import native_stderr, quiet_framework_env
 
 
 def digits_split(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -53,7 +54,14 @@ def train_classifier(x_train: np.ndarray, y_train: np.ndarray, path: Path) -> Pa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="build/demo", type=Path)
+    parser.add_argument("--verbose", action="store_true", help="show the frameworks' own log lines too")
     args = parser.parse_args(argv)
+    quiet_framework_env(args.verbose)
+    with native_stderr(args.verbose):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
 
     x_train, x_test, y_train, y_test = digits_split()
     console.print(f"training a digits classifier on {len(x_train)} images ...")

@@ -337,7 +337,7 @@ class ConvertView(QWidget):
                 self._finding(label, f.severity, " / ".join(x for x in (f.layer, f.op) if x) or f.kind, f.message, f.hint)
         for f in build.failures:
             self._add_row(self.results, (item(f.format), item(f.precision), *(item("-") for _ in range(6)),
-                                         item("no artifact", "no artifact"), item(f.error, tooltip=f.error)))
+                                         item("no artifact", "no artifact"), item(f.error, tooltip=f.detail or f.error)))
             self._finding(f"{f.format} {f.precision}", "error", f.route, f.error, f.hint)
         self.findings.resizeRowsToContents()
         self.build_info.setText(f"Artifacts in {build.output_dir}" + optimization_summary(build.optimization))

@@ -124,6 +124,9 @@ def _devices(request: DevicesRequest, send: Callable[[Any], None]) -> None:
 
 
 def main() -> int:
+    from edgekit.quiet import quiet_framework_env
+
+    quiet_framework_env(verbose=os.environ.get("EDGEKIT_VERBOSE") == "1")
     try:
         os.setsid()  # lead a process group: the window stops the whole tree with one killpg
     except OSError:

@@ -167,7 +167,7 @@ def test_attention_lstm_fp32(sequence_source, digits, tmp_path, fmt):
 
 @pytest.fixture(scope="module")
 def file_sources(cnn_source, tmp_path_factory):
-    """The trained CNN saved as TorchScript and as a .pt2 with a dynamic batch, loaded back (trusted files)."""
+    """The trained CNN saved as TorchScript (a trusted file) and as a .pt2 with a dynamic batch (loaded safely)."""
     folder = tmp_path_factory.mktemp("cnn_files")
     example = torch.zeros(1, 1, 8, 8)
     torch.jit.trace(cnn_source.model, (example,)).save(str(folder / "cnn.pt"))
@@ -176,7 +176,7 @@ def file_sources(cnn_source, tmp_path_factory):
     torch.export.save(program, str(folder / "cnn.pt2"))
     return {
         "torchscript": load_source(folder / "cnn.pt", example_inputs=example, allow_unsafe=True),
-        "pt2": load_source(folder / "cnn.pt2", allow_unsafe=True),
+        "pt2": load_source(folder / "cnn.pt2"),
     }
 
 
@@ -191,6 +191,17 @@ def test_file_sources_convert(file_sources, digits, tmp_path, kind, fmt):
     assert runner.inputs[0].name == "image" and runner.inputs[0].shape == (1, 1, 8, 8)
     feeds = [digits["x_test"][i : i + 1] for i in range(50)]
     metrics = _parity(source, output.path, fmt, feeds, digits["y_test"][:50])
+    assert metrics["cosine"] >= COSINE["fp32"] and metrics["top1"] == 1.0 and metrics["max_abs"] < 1e-4
+
+
+@pytest.mark.slow  # litert-torch imports jax
+def test_safely_loaded_pt2_converts_to_tflite(file_sources, digits, tmp_path):
+    pytest.importorskip("litert_torch")
+    source = file_sources["pt2"]
+    request, convert = _request(source, "tflite", "fp32", tmp_path, [])
+    output = convert(dataclasses.replace(request, static_shapes={"image": (1, 1, 8, 8)}))
+    feeds = [digits["x_test"][i : i + 1] for i in range(50)]
+    metrics = _parity(source, output.path, "tflite", feeds, digits["y_test"][:50])
     assert metrics["cosine"] >= COSINE["fp32"] and metrics["top1"] == 1.0 and metrics["max_abs"] < 1e-4
 
 

@@ -176,10 +176,9 @@ def test_torchscript_needs_example_inputs(files):
         load_source(files["script"], allow_unsafe=True)
 
 
-def test_pt2_refused_by_default_and_loaded_with_allow_unsafe(files):
-    with pytest.raises(UnsafeModelError, match="torch.export"):
-        load_source(files["pt2"])
-    source = load_source(files["pt2"], allow_unsafe=True)  # shapes come from the program itself
+@pytest.mark.parametrize("allow_unsafe", [False, True])
+def test_pt2_loads_by_default_and_with_allow_unsafe(files, allow_unsafe):
+    source = load_source(files["pt2"], allow_unsafe=allow_unsafe)  # shapes come from the program itself
     assert source.spec.kind == "pt2"
     assert source.spec.inputs[0].name == "x" and source.spec.inputs[0].shape == (None, 1, 6, 6)
     assert source.spec.outputs[0].shape == (None, 3)

@@ -19,6 +19,7 @@ from edgekit.optimize.backend import StepProgress, TrainingSet
 from edgekit.optimize.steps import QatStep
 from edgekit.optimize.torch_prune import describe, is_excluded
 from edgekit.optimize.torch_train import sample_count, take, train
+from edgekit.optimize.nncf_torch import use_pure_pytorch_kernels
 from edgekit.quiet import quiet
 
 #: samples NNCF collects its initial ranges on
@@ -31,6 +32,7 @@ def quantize_and_train(model: Any, step: QatStep, data: TrainingSet, progress: S
     """``model`` fake-quantized by NNCF (``step.exclude`` kept float), fine-tuned, and frozen for export."""
     import nncf
 
+    use_pure_pytorch_kernels()
     if step.epochs < 1:
         raise InvalidOptionError("quantization-aware training needs at least one epoch",
                                  "give qat(epochs=1) or more: the fake-quant ranges are learned while training")

@@ -137,8 +137,34 @@ def save_copy(source: OnnxSource, folder: Path, static_shapes: dict[str, tuple[i
             if not dim.HasField("dim_value") or dim.dim_value <= 0:
                 dim.dim_value = int(size)
     big = model.ByteSize() > _PROTOBUF_LIMIT
+    if fixes and not big:
+        model = _reinferred_outputs(model)
     onnx.save_model(model, str(target), save_as_external_data=big, all_tensors_to_one_file=True, location="model.onnx.data")
     return target
+
+
+def _reinferred_outputs(model: Any) -> Any:
+    """``model`` with its output (and intermediate) shapes inferred again from its inputs' fixed shapes.
+
+    The declared output shapes of a model whose input shapes were changed are stale: ONNX Runtime warns on
+    every run when a declared dimension disagrees with the computed one. Where inference fails the old
+    declarations are kept.
+    """
+    import onnx
+
+    cleared = _copy(model)
+    del cleared.graph.value_info[:]
+    for output in cleared.graph.output:
+        output.type.tensor_type.ClearField("shape")
+    try:
+        inferred = onnx.shape_inference.infer_shapes(cleared, strict_mode=True, data_prop=True)
+    except Exception:  # an op ONNX cannot infer: keep the model as it was
+        return model
+    declared = {output.name: output for output in model.graph.output}
+    for output in inferred.graph.output:
+        if not output.type.tensor_type.HasField("shape"):
+            output.type.tensor_type.shape.CopyFrom(declared[output.name].type.tensor_type.shape)
+    return inferred
 
 
 # ---------------------------------------------------------------- parsing and checking

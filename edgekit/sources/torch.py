@@ -11,8 +11,9 @@ Safety policy (torch 2.13, read from its source):
   weights and constants saved with ``use_pickle`` through ``torch.load(weights_only=False)``, unpickles
   opaque and script objects with ``pickle.loads`` / the TorchScript unpickler, falls back to
   ``weights_only=False`` when the sample inputs fail the safe unpickler, and parses the symbolic shape
-  expressions of the graph JSON with ``sympy.sympify`` (which evaluates Python). Refused unless
-  ``allow_unsafe=True`` as well.
+  expressions of the graph JSON with ``sympy.sympify`` (which evaluates Python). So by default edgekit
+  reads the archive itself as data (:mod:`edgekit.sources.pt2_safe`) and refuses archives holding more
+  than data; ``allow_unsafe=True`` loads them with ``torch.export.load``.
 - Either way, before anything is loaded the archive itself is checked: every member name must stay
   inside the archive (no absolute paths, ``..``, backslashes or duplicates), every member's declared
   size must fit in the file, and every member's CRC must match (a truncated or corrupt archive is a
@@ -138,23 +139,17 @@ def load_file(sniffed: Sniffed, *, example_inputs: Any = None, allow_unsafe: boo
     check_archive(path)
     if sniffed.kind not in ("torchscript", "pt2"):
         raise ModelFileError(f"{path} is not a TorchScript or torch.export archive", "export the model again")
+    if sniffed.kind == "pt2":
+        return _load_pt2(path, example_inputs, allow_unsafe)
     if not allow_unsafe:
-        raise UnsafeModelError(_UNSAFE_MESSAGES[sniffed.kind].format(path=path), _UNSAFE_HINT)
-    if sniffed.kind == "torchscript":
-        return _load_torchscript(path, example_inputs)
-    return _load_pt2(path, example_inputs)
+        raise UnsafeModelError(_UNSAFE_MESSAGE.format(path=path), _UNSAFE_HINT)
+    return _load_torchscript(path, example_inputs)
 
 
-_UNSAFE_MESSAGES = {
-    "torchscript": (
-        "{path} is a TorchScript archive: loading it compiles and runs the TorchScript code it carries, "
-        "so edgekit does not load it by default"
-    ),
-    "pt2": (
-        "{path} is a torch.export archive: torch.export.load unpickles parts of it (weights_only=False) "
-        "and evaluates the shape expressions it holds, so edgekit does not load it by default"
-    ),
-}
+_UNSAFE_MESSAGE = (
+    "{path} is a TorchScript archive: loading it compiles and runs the TorchScript code it carries, "
+    "so edgekit does not load it by default"
+)
 _UNSAFE_HINT = (
     "if you trust where the file comes from, pass allow_unsafe=True (CLI: --allow-unsafe); otherwise load "
     "the model in Python from source code you trust and pass the nn.Module with example_inputs="
@@ -179,11 +174,15 @@ def _load_torchscript(path: Path, example_inputs: Any) -> TorchSource:
     return _build(model, names, args, kind="torchscript", path=path)
 
 
-def _load_pt2(path: Path, example_inputs: Any) -> TorchSource:
+def _load_pt2(path: Path, example_inputs: Any, allow_unsafe: bool) -> TorchSource:
     import torch
 
+    from edgekit.sources.pt2_safe import load_pt2
+
     try:
-        program = torch.export.load(str(path))
+        program = torch.export.load(str(path)) if allow_unsafe else load_pt2(path)
+    except (ModelFileError, UnsafeModelError):
+        raise
     except Exception as exc:
         raise ModelFileError(
             f"cannot load torch.export archive {path.name}: {first_line(exc)}", "export it again"
