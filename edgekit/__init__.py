@@ -49,13 +49,13 @@ _LAZY: dict[str, str | tuple[str, str]] = {
 __all__ = ["EdgekitError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:
+    from edgekit.agent.client import AgentClient
+    from edgekit.agent.discovery import browse as discover_agents
     from edgekit.compat.check import check
     from edgekit.divergence import debug
     from edgekit.formats.devices import DeviceEntry, devices, host_info
     from edgekit.formats.runner import open_runner
     from edgekit.inspection import inspect
-    from edgekit.agent.client import AgentClient
-    from edgekit.agent.discovery import browse as discover_agents
     from edgekit.manifest import load_build, read_manifest
     from edgekit.optimize.recipe import load_recipe
     from edgekit.optimize.report import OptimizationReport

@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from edgekit import __version__
-from edgekit.errors import EdgekitError, InvalidOptionError
 from edgekit.clean import clean_command
 from edgekit.cli_errors import friendly_errors
+from edgekit.errors import InvalidOptionError
 
 EXIT_GATE_FAILED = 1
 
@@ -108,9 +108,9 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
     before conversion and are measured on --val-data.
     """
-    from edgekit.console import print_build, progress_bar
     from edgekit import convert as run_convert
     from edgekit import distill, parse_shape, prune, qat
+    from edgekit.console import print_build, progress_bar
 
     tuning = {} if epochs is None else {"epochs": epochs}
     steps = [

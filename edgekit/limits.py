@@ -136,39 +136,6 @@ def check_feed_budget(inputs: Iterable[Any], samples: int, budget: int) -> None:
         )
 
 
-def check_model_limits(model: Any, budget: int, graph: GraphLimits) -> int | None:
-    """Check a model file against the budget (and an ONNX graph against ``graph``); its size in bytes, or None
-    for an in-memory model."""
-    if not isinstance(model, (str, Path)):
-        return None
-    path = Path(model)
-    if path.is_dir():
-        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    else:
-        check_regular_file(path, "a model")
-        size = path.stat().st_size
-    if size * WEIGHT_COPIES > budget:
-        raise ModelFileError(
-            f"{path} holds {human_bytes(size)}; converting it needs about {human_bytes(size * WEIGHT_COPIES)}, over the "
-            f"memory budget of {human_bytes(budget)}",
-            "raise --memory-budget / memory_budget= if the machine has the memory",
-        )
-    if path.is_file() and _is_onnx(path):
-        from edgekit.limits_onnx import check_onnx_limits
-
-        size += check_onnx_limits(path, budget - size * WEIGHT_COPIES, graph)
-    return size
-
-
-def _is_onnx(path: Path) -> bool:
-    from edgekit.sources.sniff import sniff
-
-    try:
-        return sniff(path).framework == "onnx"
-    except EdgekitError:
-        return False
-
-
 def calibration_warning(count: int, precisions: Iterable[str]) -> str | None:
     """A warning when an int8 build calibrates on fewer than :data:`MIN_CALIBRATION_SAMPLES` samples."""
     if "int8" not in precisions or count <= 0 or count >= MIN_CALIBRATION_SAMPLES:

@@ -5,8 +5,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import ModelFileError
-from edgekit.limits import WEIGHT_COPIES, GraphLimits, human_bytes
+from edgekit.dependencies import is_installed
+from edgekit.errors import EdgekitError, ModelFileError
+from edgekit.limits import WEIGHT_COPIES, GraphLimits, check_regular_file, human_bytes
 
 #: a data file storing less than this fraction of the bytes its tensors declare is refused as sparse ...
 _SPARSE_FRACTION = 0.5
@@ -138,3 +139,34 @@ def _refuse(path: Path, what: str, key: str) -> ModelFileError:
         f"{path} is refused as a pathological graph: it has {what}",
         f"real models stay far below this; if this one is real, raise the limit with --graph-limit {key}=N",
     )
+
+
+def check_model_limits(model: Any, budget: int, graph: GraphLimits) -> int | None:
+    """Check a model file against the budget (and an ONNX graph against ``graph``); its size in bytes, or None
+    for an in-memory model."""
+    if not isinstance(model, (str, Path)):
+        return None
+    path = Path(model)
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    else:
+        check_regular_file(path, "a model")
+        size = path.stat().st_size
+    if size * WEIGHT_COPIES > budget:
+        raise ModelFileError(
+            f"{path} holds {human_bytes(size)}; converting it needs about {human_bytes(size * WEIGHT_COPIES)}, over the "
+            f"memory budget of {human_bytes(budget)}",
+            "raise --memory-budget / memory_budget= if the machine has the memory",
+        )
+    if path.is_file() and _is_onnx(path) and is_installed("onnx"):  # else the route names it
+        size += check_onnx_limits(path, budget - size * WEIGHT_COPIES, graph)
+    return size
+
+
+def _is_onnx(path: Path) -> bool:
+    from edgekit.sources.sniff import sniff
+
+    try:
+        return sniff(path).framework == "onnx"
+    except EdgekitError:
+        return False

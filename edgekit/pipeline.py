@@ -18,13 +18,26 @@ from edgekit.data import Feed, load_feeds, synthetic_feeds
 from edgekit.errors import Cancelled, EdgekitError
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.messages import (
-    BuildRoute, CarryStates, FixInputs, ListSourceOps, Message, OpenSource, Optimize, SetValidation,
+    BuildRoute,
+    CarryStates,
+    FixInputs,
+    ListSourceOps,
+    Message,
+    OpenSource,
+    Optimize,
+    SetValidation,
 )
 from edgekit.optimize.labelled import LabelledData, load_labelled
 from edgekit.optimize.report import OptimizationReport
 from edgekit.optimize.steps import Step
 from edgekit.plan import (
-    DEFAULT_CALIBRATION_SAMPLES, DEFAULT_VALIDATION_SAMPLES, BuildInputs, BuildOptions, BuildPlan, PlannedRoute, make_plan,
+    DEFAULT_CALIBRATION_SAMPLES,
+    DEFAULT_VALIDATION_SAMPLES,
+    BuildInputs,
+    BuildOptions,
+    BuildPlan,
+    PlannedRoute,
+    make_plan,
 )
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.rescue import allowed_remedies, rescue_route

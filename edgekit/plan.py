@@ -168,7 +168,7 @@ def make_plan(inputs: BuildInputs, options: BuildOptions) -> tuple[BuildPlan, Bu
 def _limits(inputs: BuildInputs, options: BuildOptions, problems: Problems) -> tuple[int, float | None]:
     """The memory budget and per-step timeout, with the checks that need no loaded model (``edgekit.limits``):
     data paths that are FIFOs, input shapes too large for the budget, model files over the budget or the graph limits."""
-    from edgekit import limits
+    from edgekit import limits, limits_onnx
 
     budget = problems.attempt(lambda: limits.memory_budget(options.memory_budget), 0)
     if not budget:
@@ -176,7 +176,7 @@ def _limits(inputs: BuildInputs, options: BuildOptions, problems: Problems) -> t
     problems.attempt(lambda: limits.check_early(options.input_shapes, budget, calibration=inputs.calibration_data,
                                                  validation=inputs.validation_data, train=inputs.train_data, val=inputs.val_data))
     graph = problems.attempt(lambda: limits.GraphLimits.of(options.graph_limits))
-    size = problems.attempt(lambda: limits.check_model_limits(inputs.model, budget, graph)) if graph is not None else None
+    size = problems.attempt(lambda: limits_onnx.check_model_limits(inputs.model, budget, graph)) if graph is not None else None
     timeout = problems.attempt(lambda: limits.route_timeout(options.timeout, size), options.timeout)
     return budget, timeout
 

@@ -17,10 +17,17 @@ import numpy as np
 from edgekit.atomic import publish_files
 from edgekit.data import Feed
 from edgekit.errors import ConversionError, EdgekitError
-from edgekit.metrics import top1_accuracy
 from edgekit.messages import (
-    BuildRoute, CarryStates, FixInputs, ListSourceOps, Message, OpenSource, Optimize, SetValidation,
+    BuildRoute,
+    CarryStates,
+    FixInputs,
+    ListSourceOps,
+    Message,
+    OpenSource,
+    Optimize,
+    SetValidation,
 )
+from edgekit.metrics import top1_accuracy
 from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport
 from edgekit.options import QuantScheme, Tolerances

@@ -84,8 +84,8 @@ def test_openvino_fp32_and_int8_with_a_fixed_sample_rate(tmp_path):
     assert fp32.samples == 32 and fp32.cosine > 0.99999
     assert int8_.cosine >= 0.98 and int8_.int8_weight_fraction > 0.9
     manifest = json.loads((tmp_path / "out" / "edgekit-manifest.json").read_text())
-    assert manifest["config"]["requested"]["input_values"] == {"sr": 16000}
-    assert "input 'sr' fixed to 16000 and folded into the graph" in manifest["config"]["effective"]["folded_inputs"]
+    assert manifest["config"]["plan"]["options"]["input_values"] == {"sr": 16000}
+    assert "input 'sr' fixed to 16000 and folded into the graph" in manifest["config"]["run"]["folded_inputs"]
     import openvino as ov
 
     int8 = ov.Core().read_model(by_precision["int8"].path)

@@ -210,7 +210,7 @@ def test_a_one_sample_calibration_set_warns_with_the_number_needed(tmp_path):
     build = edgekit.convert(model, formats="onnx", precision="int8", calibration_data=tmp_path / "cal.npy",
                             output_dir=tmp_path / "out")
     warning = calibration_warning(1, ["int8"])
-    assert warning in build.artifacts[0].notes and read_manifest(tmp_path / "out")["config"]["warnings"] == [warning]
+    assert warning in build.artifacts[0].notes and read_manifest(tmp_path / "out")["config"]["run"]["warnings"] == [warning]
     done = subprocess.run(kill.cli("convert", str(model), "-f", "onnx", "-p", "int8", "-c", str(tmp_path / "cal.npy"),
                                    "-o", str(tmp_path / "out2")), capture_output=True, text=True, timeout=300)
     assert "at least 16 are needed" in done.stdout + done.stderr

@@ -12,7 +12,6 @@ from functools import cache
 from edgekit.formats.base import ArtifactFormat
 
 
-
 def format_table(entries: list[tuple[str, str]]) -> dict[str, str]:
     """The format table from (name, package) entries; a name given twice is an error."""
     table: dict[str, str] = {}

@@ -5,7 +5,7 @@ custom-class and opaque constants (``pickle.loads`` / the TorchScript unpickler)
 ``weights_only=False`` for the sample inputs, evaluates every shape expression with ``sympy.sympify``
 and turns ``guards_code`` into Python it runs. :func:`load_pt2` reads the archive itself instead:
 
-1. the archive is checked (:func:`edgekit.sources.torch.check_archive`: names, sizes, CRCs), and
+1. the archive is checked (:func:`edgekit.sources.archive.check_archive`: names, sizes, CRCs), and
    every member must be one a plain ``torch.export.save`` writes (no AOTInductor ``.so``, no extra code);
 2. the program JSON is walked strictly against torch's schema (:mod:`edgekit.sources.pt2_schema`),
    which also parses every shape expression with edgekit's own grammar (:mod:`edgekit.sources.pt2_expr`);
@@ -87,7 +87,7 @@ def _unsafe(path: Path, problems: list[str]) -> UnsafeModelError:
 
 def load_pt2(path: Path) -> Any:
     """The ``torch.export.ExportedProgram`` in ``path``, loaded without running anything it carries."""
-    from edgekit.sources.torch import check_archive
+    from edgekit.sources.archive import check_archive
 
     check_archive(path)
     with zipfile.ZipFile(path) as archive:
