@@ -13,7 +13,8 @@ from edgekit.atomic import atomic_write_text
 from edgekit.specs import Build
 
 MANIFEST_NAME = "edgekit-manifest.json"
-SCHEMA_VERSION = 1
+#: 2: verdicts with intervals (passed/failed/inconclusive), output kinds, data origin and the calibration/validation split
+SCHEMA_VERSION = 2
 _LIBRARIES = (
     "tensorflow", "tf-keras", "keras", "torch", "onnx", "onnxruntime", "onnxscript", "openvino", "nncf",
     "ai-edge-litert", "tf2onnx", "litert-torch", "numpy",
@@ -41,7 +42,7 @@ def write_manifest(build: Build, config: dict[str, Any]) -> Path:
     document = {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "status": "passed" if build.passed else "failed",
+        "status": build.verdict,
         "config": config,
         "versions": library_versions(),
         **build.model_dump(mode="json", exclude={"manifest_path", "output_dir"}),

@@ -8,13 +8,16 @@ from typing import Any
 
 from edgekit.atomic import ensure_writable_dir, staging_dir
 from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
-from edgekit.data import load_feeds, synthetic_feeds
+from edgekit import holdout
+from edgekit.data import load_feeds
+from edgekit.data_report import manifest_summary
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.optimize.labelled import load_labelled
 from edgekit.optimize.plan import isolation, precisions_with, resolve_steps, save_for_worker
 from edgekit.optimize.steps import Step
 from edgekit.options import QuantScheme, Tolerances
+from edgekit.output_kinds import check_declared
 from edgekit.profiles import DeviceProfile, load_profile
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.rescue import parse_target, rescue_route
@@ -28,7 +31,6 @@ from edgekit.worker import Cancelled, InProcessSession, WorkerSession
 
 DEFAULT_CALIBRATION_SAMPLES = 300
 DEFAULT_VALIDATION_SAMPLES = 200
-SYNTHETIC_VALIDATION_SAMPLES = 16
 
 
 def convert(
@@ -59,6 +61,9 @@ def convert(
     optimizations: Sequence[Step] | str | Path | None = None,
     train_data: Any = None,
     val_data: Any = None,
+    validate_on_calibration: bool = False,
+    allow_inconclusive: bool = False,
+    output_kinds: Mapping[str, str] | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -78,6 +83,11 @@ def convert(
     order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
     x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
     also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
+    Without ``validation_data`` an int8 build holds part of its calibration data out for validation
+    (``edgekit.holdout``) unless ``validate_on_calibration``. Every verdict is passed, failed or inconclusive
+    by its confidence intervals (``edgekit.verdict``); ``allow_inconclusive`` makes ``Build.accepted`` take
+    inconclusive verdicts. ``output_kinds`` ({output: classifier/embedding/regression/detection/tensor})
+    overrides the guess of which metrics judge an output.
     """
     progress = progress or ignore
     cancel = cancel or threading.Event()
@@ -133,15 +143,23 @@ def convert(
                 data_inputs = with_shapes(source.inputs, fixed)
             if validation_data is None and labelled is not None:
                 validation_data = labelled.x
-            validation, validation_origin = _validation(validation_data, calibration, data_inputs, validation_samples)
+            kinds = check_declared(output_kinds, source.outputs)
+            held = holdout.choose(
+                validation_data, calibration, data_inputs, validation_samples, calibrates="int8" in precision_list,
+                sequence=bool(state_map), on_calibration=validate_on_calibration,
+                classes=lambda feeds: session.call("reference_classes", feeds, kinds, progress=progress, timeout=timeout),
+            )
+            calibration, validation, validation_origin = held.calibration, held.validation, held.origin
+            config["effective"]["data_split"], config["data"] = held.record, manifest_summary(calibration, held.record)
             labels = labelled.y[: len(validation)] if labelled is not None and validation_data is labelled.x else None
             if labels is not None:
-                validation_origin = "val_data (labelled)"
+                validation_origin = "val_data"
             fixed = complete_static_shapes(profile, source.inputs, fixed, calibration or validation)
             checks = precheck(source_ops, profile, original, format_list, precision_list, scheme, fixed, force)
             config["compatibility"] = [report.model_dump(mode="json") for report in checks]
             config["effective"].update(validation_data=validation_origin, input_shapes=fixed, states=state_map)
-            session.call("set_validation", validation, state_map, labels, progress=progress, timeout=timeout)
+            context = {"kinds": kinds, "data_origin": validation_origin, "on_calibration": held.on_calibration}
+            session.call("set_validation", validation, state_map, labels, context, progress=progress, timeout=timeout)
             baseline_accuracy = optimization.source.accuracy if optimization is not None else None
             artifacts, failures = [], []
             for fmt, prec in jobs_wanted:
@@ -170,7 +188,7 @@ def convert(
             session.close()
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=original, target=profile.name,
-        artifacts=tuple(artifacts), failures=tuple(failures), optimization=optimization,
+        artifacts=tuple(artifacts), failures=tuple(failures), optimization=optimization, allow_inconclusive=allow_inconclusive,
     )
     progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
     write_manifest(build, config)
@@ -246,14 +264,6 @@ def _calibration(data: Any, inputs: tuple[TensorSpec, ...], precisions: list[str
             )
         return []
     return load_feeds(data, inputs, what="calibration", limit=limit)
-
-
-def _validation(data: Any, calibration: list, inputs: tuple[TensorSpec, ...], limit: int) -> tuple[list, str]:
-    if data is not None:
-        return load_feeds(data, inputs, what="validation", limit=limit), "validation_data"
-    if calibration:
-        return calibration[:limit], "calibration_data"
-    return synthetic_feeds(inputs, SYNTHETIC_VALIDATION_SAMPLES), "synthetic (standard normal)"
 
 
 def _job_dir(staging: Path, fmt: str, precision: str) -> Path:

@@ -1,0 +1,104 @@
+"""Per-layer activation ranges of a float source model, and how well calibration ranges cover validation's.
+
+Each framework's own intermediate outputs: ONNX Runtime with every float node output exposed as a graph
+output, a Keras sub-model over every layer's output, PyTorch forward hooks on every leaf module. Runs
+where the model is loaded (the build worker for model files).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgekit.data import Feed
+from edgekit.data_checks import LayerCoverage
+
+MAX_LAYERS = 400
+
+
+def layer_values(source: Any, feeds: list[Feed]) -> dict[str, np.ndarray]:
+    """Every layer's float output over ``feeds``, flattened per layer (layer name -> values)."""
+    framework = source.framework
+    per_feed = (_onnx if framework == "onnx" else _keras if framework in ("keras2", "keras3") else _torch)(source, feeds)
+    merged: dict[str, list[np.ndarray]] = {}
+    for values in per_feed:
+        for name, value in values.items():
+            merged.setdefault(name, []).append(np.asarray(value, dtype=np.float64).ravel())
+    return {name: np.concatenate(parts) for name, parts in merged.items() if len(parts) == len(feeds)}
+
+
+def _onnx(source: Any, feeds: list[Feed]) -> list[dict[str, np.ndarray]]:
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.ModelProto()
+    model.CopyFrom(source.model)
+    inferred = onnx.shape_inference.infer_shapes(model)
+    floats = {v.name for v in inferred.graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    known = {o.name for o in model.graph.output}
+    names = [out for node in model.graph.node if node.op_type not in ("Constant", "Shape")
+             for out in node.output if out in floats and out not in known][:MAX_LAYERS]
+    model.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    wanted = [o.name for o in session.get_outputs()]
+    results = []
+    for feed in feeds:
+        arrays = {spec.name: np.asarray(feed[spec.name]).astype(spec.dtype, copy=False) for spec in source.spec.inputs}
+        results.append(dict(zip(wanted, session.run(wanted, arrays))))
+    return results
+
+
+def _keras(source: Any, feeds: list[Feed]) -> list[dict[str, np.ndarray]]:
+    model = source.model
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"][:MAX_LAYERS]
+    probe_model = type(model)(inputs=model.inputs, outputs=[layer.output for layer in layers]) if layers else None
+    if probe_model is None:
+        return [{} for _ in feeds]
+    results = []
+    for feed in feeds:
+        arrays = [np.asarray(feed[spec.name], dtype=spec.dtype) for spec in source.spec.inputs]
+        outputs = probe_model(arrays[0] if len(arrays) == 1 else arrays, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        results.append({layer.name: np.asarray(value) for layer, value in zip(layers, outputs)})
+    return results
+
+
+def _torch(source: Any, feeds: list[Feed]) -> list[dict[str, np.ndarray]]:
+    import torch
+
+    captured: dict[str, np.ndarray] = {}
+    handles = []
+    for name, module in list(source.model.named_modules())[:MAX_LAYERS]:
+        if name and not list(module.children()):
+            def hook(_module: Any, _inputs: Any, output: Any, name: str = name) -> None:
+                if isinstance(output, torch.Tensor) and output.is_floating_point():
+                    captured[name] = output.detach().cpu().numpy()
+            handles.append(module.register_forward_hook(hook))
+    results = []
+    try:
+        for feed in feeds:
+            captured.clear()
+            source.predict(feed)
+            results.append(dict(captured))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return results
+
+
+def coverage(calibration: dict[str, np.ndarray], validation: dict[str, np.ndarray]) -> list[LayerCoverage]:
+    """Per layer: share of the validation range [min, max] inside the calibration range, and share of
+    validation values outside it (clipped by a quantizer calibrated by min/max); worst coverage first."""
+    rows = []
+    for name, values in validation.items():
+        cal = calibration.get(name)
+        if cal is None or not values.size or not cal.size:
+            continue
+        vmin, vmax, cmin, cmax = float(values.min()), float(values.max()), float(cal.min()), float(cal.max())
+        width = vmax - vmin
+        inside = max(0.0, min(vmax, cmax) - max(vmin, cmin))
+        covered = (1.0 if cmin <= vmin and vmax <= cmax else 0.0) if width == 0 else inside / width
+        clipped = float(np.mean((values < cmin) | (values > cmax)))
+        rows.append(LayerCoverage(layer=name, calibration_range=(cmin, cmax), validation_range=(vmin, vmax),
+                                  coverage=round(covered, 6), clipped=round(clipped, 6)))
+    return sorted(rows, key=lambda r: (r.coverage, -r.clipped))
