@@ -1,0 +1,117 @@
+"""Verdicts as measurements: intervals with their stated coverage, and the passed/failed/inconclusive rule."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.options import Tolerances
+from edgekit.specs import TensorSpec
+from edgekit.validation import compare
+from edgekit.verdict import judge, mean_interval, proportion_interval, samples_for_proportion
+
+LOGITS = (TensorSpec(name="logits", shape=(None, 7), dtype="float32"),)
+
+
+def _classifier_outputs(n: int, disagree: int, seed: int = 0) -> tuple[list, list]:
+    """``n`` reference logits and an artifact that answers differently on ``disagree`` of them."""
+    rng = np.random.default_rng(seed)
+    reference = rng.standard_normal((n, 7))
+    actual = reference + rng.standard_normal((n, 7)) * 1e-6
+    for row in range(disagree):
+        top = int(np.argmax(reference[row]))
+        actual[row, top] = reference[row].min() - 1.0  # the top class drops to the bottom
+    return [{"logits": r[None]} for r in reference], [{"logits": a[None]} for a in actual]
+
+
+def _verdict(n: int, disagree: int):
+    references, actuals = _classifier_outputs(n, disagree)
+    return compare(references, actuals, LOGITS, Tolerances(cosine=-1.0, top1_agreement=0.95), classifier=True)
+
+
+def test_agreement_097_on_64_samples_is_not_passed_and_090_on_fresh_data_fails():
+    on_calibration = _verdict(64, 2)  # 62/64 = 0.969
+    assert on_calibration.top1_agreement == pytest.approx(62 / 64)
+    low, high = on_calibration.top1_interval
+    assert low == pytest.approx(0.8916, abs=1e-3) and high == pytest.approx(0.9962, abs=1e-3)
+    assert on_calibration.status == "inconclusive"
+    assert on_calibration.samples_needed == samples_for_proportion(62 / 64, 0.95, 64)
+    assert 300 < on_calibration.samples_needed < 600
+    assert "would decide it" in on_calibration.message
+    fresh = _verdict(500, 50)  # 0.90 on 500 fresh samples
+    assert fresh.top1_agreement == pytest.approx(0.90) and fresh.status == "failed"
+    assert fresh.top1_interval[1] < 0.95
+
+
+def test_a_clearly_good_artifact_on_500_samples_passes():
+    result = _verdict(500, 2)  # 0.996
+    assert result.status == "passed" and result.top1_interval[0] > 0.985
+    check = result.outputs[0].check("top1_agreement")
+    assert check.method.startswith("exact binomial") and check.samples == 500
+
+
+def test_binomial_interval_covers_the_true_value_in_at_least_93_percent_of_1000_trials():
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(1000):
+        successes = rng.binomial(64, 0.9)
+        low, high = proportion_interval(int(successes), 64)
+        hits += low <= 0.9 <= high
+    assert hits >= 930
+    assert hits == 973  # Clopper-Pearson is conservative: above the nominal 95%
+
+
+def test_bootstrap_interval_covers_the_true_mean_in_at_least_93_percent_of_1000_trials():
+    rng = np.random.default_rng(11)
+    a, b = 20.0, 2.0  # a skewed, bounded metric like a per-sample cosine
+    truth = a / (a + b)
+    hits = sum(
+        (lambda ci: ci[0] <= truth <= ci[1])(mean_interval(rng.beta(a, b, 200), seed=trial)) for trial in range(1000)
+    )
+    assert hits >= 930
+
+
+def test_the_rule_needs_the_whole_interval_on_one_side():
+    assert judge(0.96, 0.99, 0.95, True) == "passed"
+    assert judge(0.90, 0.94, 0.95, True) == "failed"
+    assert judge(0.93, 0.97, 0.95, True) == "inconclusive"
+    assert judge(0.01, 0.02, 0.05, False) == "passed" and judge(0.06, 0.07, 0.05, False) == "failed"
+
+
+def test_an_embedding_is_judged_by_cosine_not_top1():
+    rng = np.random.default_rng(3)
+    spec = (TensorSpec(name="features", shape=(None, 1280), dtype="float32"),)
+    reference = np.abs(rng.standard_normal((40, 1280)))  # pooled ReLU features
+    actual = reference + rng.standard_normal((40, 1280)) * 0.08  # cosine ~0.995, argmax often moves
+    result = compare([{"features": r[None]} for r in reference], [{"features": a[None]} for a in actual], spec,
+                     Tolerances(cosine=0.99, top1_agreement=0.95), classifier=True)  # the source guessed "classifier"
+    metrics = result.outputs[0]
+    assert metrics.kind == "embedding" and metrics.top1_agreement is None
+    assert 0.99 < metrics.cosine < 0.999 and result.status == "passed"
+    assert metrics.rule.startswith("embedding: cosine >= 0.99")
+    declared = compare([{"features": r[None]} for r in reference], [{"features": a[None]} for a in actual], spec,
+                       Tolerances(cosine=0.99, top1_agreement=0.95), classifier=True, kinds={"features": "classifier"})
+    assert declared.outputs[0].kind_source == "declared" and declared.top1_agreement < 0.95
+    assert declared.status == "failed"
+
+
+def test_three_regression_scores_get_a_relative_error_check_not_top1():
+    rng = np.random.default_rng(4)
+    spec = (TensorSpec(name="scores", shape=(None, 3), dtype="float32"),)
+    reference = rng.standard_normal((200, 3))
+    close = reference + rng.standard_normal((200, 3)) * 0.01
+    result = compare([{"scores": r[None]} for r in reference], [{"scores": a[None]} for a in close], spec,
+                     Tolerances.default_for("int8"), classifier=True)
+    metrics = result.outputs[0]
+    assert metrics.kind == "regression" and metrics.top1_agreement is None and result.top1_agreement is None
+    assert metrics.relative_error == pytest.approx(0.01, rel=0.2) and result.status == "passed"
+    assert metrics.rule == "regression: relative_error <= 0.1 (whole interval)"
+
+
+def test_softmax_rows_are_a_classifier_whatever_the_source_guessed():
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((100, 3)) * 3
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    spec = (TensorSpec(name="p", shape=(None, 3), dtype="float32"),)
+    result = compare([{"p": r[None]} for r in probs], [{"p": r[None]} for r in probs], spec,
+                     Tolerances.default_for("int8"), classifier=False)
+    assert result.outputs[0].kind == "classifier" and result.top1_agreement == 1.0
