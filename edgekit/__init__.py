@@ -12,7 +12,7 @@ from edgekit.errors import EdgekitError
 
 _LAZY = {
     "convert": "edgekit.pipeline",
-    "data_report": "edgekit.data_report",
+    "data_report": "edgekit.calibration_report",
     "check": "edgekit.compat.check",
     "inspect": "edgekit.inspection",
     "load_profile": "edgekit.profiles",
@@ -40,7 +40,7 @@ __all__ = ["EdgekitError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:
     from edgekit.compat.check import check
-    from edgekit.data_report import data_report
+    from edgekit.calibration_report import data_report
     from edgekit.divergence import debug
     from edgekit.inspection import inspect
     from edgekit.manifest import read_manifest

@@ -70,7 +70,7 @@ def data_command(**options: Any) -> None:
 def _run(model: str, calibration: str, validation: str | None, expected_range: str | None, input_shape: tuple[str, ...],
          samples: int, allow_unsafe: bool, as_json: bool) -> None:
     from edgekit.data_console import print_data_report
-    from edgekit.data_report import data_report
+    from edgekit.calibration_report import data_report
     from edgekit.shapes import parse_shape
 
     report = data_report(model, calibration, validation_data=validation, expected_range=_range(expected_range),

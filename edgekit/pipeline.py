@@ -10,7 +10,7 @@ from edgekit.atomic import ensure_writable_dir, staging_dir
 from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
 from edgekit import holdout
 from edgekit.data import load_feeds
-from edgekit.data_report import manifest_summary
+from edgekit.calibration_report import manifest_summary
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.optimize.labelled import load_labelled

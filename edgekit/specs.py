@@ -80,12 +80,12 @@ class Check(_Frozen):
     samples_needed: int | None = None  # inconclusive: validation samples that would decide it at the observed value
 
     def describe(self) -> str:
-        text = f"{self.metric} {self.value:.4g} [{self.low:.4g}, {self.high:.4g}]"
+        text = f"{self.metric} {self.value:.6g} [{self.low:.6g}, {self.high:.6g}]"
         if self.threshold is None:
             return text
         side = ">=" if self.larger_is_better else "<="
         more = f"; about {self.samples_needed} samples would decide it" if self.samples_needed else ""
-        return f"{text} vs {side} {self.threshold:g}: {self.status}{more}"
+        return f"{text} vs {side} {self.threshold}: {self.status}{more}"
 
 
 class OutputMetrics(_Frozen):

@@ -141,6 +141,7 @@ def _serve(reader: Connection, writer: Connection) -> None:
     methods: dict[str, Callable[..., Any]] = {
         "open": session.open, "set_validation": session.set_validation, "build_route": session.build_route,
         "carry_states": session.carry_states, "source_ops": session.source_ops, "optimize": session.optimize,
+        "reference_classes": session.reference_classes, "data_probe": session.data_probe,
     }
     while True:
         try:

@@ -60,7 +60,7 @@ def test_int8_artifacts_are_smaller(digits_build):
 
 def test_manifest_records_files_hashes_and_versions(digits_build, digits_keras_file):
     manifest = read_manifest(Path(digits_build.output_dir))
-    assert manifest["status"] == "passed" and manifest["schema_version"] == 1
+    assert manifest["status"] == "passed" and manifest["schema_version"] == 2
     assert manifest["source"]["sha256"] == hashlib.sha256(digits_keras_file.read_bytes()).hexdigest()
     assert manifest["source"]["framework"] == "keras3"
     assert manifest["config"]["effective"]["precision"] == ["fp32", "int8"]
@@ -94,7 +94,7 @@ def test_failed_gate_keeps_the_artifact_marked_failed(digits_keras_file, digits,
     )
     artifact = build.artifact("onnx", "int8")
     assert not build.passed and artifact.validation.status == "failed"
-    assert "cosine" in artifact.validation.message and "< 0.9999999" in artifact.validation.message
+    assert "cosine" in artifact.validation.message and "vs >= 0.9999999: failed" in artifact.validation.message
     assert Path(artifact.path).is_file()
     assert read_manifest(tmp_path)["status"] == "failed"
 
