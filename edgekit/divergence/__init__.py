@@ -48,14 +48,23 @@ def debug(
             "give the float model this artifact was converted from (--reference), in the same format",
         )
     cosine, top1 = output_agreement(ref_trace, art_trace)
+    from edgekit.activations import coverage
+
+    worst_covered = coverage(*(_flat(t.values) for t in (cal_trace, ref_trace))) if cal_trace is not None else []
     if cal_trace is None:
         notes.append("no calibration data given: ranges and outlier ratios are from the evaluation data")
     return DivergenceReport(
         artifact=str(path), format=fmt, precision=precision_of(path), reference=str(ref_path), samples=len(feeds),
         calibration_samples=len(cal_feeds), output_cosine=cosine, top1_agreement=top1, layers=layers,
         culprits=rank(layers, ref_trace.outputs), partial=bool(notes and any("counterpart" in n or "expose" in n for n in notes)),
-        notes=notes,
+        notes=notes, coverage=worst_covered,
     )
+
+
+def _flat(values: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    return {key: np.asarray(value, dtype=np.float64).ravel() for key, value in values.items()}
 
 
 __all__ = ["REPORT_SCHEMA_VERSION", "Culprit", "DivergenceReport", "LayerDivergence", "debug"]
