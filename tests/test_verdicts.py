@@ -115,3 +115,42 @@ def test_softmax_rows_are_a_classifier_whatever_the_source_guessed():
     result = compare([{"p": r[None]} for r in probs], [{"p": r[None]} for r in probs], spec,
                      Tolerances.default_for("int8"), classifier=False)
     assert result.outputs[0].kind == "classifier" and result.top1_agreement == 1.0
+
+
+def _artifact(validation):
+    from edgekit.specs import Artifact
+
+    return Artifact(format="onnx", precision="int8", route="onnx_onnx", path="m.onnx", files=(), size_bytes=10, sha256="0",
+                    inputs=(), outputs=LOGITS, validation=validation, convert_seconds=0.0)
+
+
+def test_budgets_are_judged_by_their_intervals():
+    from edgekit.compat.gate import judge_budgets
+    from edgekit.profiles import Budgets
+    from edgekit.validation import accuracy_checks
+
+    validation = _verdict(64, 2)
+    reference = np.ones(64, bool)
+    artifact = np.ones(64, bool)
+    artifact[:6] = False  # accuracy 58/64 = 0.906, the reference 1.0
+    accuracy, drop = accuracy_checks(reference, artifact)
+    validation = validation.model_copy(update={"accuracy": accuracy.value, "reference_accuracy": 1.0,
+                                               "accuracy_check": accuracy, "accuracy_drop_check": drop})
+    checks = {b.name: b for b in judge_budgets(_artifact(validation), Budgets(
+        min_top1_agreement=0.85, min_cosine=0.5, min_accuracy=0.8, max_accuracy_drop=0.02, max_size_bytes=100))}
+    assert checks["min_top1_agreement"].status == "passed" and checks["min_top1_agreement"].interval[0] > 0.89  # [0.892, 0.996]
+    assert checks["min_accuracy"].status == "passed"  # [0.807, 0.965] clears 0.8
+    assert checks["max_accuracy_drop"].status == "failed"  # a paired drop of 6/64, interval [0.03, 0.16]
+    assert checks["max_accuracy_drop"].interval[0] > 0.02
+    strict = {b.name: b for b in judge_budgets(_artifact(validation), Budgets(min_accuracy=0.9, min_top1_agreement=0.95))}
+    assert strict["min_accuracy"].status == "inconclusive" and strict["min_accuracy"].samples_needed > 1000
+    assert strict["min_top1_agreement"].status == "inconclusive" and "would decide it" in strict["min_top1_agreement"].message
+    assert not _artifact(validation).passed and _artifact(validation).verdict == "inconclusive"
+
+
+def test_the_profiling_report_shows_accuracy_with_its_interval():
+    from edgekit.profiling.html import accuracy_text
+    from edgekit.profiling.report import AccuracyResult
+
+    text = accuracy_text(AccuracyResult(dataset="d.npz", samples=200, accuracy=0.97, output="p"))
+    assert text == "97.00% [93.6%–98.9%] n=200"
