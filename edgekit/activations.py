@@ -86,6 +86,36 @@ def _torch(source: Any, feeds: list[Feed]) -> list[dict[str, np.ndarray]]:
     return results
 
 
+def first_layer_rescaling(source: Any) -> str | None:
+    """The layer that scales raw 0..255 pixels at the model's input, if it has one: a Keras ``Rescaling`` (or
+    ``Normalization``) among its first layers, or an ONNX ``Div`` by 100 or more / ``Mul`` by 1/100 or less
+    applied to a graph input."""
+    if source.framework in ("keras2", "keras3"):
+        for layer in source.model.layers[:3]:
+            if type(layer).__name__ in ("Rescaling", "Normalization"):
+                return f"{type(layer).__name__} '{layer.name}'"
+        return None
+    if source.framework != "onnx":
+        return None
+    from onnx import numpy_helper
+
+    graph = source.model.graph
+    inputs = {i.name for i in graph.input}
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    constants.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node
+                      if n.op_type == "Constant" and n.attribute and n.attribute[0].type == 4})
+    for node in graph.node:
+        if node.op_type not in ("Div", "Mul") or not any(i in inputs for i in node.input):
+            continue
+        factor = next((constants[i] for i in node.input if i in constants), None)
+        if factor is None or not np.size(factor):
+            continue
+        value = float(np.abs(np.asarray(factor, dtype=np.float64)).mean())
+        if (node.op_type == "Div" and value >= 100) or (node.op_type == "Mul" and 0 < value <= 0.01):
+            return f"{node.op_type} '{node.name or node.output[0]}' by {value:g}"
+    return None
+
+
 def coverage(calibration: dict[str, np.ndarray], validation: dict[str, np.ndarray]) -> list[LayerCoverage]:
     """Per layer: share of the validation range [min, max] inside the calibration range, and share of
     validation values outside it (clipped by a quantizer calibrated by min/max); worst coverage first."""

@@ -44,12 +44,16 @@ def data_report(
             inputs = with_shapes(source.inputs, fix_shapes(input_shapes, source.inputs))
             feeds = load_feeds(data, inputs, what="calibration", limit=samples, allow_non_finite=True)
             reference = load_feeds(validation_data, inputs, what="validation", limit=samples) if validation_data is not None else []
-            report = summarize(feeds, _expected(expected_range, reference, [s.name for s in inputs]))
+            expected = _expected(expected_range, reference, [s.name for s in inputs])
+            report = summarize(feeds, expected)  # unusable data fails here, before the model runs
             good = [feed for feed, ok in zip(feeds, finite_rows(feeds)) if ok]
             calibration, validation = _parts(good, reference)
-            histogram, rows = session.call("data_probe", calibration, validation, dict(output_kinds or {}), timeout=timeout)
+            histogram, rows, rescaling = session.call("data_probe", calibration, validation, dict(output_kinds or {}),
+                                                      timeout=timeout)
         finally:
             session.close()
+    if rescaling and not expected:  # the model scales raw pixels itself: 0..255 is what it expects
+        report = summarize(feeds, {s.name: ((0.0, 255.0), f"the model's first layer rescales ({rescaling})") for s in inputs})
     findings = [*report.findings, *class_findings(histogram), *coverage_findings(rows)]
     return report.model_copy(update={"class_histogram": histogram, "coverage": rows, "findings": findings,
                                      "validation_samples": len(validation)})
@@ -87,14 +91,14 @@ def _parts(good: list[Feed], reference: list[Feed]) -> tuple[list[Feed], list[Fe
 
 
 def probe(source: Any, calibration: list[Feed], validation: list[Feed],
-          kinds: dict[str, str] | None = None) -> tuple[dict[str, int] | None, list[LayerCoverage]]:
-    """The reference model's top-1 class histogram on ``calibration`` and the per-layer coverage of
-    ``validation``'s activation ranges by ``calibration``'s."""
-    from edgekit.activations import coverage, layer_values
+          kinds: dict[str, str] | None = None) -> tuple[dict[str, int] | None, list[LayerCoverage], str | None]:
+    """The reference model's top-1 class histogram on ``calibration``, the per-layer coverage of
+    ``validation``'s activation ranges by ``calibration``'s, and the first layer that rescales raw pixels, if any."""
+    from edgekit.activations import coverage, first_layer_rescaling, layer_values
 
     histogram = _histogram(source, calibration, dict(kinds or {}))
     rows = coverage(layer_values(source, calibration), layer_values(source, validation)) if validation else []
-    return histogram, rows
+    return histogram, rows, first_layer_rescaling(source)
 
 
 def _histogram(source: Any, feeds: list[Feed], kinds: dict[str, str]) -> dict[str, int] | None:

@@ -7,7 +7,8 @@ Expected value range of an input, in this order: the range the user declares (``
 observed range of reference data the model is known to take (validation or training data) when given;
 otherwise a heuristic: a float input whose values are integers in 0..255 with a maximum above 2 looks like
 raw pixels, which most image models (trained on [0, 1] or [-1, 1]) do not expect unless their first layer
-rescales (a Keras ``Rescaling`` layer), in which case 0..255 is what they expect.
+rescales (a Keras ``Rescaling`` layer, an ONNX ``Div`` by 255 on the input: see
+:func:`edgekit.activations.first_layer_rescaling`), in which case 0..255 is what they expect.
 """
 from __future__ import annotations
 

@@ -86,3 +86,23 @@ def test_a_one_class_calibration_set_is_flagged():
     findings = class_findings({"3": 95, "1": 5})
     assert findings and findings[0].code == "one_class" and "95%" in findings[0].message
     assert class_findings({"3": 80, "1": 20}) == []
+
+
+def test_a_model_that_rescales_its_input_expects_raw_pixels(tmp_path):
+    from onnx import TensorProto, helper, numpy_helper
+
+    import edgekit
+
+    nodes = [helper.make_node("Div", ["x", "scale"], ["scaled"]), helper.make_node("Relu", ["scaled"], ["y"])]
+    graph = helper.make_graph(nodes, "rescaling", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])],
+                              [numpy_helper.from_array(np.array(255.0, np.float32), "scale")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    rng = np.random.default_rng(0)
+    raw = np.round(rng.uniform(0, 255, (64, 4))).astype(np.float32)
+    report = edgekit.data_report(model, raw)
+    assert report.inputs[0].expected_range == (0.0, 255.0)
+    assert report.inputs[0].expected_from == "the model's first layer rescales (Div 'scaled' by 255)"
+    assert "range" not in {f.code for f in report.warnings}
+    scaled = edgekit.data_report(model, raw / 255.0)  # [0, 1] data for a model that divides by 255 itself
+    assert "range" in {f.code for f in scaled.warnings}
