@@ -154,3 +154,21 @@ def test_the_profiling_report_shows_accuracy_with_its_interval():
 
     text = accuracy_text(AccuracyResult(dataset="d.npz", samples=200, accuracy=0.97, output="p"))
     assert text == "97.00% [93.6%–98.9%] n=200"
+
+
+def test_retrieval_agreement_when_asked_and_detection_heads_by_their_own_tolerance():
+    rng = np.random.default_rng(8)
+    spec = (TensorSpec(name="emb", shape=(None, 64), dtype="float32"),)
+    reference = rng.standard_normal((120, 64))
+    shuffled = reference + rng.standard_normal((120, 64)) * 2.0  # neighbours change
+    asked = Tolerances(cosine=0.0, retrieval_agreement=0.9)
+    result = compare([{"emb": r[None]} for r in reference], [{"emb": a[None]} for a in shuffled], spec, asked, classifier=False)
+    retrieval = result.outputs[0].check("retrieval_agreement")
+    assert retrieval.value < 0.5 and retrieval.status == "failed" and result.status == "failed"
+    boxes = (TensorSpec(name="boxes", shape=(None, 100, 4), dtype="float32"),)
+    reference = rng.uniform(0, 1, (50, 100, 4))
+    noisy = reference + rng.standard_normal((50, 100, 4)) * 0.05  # cosine ~0.996
+    result = compare([{"boxes": r[None]} for r in reference], [{"boxes": a[None]} for a in noisy], boxes,
+                     Tolerances.default_for("int8"), classifier=False)
+    assert result.outputs[0].kind == "detection" and result.outputs[0].rule == "detection: cosine >= 0.95 (whole interval)"
+    assert result.status == "passed"
