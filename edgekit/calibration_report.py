@@ -24,7 +24,8 @@ DEFAULT_SAMPLES = 300
 
 
 def data_report(
-    model: Any, data: Any, *, validation_data: Any = None, expected_range: Mapping[str, Sequence[float]] | Sequence[float] | None = None,
+    model: Any, data: Any, *, validation_data: Any = None,
+    expected_range: Mapping[str, Sequence[float]] | Sequence[float] | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None, samples: int = DEFAULT_SAMPLES, example_inputs: Any = None,
     output_kinds: Mapping[str, str] | None = None, allow_unsafe: bool = False, timeout: float | None = None,
 ) -> DataReport:
@@ -43,7 +44,7 @@ def data_report(
             source = session.call("open", model, example_inputs, allow_unsafe, timeout=timeout)
             inputs = with_shapes(source.inputs, fix_shapes(input_shapes, source.inputs))
             feeds = load_feeds(data, inputs, what="calibration", limit=samples, allow_non_finite=True)
-            reference = load_feeds(validation_data, inputs, what="validation", limit=samples) if validation_data is not None else []
+            reference = [] if validation_data is None else load_feeds(validation_data, inputs, what="validation", limit=samples)
             expected = _expected(expected_range, reference, [s.name for s in inputs])
             report = summarize(feeds, expected)  # unusable data fails here, before the model runs
             good = [feed for feed, ok in zip(feeds, finite_rows(feeds)) if ok]

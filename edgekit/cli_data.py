@@ -45,7 +45,8 @@ def _range(text: str | None) -> Any:
     try:
         low, high = (float(v) for v in values.split(","))
     except ValueError:
-        raise InvalidOptionError(f"--expected-range expects LOW,HIGH or INPUT=LOW,HIGH, got '{text}'", "e.g. --expected-range 0,1") from None
+        raise InvalidOptionError(f"--expected-range expects LOW,HIGH or INPUT=LOW,HIGH, got '{text}'",
+                                 "e.g. --expected-range 0,1") from None
     return {name: (low, high)} if sep else (low, high)
 
 

@@ -101,7 +101,8 @@ def summarize(feeds: Sequence[Feed], expected: dict[str, tuple[tuple[float, floa
     good = [feed for feed, ok in zip(feeds, finite) if ok]
     findings: list[DataFinding] = []
     if len(good) < len(feeds):
-        findings.append(DataFinding(code="non_finite", message=f"{len(feeds) - len(good)} of {len(feeds)} samples contain NaN or Inf",
+        findings.append(DataFinding(code="non_finite",
+                                    message=f"{len(feeds) - len(good)} of {len(feeds)} samples contain NaN or Inf",
                                     hint="drop or repair those samples: a quantizer calibrated on them gets no usable range"))
     exact, near = _duplicates(good)
     if exact + 1 >= len(good) and len(good) > 1:
@@ -121,7 +122,8 @@ def summarize(feeds: Sequence[Feed], expected: dict[str, tuple[tuple[float, floa
 def _input_summary(name: str, feeds: Sequence[Feed], good: list[Feed], finite: list[bool],
                    expected: tuple[tuple[float, float], str] | None) -> InputSummary:
     values = np.concatenate([np.asarray(feed[name], dtype=np.float64).ravel() for feed in good])
-    bad = sum(1 for feed, ok in zip(feeds, finite) if not ok and not np.all(np.isfinite(np.asarray(feed[name], dtype=np.float64))))
+    bad = sum(1 for feed, ok in zip(feeds, finite)
+              if not ok and not np.all(np.isfinite(np.asarray(feed[name], dtype=np.float64))))
     first = np.asarray(feeds[0][name])
     if expected is None:
         expected = _heuristic_range(values, first.dtype)
@@ -156,7 +158,8 @@ def _range_findings(summary: InputSummary) -> list[DataFinding]:
         message=f"input '{summary.name}' ranges over [{summary.minimum:.4g}, {summary.maximum:.4g}] but the model expects "
                 f"about [{low:.4g}, {high:.4g}] ({summary.expected_from})",
         hint="scale the calibration data exactly as the model's training data was scaled "
-             "(e.g. x / 255 for [0, 1], x / 127.5 - 1 for [-1, 1]); declare the range with expected_range= if edgekit guessed wrong",
+             "(e.g. x / 255 for [0, 1], x / 127.5 - 1 for [-1, 1]); "
+             "declare the range with expected_range= if edgekit guessed wrong",
     )]
 
 
@@ -185,9 +188,10 @@ def class_findings(histogram: dict[str, int] | None) -> list[DataFinding]:
     total = sum(histogram.values())
     top, count = max(histogram.items(), key=lambda item: item[1])
     if total and count / total >= ONE_CLASS_SHARE:
-        return [DataFinding(code="one_class", message=f"{count / total:.0%} of the calibration samples are predicted as class {top} "
-                                                     f"({len(histogram)} classes seen)",
-                            hint="calibrate on samples of every class the model meets in use: ranges from one class clip the others")]
+        message = f"{count / total:.0%} of the calibration samples are predicted as class {top} ({len(histogram)} classes seen)"
+        return [DataFinding(code="one_class", message=message,
+                            hint="calibrate on samples of every class the model meets in use: "
+                                 "ranges from one class clip the others")]
     return []
 
 

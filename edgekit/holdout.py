@@ -86,7 +86,8 @@ def split(feeds: list[Feed], limit: int, *, sequence: bool = False, classes: lis
     if sequence:
         held, method = list(range(total - count, total)), "contiguous (the sequence's tail)"
     elif classes is not None:
-        held, method = _stratified(np.asarray(classes), count, seed), f"stratified by the reference model's top-1 class (seed {seed})"
+        held = _stratified(np.asarray(classes), count, seed)
+        method = f"stratified by the reference model's top-1 class (seed {seed})"
     else:
         held, method = sorted(np.random.default_rng(seed).choice(total, count, replace=False).tolist()), f"random (seed {seed})"
     chosen = set(held)

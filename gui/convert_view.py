@@ -424,7 +424,8 @@ def _budgets_item(artifact: Any):
     if failed:
         return item(f"failed: {', '.join(failed)}", "failed")
     if undecided:
-        return item(f"inconclusive: {', '.join(undecided)}", "inconclusive", tooltip="\n".join(b.message for b in artifact.budgets))
+        return item(f"inconclusive: {', '.join(undecided)}", "inconclusive",
+                    tooltip="\n".join(b.message for b in artifact.budgets))
     return item(f"{len(measured)} passed", "passed", tooltip="\n".join(b.message for b in artifact.budgets))
 
 

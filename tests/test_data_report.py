@@ -21,7 +21,8 @@ def test_the_demo_calibration_set_is_fit_and_its_coverage_reported(digits_keras_
     x_train, x_test, _, _ = digits
     np.save(tmp_path / "calib.npy", x_train[:300])
     np.save(tmp_path / "val.npy", x_test)
-    result = _run(str(digits_keras_file), "--calibration", str(tmp_path / "calib.npy"), "--validation", str(tmp_path / "val.npy"), "--json")
+    result = _run(str(digits_keras_file), "--calibration", str(tmp_path / "calib.npy"), "--validation", str(tmp_path / "val.npy"),
+                  "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["samples"] == 300 and report["inputs"][0]["shape"] == [1, 8, 8, 1]

@@ -172,7 +172,7 @@ def test_control_flow_converts_where_it_can_and_names_the_op_where_not(tmp_path)
                             precision=["fp32", "int8"], calibration_data=data, output_dir=tmp_path,
                             output_kinds={"output": "regression"})  # four gated scores, not class logits
     assert {(a.format, a.precision) for a in build.artifacts} == {(f, p) for f in ("onnx", "openvino") for p in ("fp32", "int8")}
-    assert all(a.validation.cosine > 0.999 for a in build.artifacts), [(a.format, a.precision, a.validation.cosine, a.validation.data_origin) for a in build.artifacts]
+    assert all(a.validation.cosine > 0.999 for a in build.artifacts), [(a.route, a.validation.cosine) for a in build.artifacts]
     # ONNX Runtime does not quantize inside If branches: the "int8" ONNX file holds float weights only,
     # and is kept but failed as such; NNCF quantizes the branches
     onnx_int8 = build.artifact("onnx", "int8").validation

@@ -29,7 +29,8 @@ def _model(outputs: dict[str, tuple[int, str | None]], seed: int = 0):
         if activation:
             nodes.append(helper.make_node(activation, [raw], [name], **({"axis": -1} if activation == "Softmax" else {})))
         infos.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", width]))
-    graph = helper.make_graph(nodes, "heads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])], infos, inits)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])
+    graph = helper.make_graph(nodes, "heads", [x], infos, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
