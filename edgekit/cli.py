@@ -71,7 +71,7 @@ def main() -> None:
 @click.option("--format", "-f", "formats", multiple=True, help="tflite, onnx or openvino (repeatable; default: the target's).")
 @click.option("--precision", "-p", "precisions", multiple=True, help="fp32, fp16, int8 or dynamic (repeatable; default: the target's).")
 @click.option("--calibration", "-c", type=click.Path(exists=True), help="Calibration data: .npy, .npz (by input name) or an image folder.")
-@click.option("--validation", type=click.Path(exists=True), help="Validation data (default: the calibration data, else random inputs).")
+@click.option("--validation", type=click.Path(exists=True), help="Validation data (default: part of the calibration data held out for int8, else random inputs).")
 @click.option("--out", "-o", "output_dir", default="build/edgekit", show_default=True, help="Output folder.")
 @click.option("--name", help="Base name of the artifact files (default: the model file's name).")
 @click.option("--tolerance", multiple=True, metavar="METRIC=VALUE", help="Override a validation threshold: cosine=0.999, top1_agreement=0.97.")
