@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgekit.atomic import ensure_writable_dir, staging_dir
-from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
 from edgekit import holdout
-from edgekit.data import load_feeds
+from edgekit.atomic import ensure_writable_dir, staging_dir
 from edgekit.calibration_report import manifest_summary
+from edgekit.compat.gate import budgets_for, complete_static_shapes, finish_artifact, precheck
+from edgekit.data import load_feeds
 from edgekit.errors import DataError, EdgekitError, InvalidOptionError, did_you_mean
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.optimize.labelled import load_labelled
