@@ -3,8 +3,10 @@
 For every model of ``bench/zoo_models.py`` and every (format, precision) in tflite/onnx/openvino x fp32/int8:
 
 * **edgekit**: one ``edgekit.convert`` call per model (calibration and validation data given per input,
-  ``input_shapes`` where the model has dynamic dimensions). Verdict: ``passed``, ``failed`` (artifact kept,
-  with its metrics), ``no route`` (e.g. ONNX -> TFLite) or ``error`` (no artifact, with the message).
+  ``input_shapes`` where the model has dynamic dimensions). Verdict: ``passed`` (every interval clears its
+  threshold), ``failed`` (artifact kept, with its metrics), ``inconclusive`` (an interval straddles its
+  threshold: the totals say which check and on how many samples), ``no route`` (e.g. ONNX -> TFLite) or
+  ``error`` (no artifact, with the message).
 * **baseline**: the same conversion done by calling the underlying converter directly, one documented call
   each (``openvino.convert_model`` / Keras 3 ``model.export``, ``nncf.quantize``,
   ``onnxruntime.quantization.quantize_static`` with the same calibration feeds,
@@ -193,10 +195,14 @@ def run_edgekit(model: ZooModel, path: Path, source: Source, calibration: list[F
     seconds = time.perf_counter() - started
     for artifact in build.artifacts:
         record: dict[str, Any] = {
-            "verdict": "passed" if artifact.passed else "failed", "path": artifact.path, "size_bytes": artifact.size_bytes,
-            "edgekit_validation": artifact.validation.model_dump(include={"status", "cosine", "top1_agreement", "message",
-                                                                         "executed_precision"}),
+            "verdict": artifact.verdict, "path": artifact.path, "size_bytes": artifact.size_bytes,
+            "edgekit_validation": artifact.validation.model_dump(include={
+                "status", "samples", "data_origin", "cosine", "cosine_interval", "top1_agreement", "top1_interval",
+                "samples_needed", "message", "executed_precision"}),
+            "rules": {m.name: m.rule for m in artifact.validation.outputs},
         }
+        if artifact.verdict == "inconclusive":
+            record["why"] = inconclusive_reason(artifact)
         try:
             record["outputs"] = metrics(source, references, Path(artifact.path), artifact.format, evaluation)
             record["independent_pass"] = meets(record["outputs"], artifact.precision)
@@ -421,10 +427,22 @@ def run_model(name: str, calibration_count: int, evaluation_count: int, work: Pa
             "edgekit_manifest": edge.get(("*", "*"), {}).get("manifest"), "combinations": combos}
 
 
+def inconclusive_reason(artifact: Any) -> str:
+    """Which check's interval straddled its threshold, on how many samples (e.g. 'top1_agreement >= 0.95 on 64')."""
+    undecided = [c for m in artifact.validation.outputs for c in m.checks if c.status == "inconclusive"]
+    undecided += [b for b in artifact.budgets if b.status == "inconclusive"]
+    names = sorted({getattr(c, "metric", None) or c.name for c in undecided})
+    return f"{', '.join(names) or 'a budget'} straddles its threshold on {artifact.validation.samples} samples"
+
+
 def totals(models: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {"edgekit": {}, "baseline": {}, "edgekit passed, rechecked here": {}}
+    out: dict[str, dict[str, int]] = {"edgekit": {}, "baseline": {}, "edgekit passed, rechecked here": {},
+                                      "edgekit inconclusive, why": {}}
     for entry in models:
         for combo in entry["combinations"]:
+            why = combo["edgekit"].get("why")
+            if why:
+                out["edgekit inconclusive, why"][why] = out["edgekit inconclusive, why"].get(why, 0) + 1
             if combo["edgekit"]["verdict"] == "passed":
                 key = "confirmed" if combo["edgekit"].get("independent_pass") else "NOT confirmed"
                 out["edgekit passed, rechecked here"][key] = out["edgekit passed, rechecked here"].get(key, 0) + 1
@@ -443,6 +461,12 @@ def _cell(record: dict[str, Any]) -> str:
         verdict += f", top1 {min(top1):.2f})" if top1 else ")"
     if "int8_weight_fraction" in record:
         verdict += f" int8 w {record['int8_weight_fraction']:.0%}"
+    validation = record.get("edgekit_validation") or {}
+    if validation.get("top1_interval"):
+        low, high = validation["top1_interval"]
+        verdict += f" top1 CI [{low:.2f}, {high:.2f}] n={validation.get('samples')}"
+    if record.get("why"):
+        verdict += f"; inconclusive: {record['why']}"
     if record.get("message") and record["verdict"] not in ("no route",):
         verdict += f": {record['message'][:120]}"
     return verdict.replace("|", "/")

@@ -20,6 +20,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "ProfileReport": "edgekit.profiling",
     "AgentClient": "edgekit.agent.client",
     "discover_agents": ("edgekit.agent.discovery", "browse"),
+    "data_report": "edgekit.calibration_report",
     "check": "edgekit.compat.check",
     "inspect": "edgekit.inspection",
     "load_profile": "edgekit.profiles",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from edgekit.agent.client import AgentClient
     from edgekit.agent.discovery import browse as discover_agents
     from edgekit.compat.check import check
+    from edgekit.calibration_report import data_report
     from edgekit.divergence import debug
     from edgekit.formats.devices import DeviceEntry, devices, host_info
     from edgekit.formats.runner import open_runner

@@ -13,6 +13,7 @@ import click
 
 from edgekit import __version__
 from edgekit.clean import clean_command
+from edgekit.cli_data import data_command, verdict_kwargs, verdict_options
 from edgekit.cli_errors import friendly_errors
 from edgekit.errors import InvalidOptionError
 
@@ -58,7 +59,7 @@ def main() -> None:
 @click.option("--format", "-f", "formats", multiple=True, help="tflite, onnx or openvino (repeatable; default: the target's).")
 @click.option("--precision", "-p", "precisions", multiple=True, help="fp32, fp16, int8 or dynamic (repeatable; default: the target's).")
 @click.option("--calibration", "-c", type=click.Path(exists=True), help="Calibration data: .npy, .npz (by input name) or an image folder.")
-@click.option("--validation", type=click.Path(exists=True), help="Validation data (default: the calibration data, else random inputs).")
+@click.option("--validation", type=click.Path(exists=True), help="Validation data (default: part of the calibration data held out for int8, else random inputs).")
 @click.option("--out", "-o", "output_dir", default="build/edgekit", show_default=True, help="Output folder.")
 @click.option("--name", help="Base name of the artifact files (default: the model file's name).")
 @click.option("--tolerance", multiple=True, metavar="METRIC=VALUE", help="Override a validation threshold: cosine=0.999, top1_agreement=0.97.")
@@ -95,6 +96,7 @@ def main() -> None:
               help="Distill from this teacher model file into the model (after --prune).")
 @click.option("--qat", "qat_epochs", type=int, metavar="EPOCHS", help="Quantization-aware training for EPOCHS (last step; int8 only).")
 @click.option("--epochs", type=int, metavar="N", help="Fine-tuning epochs of --prune and --distill.")
+@verdict_options
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
@@ -102,7 +104,8 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             timeout: float | None, memory_budget: str | None, graph_limit: tuple[str, ...], as_json: bool, verbose: bool,
             force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
-            qat_epochs: int | None, epochs: int | None, no_rescue: bool = False, rescue_budget: float | None = None) -> None:
+            qat_epochs: int | None, epochs: int | None, no_rescue: bool = False, rescue_budget: float | None = None,
+            **verdict: Any) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
 
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
@@ -136,13 +139,13 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             rescue=False if no_rescue else None, rescue_budget_s=rescue_budget,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
             memory_budget=memory_budget, graph_limits=_pairs(graph_limit, "--graph-limit", int),
-            input_values=_pairs(input_value, "--input-value", _parse_numbers),
+            input_values=_pairs(input_value, "--input-value", _parse_numbers), **verdict_kwargs(verdict),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))
     else:
         print_build(build, verbose=verbose)
-    if not build.passed:
+    if not build.accepted:
         sys.exit(EXIT_GATE_FAILED)
 
 
@@ -321,6 +324,7 @@ from edgekit.agent.cli import agent_command  # noqa: E402
 
 main.add_command(agent_command)
 main.add_command(clean_command)
+main.add_command(data_command)
 
 if __name__ == "__main__":
     main()

@@ -61,30 +61,53 @@ def print_optimization(report: OptimizationReport) -> None:
     console.print(table)
 
 
+def _ci(value: float | None, interval: tuple[float, float] | None, digits: int) -> str:
+    """A value with its confidence interval under it."""
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" + (f"\n[dim][{interval[0]:.{digits}f}, {interval[1]:.{digits}f}][/]" if interval else "")
+
+
+_VERDICT_COLOURS = {"passed": "green", "inconclusive": "yellow", "failed": "red"}
+
+
+def verdict_cell(artifact: Artifact) -> str:
+    """passed / inconclusive / failed (or over budget), with where the validation samples came from."""
+    verdict = artifact.verdict
+    text = "over budget" if verdict == "failed" and artifact.validation.status == "passed" else verdict
+    origin = artifact.validation.data_origin + (" (!)" if artifact.validation.on_calibration else "")
+    return f"[{_VERDICT_COLOURS[verdict]}]{text}[/]\n[dim]n={artifact.validation.samples} {origin}[/]"
+
+
 def print_build(build: Build, verbose: bool = False) -> None:
     if build.optimization is not None:
         print_optimization(build.optimization)
     labelled = any(a.validation.accuracy is not None for a in build.artifacts)
-    table = Table(title=f"edgekit build for {build.target} ({build.source.framework})")
+    table = Table(title=f"edgekit build for {build.target} ({build.source.framework}): 95% intervals under each value")
     columns = ("format", "precision", "size", *(("accuracy",) if labelled else ()), "cosine", "top-1 agr.", "max abs err",
                "budgets", "fallback", "status", "file")
     for column in columns:
         table.add_column(column, justify="right" if column in ("size", "accuracy", "cosine", "top-1 agr.", "max abs err") else "left")
     for a in build.artifacts:
         v = a.validation
-        status = "[green]passed[/]" if a.passed else f"[red]{v.status}[/]" if v.status != "passed" else "[red]over budget[/]"
-        accuracy = (f"{v.accuracy:.2%}" if v.accuracy is not None else "-",) if labelled else ()
-        table.add_row(a.format, a.precision, human_size(a.size_bytes), *accuracy, _fmt(v.cosine), _fmt(v.top1_agreement, 3),
-                      _fmt(v.max_abs_error, 4), _budgets_cell(a), _fallback_cell(a), status, Path(a.path).name)
+        acc = v.accuracy_check
+        accuracy = (_ci(v.accuracy, (acc.low, acc.high) if acc else None, 3),) if labelled else ()
+        table.add_row(a.format, a.precision, human_size(a.size_bytes), *accuracy, _ci(v.cosine, v.cosine_interval, 5),
+                      _ci(v.top1_agreement, v.top1_interval, 3), _fmt(v.max_abs_error, 4), _budgets_cell(a),
+                      _fallback_cell(a), verdict_cell(a), Path(a.path).name)
     for f in build.failures:
         table.add_row(f.format, f.precision, "-", *(("-",) if labelled else ()), "-", "-", "-", "-", "-", "[red]no artifact[/]", escape(f.error))
     console.print(table)
     for a in build.artifacts:
+        colour = _VERDICT_COLOURS[a.verdict]
         if a.validation.message:
-            console.print(f"[red]{a.format}/{a.precision}[/]: {a.validation.message}")
+            console.print(f"[{colour}]{a.format}/{a.precision}[/]: {a.validation.message}")
         for b in a.budgets:
-            if b.status == "failed":
-                console.print(f"[red]{a.format}/{a.precision}[/]: budget {b.message}")
+            if b.status in ("failed", "inconclusive"):
+                console.print(f"[{colour}]{a.format}/{a.precision}[/]: budget {b.message}")
+        if a.verdict == "inconclusive":
+            console.print(f"  hint: validate on more samples (validation_data= / --validation){_needed(a)}, "
+                          "or accept it with --allow-inconclusive")
     for f in build.failures:
         console.print(f"[red]{f.format}/{f.precision}[/]: " + escape(f.error) + (f"\n  hint: {escape(f.hint)}" if f.hint else ""))
         if verbose and f.detail:
@@ -94,12 +117,21 @@ def print_build(build: Build, verbose: bool = False) -> None:
     console.print(f"artifacts in {build.output_dir}\nmanifest: {build.manifest_path}")
 
 
+def _needed(artifact: Artifact) -> str:
+    counts = [artifact.validation.samples_needed, *(b.samples_needed for b in artifact.budgets)]
+    counts = [c for c in counts if c]
+    return f": about {max(counts)} would decide it at the observed values" if counts else ""
+
+
 def _budgets_cell(artifact: Artifact) -> str:
     if not artifact.budgets:
         return "-"
     failed = [b.name for b in artifact.budgets if b.status == "failed"]
+    undecided = [b.name for b in artifact.budgets if b.status == "inconclusive"]
     measured = [b for b in artifact.budgets if b.status != "not_measured"]
-    return f"[red]failed: {', '.join(failed)}[/]" if failed else f"[green]{len(measured)} passed[/]"
+    if failed:
+        return f"[red]failed: {', '.join(failed)}[/]"
+    return f"[yellow]inconclusive: {', '.join(undecided)}[/]" if undecided else f"[green]{len(measured)} passed[/]"
 
 
 def _fallback_cell(artifact: Artifact) -> str:

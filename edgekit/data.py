@@ -26,14 +26,16 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 MAX_ARRAY_BYTES = 4 << 30
 
 
-def load_feeds(data: Any, inputs: tuple[TensorSpec, ...], *, what: str = "calibration", limit: int | None = None) -> list[Feed]:
-    """Turn ``data`` into at most ``limit`` checked feeds for a model with ``inputs``."""
+def load_feeds(data: Any, inputs: tuple[TensorSpec, ...], *, what: str = "calibration", limit: int | None = None,
+               allow_non_finite: bool = False) -> list[Feed]:
+    """Turn ``data`` into at most ``limit`` checked feeds for a model with ``inputs`` (NaN/Inf refused unless
+    ``allow_non_finite``, for the data report that counts them)."""
     if data is None:
         return []
     samples = _samples(data, inputs, what)
     feeds: list[Feed] = []
     for index, sample in enumerate(islice(samples, limit)):
-        feeds.append(_check_feed(sample, inputs, what, index))
+        feeds.append(_check_feed(sample, inputs, what, index, allow_non_finite))
     if not feeds:
         raise DataError(f"the {what} data is empty", f"give at least one sample for each input ({_names(inputs)})")
     return feeds
@@ -77,7 +79,7 @@ def _dict_samples(data: Mapping, inputs: tuple[TensorSpec, ...], what: str) -> I
         yield {name: a[index] if a.ndim else a for name, a in arrays.items()}
 
 
-def _check_feed(sample: Any, inputs: tuple[TensorSpec, ...], what: str, index: int) -> Feed:
+def _check_feed(sample: Any, inputs: tuple[TensorSpec, ...], what: str, index: int, allow_non_finite: bool = False) -> Feed:
     if not isinstance(sample, Mapping):
         _single_input(inputs, what)
         sample = {inputs[0].name: sample}
@@ -86,10 +88,10 @@ def _check_feed(sample: Any, inputs: tuple[TensorSpec, ...], what: str, index: i
         missing, extra = sorted(expected - given), sorted(given - expected)
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
         raise DataError(f"{what} sample {index}: {'; '.join(parts)}", f"the model's inputs are: {_names(inputs)}")
-    return {spec.name: _fit(np.asarray(sample[spec.name]), spec, what, index) for spec in inputs}
+    return {spec.name: _fit(np.asarray(sample[spec.name]), spec, what, index, allow_non_finite) for spec in inputs}
 
 
-def _fit(array: np.ndarray, spec: TensorSpec, what: str, index: int) -> np.ndarray:
+def _fit(array: np.ndarray, spec: TensorSpec, what: str, index: int, allow_non_finite: bool = False) -> np.ndarray:
     rank = len(spec.shape)
     if array.ndim == rank - 1:
         array = array[np.newaxis, ...]
@@ -112,7 +114,7 @@ def _fit(array: np.ndarray, spec: TensorSpec, what: str, index: int) -> np.ndarr
                 "convert the data to the input's dtype (and scale images to the range the model was trained on)",
             )
         array = array.astype(wanted)
-    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+    if not allow_non_finite and np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise DataError(f"{what} sample {index} for input '{spec.name}' contains NaN or Inf", "clean the data")
     return np.asarray(array, order="C")
 

@@ -14,7 +14,8 @@ from edgekit.errors import ManifestError
 from edgekit.specs import Build
 
 MANIFEST_NAME = "edgekit-manifest.json"
-#: 2: ``config`` is ``{"plan": BuildPlan serialised, "run": what the build learned}`` (1: requested/effective dicts)
+#: 2: ``config`` is ``{"plan": BuildPlan serialised, "run": what the build learned}`` (1: requested/effective dicts);
+#: verdicts with intervals (passed/failed/inconclusive), output kinds, data origin and the calibration/validation split
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MAX_MANIFEST_BYTES = 64 << 20
@@ -45,7 +46,7 @@ def write_manifest(build: Build, config: dict[str, Any]) -> Path:
     document = {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "status": "passed" if build.passed else "failed",
+        "status": build.verdict,
         "config": config,
         "versions": library_versions(),
         **build.model_dump(mode="json", exclude={"manifest_path", "output_dir"}),

@@ -67,6 +67,28 @@ class SetValidation:
     feeds: list[dict[str, Any]]
     states: dict[str, str] = field(default_factory=dict)
     labels: np.ndarray | None = None
+    context: dict[str, Any] = field(default_factory=dict)  # declared output kinds, data origin (edgekit.verdict)
+
+
+@dataclass(frozen=True)
+class ReferenceClasses:
+    """The reference model's top-1 class per feed, or None without a classifier output (to stratify a split)."""
+
+    name: ClassVar[str] = "reference_classes"
+    replayed: ClassVar[bool] = False
+    feeds: list[dict[str, Any]]
+    kinds: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataProbe:
+    """The model's part of a data report: class histogram, activation coverage, a rescaling first layer."""
+
+    name: ClassVar[str] = "data_probe"
+    replayed: ClassVar[bool] = False
+    calibration: list[dict[str, Any]]
+    validation: list[dict[str, Any]]
+    kinds: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,4 +118,5 @@ class Exit:
     replayed: ClassVar[bool] = False
 
 
-Message = Union[OpenSource, ListSourceOps, Optimize, FixInputs, SetValidation, CarryStates, BuildRoute]
+Message = Union[OpenSource, ListSourceOps, Optimize, FixInputs, SetValidation, CarryStates, BuildRoute, ReferenceClasses,
+                DataProbe]

@@ -53,9 +53,12 @@ def top1_accuracy(outputs: ArrayLike, labels: np.ndarray) -> float:
 
 def top1_agreement(reference: ArrayLike, actual: ArrayLike) -> float:
     """The share of rows (the last axis holds the classes) where both arrays pick the same class."""
-    ref_rows = _rows(reference)
-    act_rows = _rows(actual)
-    return float(np.mean(np.argmax(ref_rows, axis=-1) == np.argmax(act_rows, axis=-1)))
+    return float(np.mean(top1_matches(reference, actual)))
+
+
+def top1_matches(reference: ArrayLike, actual: ArrayLike) -> np.ndarray:
+    """Per row (the last axis holds the classes): do both arrays pick the same class?"""
+    return np.argmax(_rows(reference), axis=-1) == np.argmax(_rows(actual), axis=-1)
 
 
 def _rows(values: ArrayLike) -> np.ndarray:

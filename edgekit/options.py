@@ -36,6 +36,12 @@ class Tolerances(BaseModel):
 
     cosine: float
     top1_agreement: float | None = None
+    #: regression outputs: mean per-sample L2 error relative to the output's RMS norm
+    relative_error: float = 0.1
+    #: detection heads (boxes, scores): cosine over the whole head
+    detection_cosine: float = 0.95
+    #: embeddings: share of samples whose nearest neighbour is unchanged (None: not checked)
+    retrieval_agreement: float | None = None
     #: an int8 artifact must store at least this fraction of its weights as int8 (counted in the file)
     min_int8_weight_fraction: float | None = None
     #: the int8 rescue keeps at least this share of the multiply-accumulates with int8 weights (None: 0.8)
@@ -47,8 +53,8 @@ class Tolerances(BaseModel):
 
 
 _DEFAULT_TOLERANCES = {
-    "fp32": Tolerances(cosine=0.9999),
-    "fp16": Tolerances(cosine=0.999),
+    "fp32": Tolerances(cosine=0.9999, relative_error=1e-3, detection_cosine=0.9999),
+    "fp16": Tolerances(cosine=0.999, relative_error=1e-2, detection_cosine=0.999),
     "dynamic": Tolerances(cosine=0.98, top1_agreement=0.95, min_int8_weight_fraction=0.5),
     "int8": Tolerances(cosine=0.98, top1_agreement=0.95, min_int8_weight_fraction=0.5),
 }

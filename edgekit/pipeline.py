@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit import limits
+from edgekit import holdout, limits
+from edgekit.calibration_report import manifest_summary
 from edgekit.compat.gate import complete_static_shapes, finish_artifact, precheck
-from edgekit.data import Feed, load_feeds, synthetic_feeds
+from edgekit.data import Feed, load_feeds
 from edgekit.errors import Cancelled, EdgekitError
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.messages import (
@@ -25,11 +26,13 @@ from edgekit.messages import (
     Message,
     OpenSource,
     Optimize,
+    ReferenceClasses,
     SetValidation,
 )
 from edgekit.optimize.labelled import LabelledData, load_labelled
 from edgekit.optimize.report import OptimizationReport
 from edgekit.optimize.steps import Step
+from edgekit.output_kinds import check_declared
 from edgekit.plan import (
     DEFAULT_CALIBRATION_SAMPLES,
     DEFAULT_VALIDATION_SAMPLES,
@@ -45,11 +48,10 @@ from edgekit.session import RouteJob
 from edgekit.shapes import check_states, fix_shapes, with_shapes
 from edgekit.sources import is_in_memory
 from edgekit.sources.fixed import without_fixed
-from edgekit.specs import Artifact, Build, ModelSource, RouteFailure, TensorSpec
+from edgekit.specs import Artifact, Build, ModelSource, RouteFailure
 from edgekit.transaction import BuildTransaction
 from edgekit.worker import InProcessSession, WorkerSession, failure_record
 
-SYNTHETIC_VALIDATION_SAMPLES = 16
 Call = Callable[[Message], Any]
 
 
@@ -86,6 +88,9 @@ def convert(
     memory_budget: int | str | None = None,
     graph_limits: Mapping[str, int] | None = None,
     input_values: Mapping[str, Any] | None = None,
+    validate_on_calibration: bool = False,
+    allow_inconclusive: bool = False,
+    output_kinds: Mapping[str, str] | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -115,6 +120,11 @@ def convert(
     whole, atomically, when the build ends (``edgekit.transaction``).
     ``input_values`` ({"sr": 16000}, ONNX models) fixes inputs to constants folded into the graph (control
     flow on them is inlined); the artifacts no longer have those inputs and the data need not give them.
+    Without ``validation_data`` an int8 build holds part of its calibration data out for validation
+    (``edgekit.holdout``) unless ``validate_on_calibration``. Every verdict is passed, failed or inconclusive
+    by its confidence intervals (``edgekit.verdict``); ``allow_inconclusive`` makes ``Build.accepted`` take
+    inconclusive verdicts. ``output_kinds`` ({output: classifier/embedding/regression/detection/tensor})
+    overrides the guess of which metrics judge an output.
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
@@ -187,9 +197,6 @@ def _load_data(call: Call, plan: BuildPlan, prepared: Prepared, calibration_data
     limits.check_feed_budget(data_inputs, limits.MIN_FEEDS_HELD, plan.memory_budget)
     calibration = [] if calibration_data is None else load_feeds(
         calibration_data, data_inputs, what="calibration", limit=options.calibration_samples)
-    warning = limits.calibration_warning(len(calibration), plan.precisions)
-    if warning:
-        prepared.run["warnings"] = [warning]
     if state_map and calibration:
         calibration = call(CarryStates(calibration, state_map))
         prepared.run["calibration_states"] = "carried from the reference model's previous step"
@@ -199,22 +206,25 @@ def _load_data(call: Call, plan: BuildPlan, prepared: Prepared, calibration_data
         limits.check_feed_budget(data_inputs, limits.MIN_FEEDS_HELD, plan.memory_budget)
     if validation_data is None and labelled is not None:
         validation_data = labelled.x
-    validation, origin = _validation(validation_data, calibration, data_inputs, options.validation_samples)
+    kinds = check_declared(options.output_kinds, source.outputs)
+    held = holdout.choose(
+        validation_data, calibration, data_inputs, options.validation_samples, calibrates="int8" in plan.precisions,
+        sequence=bool(state_map), on_calibration=options.validate_on_calibration,
+        classes=lambda feeds: call(ReferenceClasses(feeds, kinds)),
+    )
+    calibration, validation, origin = held.calibration, held.validation, held.origin
+    warning = limits.calibration_warning(len(calibration), plan.precisions)
+    if warning:
+        prepared.run["warnings"] = [warning]
+    prepared.run["data_split"], prepared.run["data"] = held.record, manifest_summary(calibration, held.record)
     labels = labelled.y[: len(validation)] if labelled is not None and validation_data is labelled.x else None
     if labels is not None:
-        origin = "val_data (labelled)"
+        origin = "val_data"
     prepared.fixed = complete_static_shapes(plan.profile, source.inputs, fixed, calibration or validation)
     prepared.calibration, prepared.validation = calibration, validation
     prepared.run.update(validation_data=origin, input_shapes=prepared.fixed, states=state_map)
-    call(SetValidation(validation, state_map, labels))
-
-
-def _validation(data: Any, calibration: list[Feed], inputs: tuple[TensorSpec, ...], limit: int) -> tuple[list[Feed], str]:
-    if data is not None:
-        return load_feeds(data, inputs, what="validation", limit=limit), "validation_data"
-    if calibration:
-        return calibration[:limit], "calibration_data"
-    return synthetic_feeds(inputs, SYNTHETIC_VALIDATION_SAMPLES), "synthetic (standard normal)"
+    context = {"kinds": kinds, "data_origin": origin, "on_calibration": held.on_calibration}
+    call(SetValidation(validation, state_map, labels, context))
 
 
 def run_jobs(call: Call, plan: BuildPlan, prepared: Prepared, txn: BuildTransaction, cancel: threading.Event,
@@ -263,7 +273,7 @@ def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], fail
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=prepared.original, target=plan.target,
         artifacts=tuple(txn.relocate(limits.noted(a, warning)) for a in artifacts), failures=tuple(failures),
-        optimization=prepared.optimization,
+        optimization=prepared.optimization, allow_inconclusive=plan.options.allow_inconclusive,
     )
     progress(ProgressEvent("manifest", 1.0, "writing the manifest"))
     write_manifest(build, {"plan": plan.manifest_config(), "run": prepared.run})

@@ -49,6 +49,9 @@ class BuildOptions(BaseModel):
     memory_budget: int | str | None = None  # bytes or "8G"; None: a share of this machine's memory
     graph_limits: dict[str, int] | None = None  # ONNX max_nodes / max_chain / max_nesting
     input_values: dict[str, Any] | None = None  # inputs fixed to constants and folded into the graph (ONNX)
+    validate_on_calibration: bool = False  # validate on the calibration data itself (the verdict says so)
+    allow_inconclusive: bool = False  # Build.accepted takes inconclusive verdicts
+    output_kinds: dict[str, str] | None = None  # {output: classifier/embedding/regression/detection/tensor}
 
     @field_validator("input_values", mode="before")
     @classmethod

@@ -14,20 +14,22 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import metrics
 from edgekit.atomic import publish_files
 from edgekit.data import Feed
 from edgekit.errors import ConversionError, EdgekitError
 from edgekit.messages import (
     BuildRoute,
     CarryStates,
+    DataProbe,
     FixInputs,
     ListSourceOps,
     Message,
     OpenSource,
     Optimize,
+    ReferenceClasses,
     SetValidation,
 )
-from edgekit.metrics import top1_accuracy
 from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport
 from edgekit.options import QuantScheme, Tolerances
@@ -36,7 +38,7 @@ from edgekit.routes import RouteRequest, find_route
 from edgekit.sources import load_source
 from edgekit.sources.base import LoadedSource
 from edgekit.specs import Artifact, ModelSource
-from edgekit.validation import check_quantized, compare, match_names
+from edgekit.validation import accuracy_checks, check_quantized, compare, match_names
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class BuildSession:
         self.labels: np.ndarray | None = None
         self.reference_accuracy: float | None = None
         self.example_inputs: Any = None
+        self.context: dict[str, Any] = {}  # output kinds and where the validation data came from
 
     def handle(self, message: Message, progress: ProgressCallback = ignore) -> Any:
         """Run ``message`` with the handler of its type; the answer is what that handler returns."""
@@ -105,7 +108,11 @@ class BuildSession:
         if isinstance(message, FixInputs):
             return self.fix_inputs(message.values, message.static_shapes, progress)
         if isinstance(message, SetValidation):
-            return self.set_validation(message.feeds, message.states, message.labels, progress)
+            return self.set_validation(message.feeds, message.states, message.labels, message.context, progress)
+        if isinstance(message, ReferenceClasses):
+            return self.reference_classes(message.feeds, message.kinds, progress)
+        if isinstance(message, DataProbe):
+            return self.data_probe(message.calibration, message.validation, message.kinds, progress)
         if isinstance(message, CarryStates):
             return self.carry_states(message.feeds, message.states, progress)
         if isinstance(message, BuildRoute):
@@ -146,24 +153,44 @@ class BuildSession:
 
     def set_validation(
         self, feeds: list[Feed], states: dict[str, str] | None = None, labels: np.ndarray | None = None,
-        progress: ProgressCallback = ignore,
+        context: dict[str, Any] | None = None, progress: ProgressCallback = ignore,
     ) -> None:
         """Run the reference model once on the validation feeds.
 
         ``states`` maps a state input to the output carried into it: the feeds are then one sequence,
         and from the second step on each state input takes the previous step's output. ``labels`` (one
-        class index per feed) add top-1 accuracy to every artifact's validation.
+        class index per feed) add top-1 accuracy to every artifact's validation. ``context`` holds the declared
+        output kinds (``kinds``) and the data's ``data_origin`` / ``on_calibration`` for the verdict.
         """
         source = self._require_source()
-        self.validation, self.states, self.labels = feeds, dict(states or {}), labels
+        self.validation, self.states, self.labels, self.context = feeds, dict(states or {}), labels, dict(context or {})
         self.references = run_sequence(source.predict, feeds, self.states, self._progress_of(progress, "reference"))
         self.reference_accuracy = self._accuracy(self.references)
 
     def _accuracy(self, outputs: list[dict[str, Any]]) -> float | None:
+        correct = self._correct(outputs)
+        return None if correct is None else float(np.mean(correct))
+
+    def _correct(self, outputs: list[dict[str, Any]]) -> np.ndarray | None:
         if self.labels is None or not outputs:
             return None
         name = self._require_source().spec.outputs[0].name
-        return top1_accuracy([out[name] for out in outputs], self.labels)
+        return metrics.predictions([out[name] for out in outputs]) == np.asarray(self.labels).reshape(-1)[: len(outputs)]
+
+    def reference_classes(self, feeds: list[Feed], kinds: dict[str, str] | None = None,
+                          progress: ProgressCallback = ignore) -> list[int] | None:
+        """The reference model's top-1 class per feed from its classifier output, or None when it has none
+        (to stratify a calibration/validation split)."""
+        from edgekit.output_kinds import guess_kind
+
+        source = self._require_source()
+        outputs = [source.predict(feed) for feed in feeds]
+        task, kinds = source.spec.task, dict(kinds or {})
+        for spec in source.spec.outputs:
+            values = [np.asarray(out[spec.name]) for out in outputs]
+            if (kinds.get(spec.name) or guess_kind(spec, task, values)) == "classifier":
+                return [int(v.reshape(-1, v.shape[-1])[0].argmax()) for v in values]
+        return None
 
     def carry_states(self, feeds: list[Feed], states: dict[str, str], progress: ProgressCallback = ignore) -> list[Feed]:
         """Calibration feeds with each state input set to the reference model's previous output, so that
@@ -235,10 +262,22 @@ class BuildSession:
         result = compare(
             self.references, actuals, source.spec.outputs, job.tolerances,
             classifier=source.spec.task == "classifier", executed_precision=runner.executed_precision,
+            kinds=self.context.get("kinds"), data_origin=self.context.get("data_origin", "validation_data"),
+            on_calibration=self.context.get("on_calibration", False),
         )
         if self.labels is not None:
-            result = result.model_copy(update={"accuracy": self._accuracy(actuals), "reference_accuracy": self.reference_accuracy})
+            accuracy, drop = accuracy_checks(self._correct(self.references), self._correct(actuals))
+            result = result.model_copy(update={"accuracy": accuracy.value, "reference_accuracy": self.reference_accuracy,
+                                               "accuracy_check": accuracy, "accuracy_drop_check": drop})
         return check_quantized(result, path, job.format, job.tolerances) if job.precision in ("int8", "dynamic") else result
+
+    def data_probe(self, calibration: list[Feed], validation: list[Feed], kinds: dict[str, str] | None = None,
+                   progress: ProgressCallback = ignore) -> tuple:
+        """The model's part of a data report (``edgekit.calibration_report.probe``), run where the model is loaded."""
+        from edgekit.calibration_report import probe
+
+        progress(ProgressEvent("data", 0.0, "running the float model on the data"))
+        return probe(self._require_source(), calibration, validation, kinds)
 
     def source_ops(self, progress: ProgressCallback = ignore) -> list:
         """The source's layers/ops mapped to each format's ops (``edgekit.compat``), read where the model is loaded."""

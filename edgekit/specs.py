@@ -60,20 +60,57 @@ class ModelSource(_Frozen):
     task: Literal["classifier", "other"] = "other"
 
 
+OutputKind = Literal["classifier", "embedding", "regression", "detection", "tensor"]
+OUTPUT_KINDS: tuple[str, ...] = ("classifier", "embedding", "regression", "detection", "tensor")
+DataOrigin = Literal["validation_data", "val_data", "held_out", "calibration", "synthetic"]
+
+
+class Check(_Frozen):
+    """One measured statistic with its confidence interval and, when it has a threshold, its verdict."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    samples: int
+    method: str = Field(description="how the interval was computed: exact binomial (Clopper-Pearson) or bootstrap")
+    threshold: float | None = None
+    larger_is_better: bool = True
+    status: Literal["passed", "failed", "inconclusive", "measured"] = "measured"
+    samples_needed: int | None = None  # inconclusive: validation samples that would decide it at the observed value
+
+    def describe(self) -> str:
+        text = f"{self.metric} {self.value:.6g} [{self.low:.6g}, {self.high:.6g}]"
+        if self.threshold is None:
+            return text
+        side = ">=" if self.larger_is_better else "<="
+        more = f"; about {self.samples_needed} samples would decide it" if self.samples_needed else ""
+        return f"{text} vs {side} {self.threshold}: {self.status}{more}"
+
+
 class OutputMetrics(_Frozen):
-    """Parity of one output of an artifact against the reference model."""
+    """Parity of one output of an artifact against the reference model, judged by the rule of its kind."""
 
     name: str
     max_abs_error: float
     mean_abs_error: float
     cosine: float
     top1_agreement: float | None = None
+    kind: OutputKind = "tensor"
+    kind_source: Literal["declared", "guessed"] = "guessed"
+    rule: str = ""  # what judged this output, e.g. "cosine >= 0.98 and top-1 agreement >= 0.95"
+    relative_error: float | None = None  # mean per-sample L2 error over the output's RMS norm
+    checks: tuple[Check, ...] = ()
+    status: Literal["passed", "failed", "inconclusive"] = "passed"
+
+    def check(self, metric: str) -> Check | None:
+        return next((c for c in self.checks if c.metric == metric), None)
 
 
 class ValidationResult(_Frozen):
     """Parity of an artifact against its source over the validation samples."""
 
-    status: Literal["passed", "failed", "error"]
+    status: Literal["passed", "failed", "inconclusive", "error"]
     samples: int
     max_abs_error: float | None = None
     mean_abs_error: float | None = None
@@ -86,6 +123,14 @@ class ValidationResult(_Frozen):
     accuracy: float | None = None  # top-1 against the labels of val_data, when the build was given labels
     reference_accuracy: float | None = None  # the same for the model that was converted (after any optimization)
     message: str | None = None
+    data_origin: str = "validation_data"  # on what data: validation_data, held out of calibration, calibration, synthetic
+    on_calibration: bool = False  # the validation samples were also the calibration samples (asked for explicitly)
+    confidence: float = 0.95
+    cosine_interval: tuple[float, float] | None = None  # of the output with the lowest cosine
+    top1_interval: tuple[float, float] | None = None
+    accuracy_check: Check | None = None
+    accuracy_drop_check: Check | None = None  # reference accuracy minus the artifact's, paired bootstrap
+    samples_needed: int | None = None  # inconclusive: the largest count any undecided check would need
 
 
 class Artifact(_Frozen):
@@ -108,7 +153,16 @@ class Artifact(_Frozen):
 
     @property
     def passed(self) -> bool:
-        return self.validation.status == "passed" and all(b.status != "failed" for b in self.budgets)
+        """Only when every interval cleared its bar: an inconclusive verdict is not passed."""
+        return self.validation.status == "passed" and all(b.status in ("passed", "not_measured") for b in self.budgets)
+
+    @property
+    def verdict(self) -> str:
+        """passed, failed or inconclusive, over validation and budgets together."""
+        if self.passed:
+            return "passed"
+        statuses = [self.validation.status, *(b.status for b in self.budgets)]
+        return "failed" if "failed" in statuses or "error" in statuses else "inconclusive"
 
 
 class RouteFailure(_Frozen):
@@ -133,10 +187,23 @@ class Build(_Frozen):
     artifacts: tuple[Artifact, ...]
     failures: tuple[RouteFailure, ...] = ()
     optimization: OptimizationReport | None = None  # the training-time steps run before conversion
+    allow_inconclusive: bool = False  # accept inconclusive verdicts as the gate (never as "passed")
 
     @property
     def passed(self) -> bool:
         return not self.failures and all(a.passed for a in self.artifacts)
+
+    @property
+    def verdict(self) -> str:
+        """passed, failed or inconclusive over every route."""
+        if self.passed:
+            return "passed"
+        return "failed" if self.failures or any(a.verdict == "failed" for a in self.artifacts) else "inconclusive"
+
+    @property
+    def accepted(self) -> bool:
+        """The gate: passed, or only inconclusive with ``allow_inconclusive``."""
+        return self.passed or (self.allow_inconclusive and self.verdict == "inconclusive")
 
     def artifact(self, format: str, precision: str | None = None) -> Artifact:
         """The artifact of ``format`` (and ``precision``), or KeyError."""

@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         table.add_row(
             artifact.format, artifact.precision, human_size(artifact.size_bytes),
             f"{accuracy(artifact, x_test, y_test):.2%}", f"{v.cosine:.5f}", f"{v.top1_agreement:.3f}",
-            f"{v.max_abs_error:.4f}", "[green]passed[/]" if artifact.passed else f"[red]{v.status}[/]",
+            f"{v.max_abs_error:.4f}", "[green]passed[/]" if artifact.passed else f"[red]{artifact.verdict}[/]",
         )
     for failure in build.failures:
         table.add_row(failure.format, failure.precision, "-", "-", "-", "-", "-", f"[red]{failure.error}[/]")

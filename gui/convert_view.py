@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.gui.jobs import ConvertOptions, ConvertRequest, InspectRequest, convert_arguments
+from edgekit.gui.data_panel import DataReportPanel
+from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.steps_editor import StepsEditor
 from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,10 +36,18 @@ def _fmt(value: float | None, digits: int = 5) -> str:
 
 
 def artifact_status(artifact: Any) -> str:
-    """passed / failed / error / over budget, as the CLI's table says it."""
+    """passed / inconclusive / failed / error / over budget, as the CLI's table says it."""
     if artifact.passed:
         return "passed"
-    return artifact.validation.status if artifact.validation.status != "passed" else "over budget"
+    if artifact.validation.status in ("failed", "error"):
+        return artifact.validation.status
+    return artifact.verdict if artifact.verdict == "inconclusive" else "over budget"
+
+
+def with_interval(value: float | None, interval: tuple[float, float] | None, digits: int) -> str:
+    """``0.98123 [0.97710, 0.98502]``: a value and its 95% interval in one cell."""
+    text = _fmt(value, digits)
+    return text if value is None or interval is None else f"{text} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
 
 class ConvertView(QWidget):
@@ -109,7 +119,8 @@ class ConvertView(QWidget):
         self.precision_boxes = {p: QCheckBox(p) for p in PRECISIONS}
         self.calibration = PathPicker("Calibration data", filter=DATA_FILTER,
                                       placeholder="needed for int8: .npy, .npz or image folder")
-        self.validation = PathPicker("Validation data", filter=DATA_FILTER, placeholder="default: calibration data, else random")
+        self.validation = PathPicker("Validation data", filter=DATA_FILTER,
+                                     placeholder="default: part of the calibration data held out (int8), else random")
         self.output_dir = PathPicker("Output folder", mode="dir", placeholder="where the artifacts go")
         self.force = QCheckBox("Build even if the model breaks a hard limit of the target")
         options_box = QGroupBox("Build")
@@ -130,6 +141,14 @@ class ConvertView(QWidget):
         self.run_button.setMinimumHeight(34)
         self.run_button.setStyleSheet("QPushButton{font-weight:600}")
         self.run_button.clicked.connect(self.run)
+        self.check_data_button = QPushButton("Check data")
+        self.check_data_button.setToolTip("Report on the calibration data before quantizing (edgekit data)")
+        self.check_data_button.clicked.connect(self.check_data)
+        form.addRow("", self.check_data_button)
+        self.data_checker = JobRunner(self)
+        self.data_checker.succeeded.connect(self._data_checked)
+        self.data_checker.failed.connect(self._convert_failed)
+        self.data_checker.running_changed.connect(lambda running: self.check_data_button.setEnabled(not running))
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -163,8 +182,13 @@ class ConvertView(QWidget):
         right_layout.addWidget(self.job)
         right_layout.addWidget(self.error)
         right_layout.addWidget(self.results, 3)
-        right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors"))
-        right_layout.addWidget(self.findings, 2)
+        self.data_panel = DataReportPanel()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.findings, "Findings")
+        self.tabs.addTab(self.data_panel, "Calibration data")
+        right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
+                                      "the calibration-data report"))
+        right_layout.addWidget(self.tabs, 2)
         bottom = QHBoxLayout()
         bottom.addWidget(self.build_info, 1)
         bottom.addWidget(self.profile_button)
@@ -290,6 +314,25 @@ class ConvertView(QWidget):
         self.status_message.emit("conversion running")
         return True
 
+    def check_data(self) -> bool:
+        """Run ``edgekit.data_report`` on the model and calibration data in a job process."""
+        options = self.options()
+        if not options.model or not options.calibration_data:
+            self.error.show_error("the data report needs a model and calibration data", "choose both, then press Check data")
+            return False
+        self.error.hide()
+        self.data_checker.start(DataRequest(model=options.model, calibration_data=options.calibration_data,
+                                            validation_data=options.validation_data, allow_unsafe=options.allow_unsafe))
+        self.status_message.emit("checking the calibration data")
+        return True
+
+    def _data_checked(self, data: dict[str, Any]) -> None:
+        from edgekit.data_checks import DataReport
+
+        self.data_panel.show_report(DataReport.model_validate(data))
+        self.tabs.setCurrentWidget(self.data_panel)
+        self.status_message.emit("data report ready")
+
     def cancel(self) -> None:
         self.job.stage.setText("Cancelling …")
         self.converter.cancel()
@@ -323,16 +366,22 @@ class ConvertView(QWidget):
         for a in build.artifacts:
             v = a.validation
             status = artifact_status(a)
-            accuracy = "-" if v.accuracy is None else f"{v.accuracy:.2%}"
-            numbers = (human_size(a.size_bytes), accuracy, _fmt(v.cosine), _fmt(v.top1_agreement, 3), _fmt(v.max_abs_error, 4))
+            acc = v.accuracy_check
+            accuracy = with_interval(v.accuracy, (acc.low, acc.high) if acc else None, 3)
+            numbers = (human_size(a.size_bytes), accuracy, with_interval(v.cosine, v.cosine_interval, 5),
+                       with_interval(v.top1_agreement, v.top1_interval, 3), _fmt(v.max_abs_error, 4))
+            origin = f"on {v.samples} samples of {v.data_origin}" + (" (also the calibration data)" if v.on_calibration else "")
             self._add_row(self.results, (item(a.format), item(a.precision), *(item(n, align_right=True) for n in numbers),
-                                         _budgets_item(a), item(status, status), item(Path(a.path).name, tooltip=a.path)))
+                                         _budgets_item(a), item(status, status, tooltip=origin),
+                                         item(Path(a.path).name, tooltip=a.path)))
             label = f"{a.format} {a.precision}"
             if v.message:
-                self._finding(label, "error", "validation", v.message, "")
+                severity = "error" if v.status in ("failed", "error") else "fallback"
+                hint = "validate on more samples, or accept inconclusive verdicts" if v.status == "inconclusive" else ""
+                self._finding(label, severity, "validation", v.message, hint)
             for b in a.budgets:
-                if b.status == "failed":
-                    self._finding(label, "error", f"budget {b.name}", b.message, "")
+                if b.status in ("failed", "inconclusive"):
+                    self._finding(label, "error" if b.status == "failed" else "fallback", f"budget {b.name}", b.message, "")
             for f in a.compatibility.findings if a.compatibility else ():
                 self._finding(label, f.severity, " / ".join(x for x in (f.layer, f.op) if x) or f.kind, f.message, f.hint)
         for f in build.failures:
@@ -375,9 +424,13 @@ def _budgets_item(artifact: Any):
     if not artifact.budgets:
         return item("-")
     failed = [b.name for b in artifact.budgets if b.status == "failed"]
+    undecided = [b.name for b in artifact.budgets if b.status == "inconclusive"]
     measured = [b for b in artifact.budgets if b.status != "not_measured"]
     if failed:
         return item(f"failed: {', '.join(failed)}", "failed")
+    if undecided:
+        return item(f"inconclusive: {', '.join(undecided)}", "inconclusive",
+                    tooltip="\n".join(b.message for b in artifact.budgets))
     return item(f"{len(measured)} passed", "passed", tooltip="\n".join(b.message for b in artifact.budgets))
 
 

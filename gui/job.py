@@ -19,6 +19,7 @@ from edgekit.gui.jobs import (
     AgentRequest,
     Cancelled,
     ConvertRequest,
+    DataRequest,
     DeviceError,
     DevicesRequest,
     Error,
@@ -64,6 +65,10 @@ def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> N
 
         build = edgekit.convert(request.options.model, progress=progress, cancel=cancel, **convert_arguments(request.options))
         send(Result(data=build.model_dump(mode="json")))
+    elif isinstance(request, DataRequest):
+        report = edgekit.data_report(request.model, request.calibration_data, validation_data=request.validation_data or None,
+                                     allow_unsafe=request.allow_unsafe)
+        send(Result(data=report.model_dump(mode="json")))
     elif isinstance(request, ProfileRequest):
         _profile(request, send, cancel)
     elif isinstance(request, DevicesRequest):

@@ -42,6 +42,16 @@ class InspectRequest(_Model):
     allow_unsafe: bool = False
 
 
+class DataRequest(_Model):
+    """``edgekit.data_report`` on the Convert view's model and calibration (and validation) data."""
+
+    job: Literal["data"] = "data"
+    model: str
+    calibration_data: str
+    validation_data: str = ""
+    allow_unsafe: bool = False
+
+
 class ConvertRequest(_Model):
     job: Literal["convert"] = "convert"
     options: ConvertOptions
@@ -82,7 +92,7 @@ class AgentRequest(_Model):
     token: str
 
 
-Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest,
+Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest | DataRequest,
                     Field(discriminator="job")]
 REQUEST = TypeAdapter(Request)
 

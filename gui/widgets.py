@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 
 STATE_COLOURS = {"passed": "#1e7b34", "available": "#1e7b34", "complete": "#1e7b34", "failed": "#b3261e",
                  "error": "#b3261e", "unreachable": "#b3261e", "partial": "#a15c00", "missing": "#6b6b6b",
-                 "found": "#1f5fa8", "no artifact": "#b3261e", "over budget": "#b3261e"}
+                 "found": "#1f5fa8", "no artifact": "#b3261e", "over budget": "#b3261e",
+                 "inconclusive": "#a15c00"}
 
 
 class ErrorPanel(QFrame):

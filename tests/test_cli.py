@@ -110,7 +110,10 @@ def test_convert_ok_and_failed_gate(tmp_path, digits_keras_file, digits):
     x_train = digits[0]
     calib = tmp_path / "calib.npy"
     np.save(calib, x_train[:100])
-    ok = edgekit_cli("convert", digits_keras_file, "-f", "onnx", "-f", "tflite", "-p", "int8", "-c", calib, "--out", tmp_path / "ok")
+    val = tmp_path / "val.npy"
+    np.save(val, digits[1])  # held-out digits: top-1 agreement on 200 of them can clear 0.95 at 95% confidence
+    ok = edgekit_cli("convert", digits_keras_file, "-f", "onnx", "-f", "tflite", "-p", "int8", "-c", calib, "--validation", val,
+                     "--out", tmp_path / "ok")
     assert ok.returncode == 0, ok.stderr
     assert "passed" in ok.stdout and "digits_int8.onnx" in ok.stdout and "digits_int8.tflite" in ok.stdout
     manifest = json.loads((tmp_path / "ok" / MANIFEST_NAME).read_text())

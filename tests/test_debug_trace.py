@@ -197,3 +197,12 @@ def test_trace_names_the_culprit_in_every_format(keras_build: Path, digits, fmt:
     assert report.layers[0].cosine > 0.999  # the early layers are fine
     assert len(report.layers) >= 5 and report.top1_agreement is not None
     _check_consistent(report)
+
+
+def test_the_report_lists_the_worst_covered_layers_beside_the_culprits(head_and_residual_builds, mlp_data: np.ndarray) -> None:
+    wide = mlp_data[100:] * 3.0  # evaluation data three times wider than the calibration data
+    report = edgekit.debug(head_and_residual_builds["sigmoid"] / "model_int8.onnx", wide, calibration=mlp_data[:100])
+    assert report.coverage and report.coverage[0].coverage < 0.6 and report.coverage[0].clipped > 0.05
+    assert [r.coverage for r in report.coverage] == sorted(r.coverage for r in report.coverage)
+    same = edgekit.debug(head_and_residual_builds["sigmoid"] / "model_int8.onnx", mlp_data[:100], calibration=mlp_data[:100])
+    assert all(r.coverage == 1.0 and r.clipped == 0.0 for r in same.coverage)

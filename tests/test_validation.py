@@ -37,13 +37,16 @@ def test_outputs_equal_to_within_rounding_pass_whatever_their_cosine():
 def test_top1_agreement_gates_classifiers():
     spec = (TensorSpec(name="logits", shape=(None, 10), dtype="float32"),)
     rng = np.random.default_rng(2)
-    reference = rng.standard_normal((40, 10))
+    reference = rng.standard_normal((400, 10))
     actual = reference.copy()
-    actual[:4] = actual[:4][:, ::-1]  # 4 of 40 samples answer differently
+    actual[:40] = actual[:40][:, ::-1]  # 40 of 400 samples answer differently
     result = compare(_feeds(reference, "logits"), _feeds(actual, "logits"), spec,
                      Tolerances(cosine=-1.0, top1_agreement=0.95), classifier=True)
     assert result.top1_agreement == pytest.approx(0.9) and result.status == "failed"
-    assert "top-1 agreement 0.900 < 0.95" in result.message
+    assert "logits: top1_agreement 0.9 [0.866322, 0.927594] vs >= 0.95: failed" in result.message
+    few = compare(_feeds(reference[36:76], "logits"), _feeds(actual[36:76], "logits"), spec,  # 4 of 40 differ
+                  Tolerances(cosine=-1.0, top1_agreement=0.95), classifier=True)
+    assert few.top1_agreement == pytest.approx(0.9) and few.status == "inconclusive"  # 0.9 on 40: (0.763, 0.972)
 
 
 def test_outputs_are_matched_by_name_then_shape_then_position():

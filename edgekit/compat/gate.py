@@ -17,6 +17,7 @@ from edgekit.errors import EdgekitError, IncompatibleTargetError, InvalidOptionE
 from edgekit.options import QuantScheme
 from edgekit.profiles import Budgets, DeviceProfile
 from edgekit.specs import Artifact, TensorSpec
+from edgekit.verdict import judge, samples_for_mean, samples_for_proportion
 
 
 def complete_static_shapes(profile: DeviceProfile, inputs: Sequence[TensorSpec], fixed: dict[str, tuple[int, ...]],
@@ -85,27 +86,58 @@ def finish_artifact(artifact: Artifact, profile: DeviceProfile, budgets: Budgets
 
 
 def judge_budgets(artifact: Artifact, budgets: Budgets, baseline_accuracy: float | None = None) -> tuple[BudgetCheck, ...]:
-    """Pass/fail per budget; budgets edgekit does not measure in a build are listed as ``not_measured``."""
-    v = artifact.validation
-    baseline = baseline_accuracy if baseline_accuracy is not None else v.reference_accuracy
-    drop = baseline - v.accuracy if baseline is not None and v.accuracy is not None else None
-    measured: dict[str, tuple[float | None, bool]] = {  # name -> (value, larger is better)
-        "max_size_bytes": (float(artifact.size_bytes), False),
-        "min_cosine": (v.cosine, True),
-        "min_top1_agreement": (v.top1_agreement, True),
-        "min_accuracy": (v.accuracy, True),
-        "max_accuracy_drop": (None if drop is None else round(drop, 6), False),
-    }
+    """Verdict per budget by its confidence interval (``edgekit.verdict``: passed when the whole interval clears
+    the limit, failed when it misses it, inconclusive otherwise); budgets a build does not measure are
+    ``not_measured``."""
+    measured = _measured(artifact, baseline_accuracy)
     checks = []
     for name, limit in budgets.model_dump().items():
         if limit is None:
             continue
-        value, larger = measured.get(name, (None, True))
+        value, interval, larger, samples = measured.get(name, (None, None, True, 0))
         if value is None:
             checks.append(BudgetCheck(name=name, limit=limit, status="not_measured",
                                       message="not measured by a build (needs a device run or labelled data)"))
             continue
-        ok = value >= limit if larger else value <= limit
-        checks.append(BudgetCheck(name=name, limit=limit, value=value, status="passed" if ok else "failed",
-                                  message="" if ok else f"{name}: {value:g} {'<' if larger else '>'} {limit:g}"))
+        low, high = interval or (value, value)
+        status = judge(low, high, limit, larger)
+        needed = None
+        if status == "inconclusive" and samples:
+            needed = (samples_for_proportion(value, limit, samples) if name in ("min_top1_agreement", "min_accuracy")
+                      else samples_for_mean(value, low, high, limit, samples))
+        side = "<" if larger else ">"
+        ci = f" [{low:.4g}, {high:.4g}]" if interval else ""
+        message = {"passed": "", "failed": f"{name}: {value:g}{ci} {side} {limit:g}",
+                   "inconclusive": f"{name}: {value:g}{ci} straddles {limit:g}"
+                                   + (f" (about {needed} samples would decide it)" if needed else "")}[status]
+        checks.append(BudgetCheck(name=name, limit=limit, value=value, status=status, message=message,
+                                  interval=interval, samples_needed=needed))
     return tuple(checks)
+
+
+def _measured(artifact: Artifact, baseline_accuracy: float | None) -> dict[str, tuple]:
+    """name -> (value, interval or None, larger is better, samples)."""
+    v = artifact.validation
+    cosine = min((m for m in v.outputs), key=lambda m: m.cosine, default=None)
+    cosine_check = cosine.check("cosine") if cosine is not None else None
+    top1 = [m.check("top1_agreement") for m in v.outputs if m.check("top1_agreement") is not None]
+    top1_check = min(top1, key=lambda c: c.value) if top1 else None
+    acc, drop_check = v.accuracy_check, v.accuracy_drop_check
+    baseline = baseline_accuracy if baseline_accuracy is not None else v.reference_accuracy
+    drop = drop_interval = None
+    if baseline is not None and v.accuracy is not None:
+        drop = round(baseline - v.accuracy, 6)
+        if drop_check is not None and v.reference_accuracy is not None:  # paired interval, shifted to the baseline
+            shift = baseline - v.reference_accuracy
+            drop_interval = (drop_check.low + shift, drop_check.high + shift)
+
+    def with_ci(check) -> tuple:
+        return (check.low, check.high) if check is not None else None
+
+    return {
+        "max_size_bytes": (float(artifact.size_bytes), None, False, 0),
+        "min_cosine": (v.cosine, with_ci(cosine_check) or v.cosine_interval, True, v.samples),
+        "min_top1_agreement": (v.top1_agreement, with_ci(top1_check) or v.top1_interval, True, v.samples),
+        "min_accuracy": (v.accuracy, with_ci(acc), True, acc.samples if acc else 0),
+        "max_accuracy_drop": (drop, drop_interval, False, drop_check.samples if drop_check else 0),
+    }

@@ -100,5 +100,7 @@ class BudgetCheck(_Frozen):
     name: str
     limit: float
     value: float | None = None
-    status: Literal["passed", "failed", "not_measured"]
+    status: Literal["passed", "failed", "inconclusive", "not_measured"]
     message: str = ""
+    interval: tuple[float, float] | None = None  # the value's confidence interval; the verdict is the interval's
+    samples_needed: int | None = None  # inconclusive: validation samples that would decide it at the observed value

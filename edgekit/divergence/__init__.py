@@ -81,13 +81,16 @@ def _report(path: Path, fmt: str, ref_path: Path, ref_trace: Any, art_trace: Any
             "give the float model this artifact was converted from (--reference), in the same format",
         )
     cosine, top1 = comparison.output_cosine, comparison.top1_agreement
+    from edgekit.activations import streamed_coverage
+
+    worst_covered = streamed_coverage(cal_trace.samples(), ref_trace.samples()) if cal_trace is not None else []
     if cal_trace is None:
         notes.append("no calibration data given: ranges and outlier ratios are from the evaluation data")
     return DivergenceReport(
         artifact=str(path), format=fmt, precision=precision_of(path), reference=str(ref_path), samples=samples,
         calibration_samples=calibration_samples, output_cosine=cosine, top1_agreement=top1, layers=layers,
         culprits=rank(layers, ref_trace.outputs), partial=bool(notes and any("counterpart" in n or "expose" in n for n in notes)),
-        notes=notes,
+        notes=notes, coverage=worst_covered,
     )
 
 

@@ -23,6 +23,10 @@ def print_report(report: DivergenceReport, *, worst: int = 25) -> None:
             _range(layer.evaluation_range),
         )
     console.print(table)
+    if report.coverage and report.coverage[0].coverage < 1.0:
+        from edgekit.data_console import print_coverage
+
+        print_coverage(report.coverage[:5], "layers whose calibration range covers least of the evaluation data's range")
     if not report.culprits:
         console.print("no layer stands out: the error is spread evenly (or there is none)")
     for rank, culprit in enumerate(report.culprits, 1):

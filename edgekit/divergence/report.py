@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgekit.data_checks import LayerCoverage
+
 REPORT_SCHEMA_VERSION = 1
 
 
@@ -68,6 +70,8 @@ class DivergenceReport(_Model):
     culprits: list[Culprit]
     partial: bool = False
     notes: list[str] = Field(default_factory=list)
+    #: the reference's per-layer activation ranges on the evaluation data covered by the calibration data's, worst first
+    coverage: list[LayerCoverage] = Field(default_factory=list)
 
     def culprit_names(self) -> list[str]:
         return [c.name for c in self.culprits]

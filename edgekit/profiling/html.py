@@ -64,9 +64,17 @@ def _f(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def accuracy_text(acc) -> str:
+    """Accuracy with its exact 95% binomial (Clopper-Pearson) interval and the sample count."""
+    from edgekit.verdict import proportion_interval
+
+    low, high = proportion_interval(round(acc.accuracy * acc.samples), acc.samples)
+    return f"{acc.accuracy:.2%} [{low:.1%}–{high:.1%}] n={acc.samples}"
+
+
 def _summary_table(report: ProfileReport) -> str:
     head = ("artifact", "runtime / device", "status", "median ms", "95% CI", "p90", "p99", "mean", "std", "min", "max",
-            "runs", "load ms", "first ms", "peak RSS MB", "size KB", "accuracy", "parity cos")
+            "runs", "load ms", "first ms", "peak RSS MB", "size KB", "accuracy (95% CI)", "parity cos")
     rows = []
     for r in report.results:
         acc = r.accuracy
@@ -74,7 +82,7 @@ def _summary_table(report: ProfileReport) -> str:
                  _f(r.median_ms), f"{_f(r.median_ci_low_ms)}–{_f(r.median_ci_high_ms)}", _f(r.p90_ms), _f(r.p99_ms),
                  _f(r.mean_ms), _f(r.std_ms), _f(r.min_ms), _f(r.max_ms), str(r.runs), _f(r.load_ms), _f(r.first_inference_ms),
                  f"{r.peak_rss_bytes / 2**20:.1f}" if r.peak_rss_bytes else "-", f"{r.size_bytes / 1024:.1f}",
-                 f"{acc.accuracy:.2%}" if acc else "-", f"{acc.parity.cosine:.5f}" if acc and acc.parity else "-")
+                 accuracy_text(acc) if acc else "-", f"{acc.parity.cosine:.5f}" if acc and acc.parity else "-")
         rows.append("<tr>" + "".join(f"<td>{c if c.startswith('<span') else escape(c)}</td>" for c in cells) + "</tr>")
     return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
 
