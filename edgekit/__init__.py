@@ -21,6 +21,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "AgentClient": "edgekit.agent.client",
     "discover_agents": ("edgekit.agent.discovery", "browse"),
     "data_report": "edgekit.calibration_report",
+    "DataReport": "edgekit.data_checks",
     "check": "edgekit.compat.check",
     "inspect": "edgekit.inspection",
     "load_profile": "edgekit.profiles",
@@ -52,8 +53,9 @@ __all__ = ["EdgekitError", "__version__", *_LAZY]
 if TYPE_CHECKING:
     from edgekit.agent.client import AgentClient
     from edgekit.agent.discovery import browse as discover_agents
-    from edgekit.compat.check import check
     from edgekit.calibration_report import data_report
+    from edgekit.compat.check import check
+    from edgekit.data_checks import DataReport
     from edgekit.divergence import debug
     from edgekit.formats.devices import DeviceEntry, devices, host_info
     from edgekit.formats.runner import open_runner

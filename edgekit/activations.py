@@ -7,7 +7,6 @@ where the model is loaded (the build worker for model files).
 from __future__ import annotations
 
 from collections.abc import Iterable
-
 from typing import Any
 
 import numpy as np
@@ -155,3 +154,25 @@ def streamed_coverage(calibration: Iterable[dict[str, np.ndarray]],
         rows.append(LayerCoverage(layer=name, calibration_range=(cmin, cmax), validation_range=(vmin, vmax),
                                   coverage=round(covered, 6), clipped=round(outside / total, 6)))
     return sorted(rows, key=lambda r: (r.coverage, -r.clipped))
+
+
+def probe(source: Any, calibration: list[Feed], validation: list[Feed],
+          kinds: dict[str, str] | None = None) -> tuple[dict[str, int] | None, list[LayerCoverage], str | None]:
+    """The reference model's top-1 class histogram on ``calibration``, the per-layer coverage of
+    ``validation``'s activation ranges by ``calibration``'s, and the first layer that rescales raw pixels, if any."""
+    histogram = _histogram(source, calibration, dict(kinds or {}))
+    rows = coverage(layer_values(source, calibration), layer_values(source, validation)) if validation else []
+    return histogram, rows, first_layer_rescaling(source)
+
+
+def _histogram(source: Any, feeds: list[Feed], kinds: dict[str, str]) -> dict[str, int] | None:
+    from edgekit.output_kinds import guess_kind
+
+    outputs = [source.predict(feed) for feed in feeds]
+    for spec in source.spec.outputs:
+        values = [np.asarray(out[spec.name]) for out in outputs]
+        if (kinds.get(spec.name) or guess_kind(spec, source.spec.task, values)) == "classifier":
+            classes = [int(v.reshape(-1, v.shape[-1])[0].argmax()) for v in values]
+            found, counts = np.unique(classes, return_counts=True)
+            return {str(int(c)): int(n) for c, n in zip(found, counts)}
+    return None

@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.data import Feed, load_feeds
-from edgekit.data_checks import DataReport, LayerCoverage, class_findings, coverage_findings, finite_rows, summarize
+from edgekit.data_checks import DataReport, class_findings, coverage_findings, finite_rows, summarize
 from edgekit.errors import DataError
-from edgekit.output_kinds import guess_kind
 from edgekit.shapes import fix_shapes, with_shapes
 
 DEFAULT_SAMPLES = 300
@@ -90,28 +89,6 @@ def _parts(good: list[Feed], reference: list[Feed]) -> tuple[list[Feed], list[Fe
     except DataError:
         return good, []
     return held.calibration, held.validation
-
-
-def probe(source: Any, calibration: list[Feed], validation: list[Feed],
-          kinds: dict[str, str] | None = None) -> tuple[dict[str, int] | None, list[LayerCoverage], str | None]:
-    """The reference model's top-1 class histogram on ``calibration``, the per-layer coverage of
-    ``validation``'s activation ranges by ``calibration``'s, and the first layer that rescales raw pixels, if any."""
-    from edgekit.activations import coverage, first_layer_rescaling, layer_values
-
-    histogram = _histogram(source, calibration, dict(kinds or {}))
-    rows = coverage(layer_values(source, calibration), layer_values(source, validation)) if validation else []
-    return histogram, rows, first_layer_rescaling(source)
-
-
-def _histogram(source: Any, feeds: list[Feed], kinds: dict[str, str]) -> dict[str, int] | None:
-    outputs = [source.predict(feed) for feed in feeds]
-    for spec in source.spec.outputs:
-        values = [np.asarray(out[spec.name]) for out in outputs]
-        if (kinds.get(spec.name) or guess_kind(spec, source.spec.task, values)) == "classifier":
-            classes = [int(v.reshape(-1, v.shape[-1])[0].argmax()) for v in values]
-            found, counts = np.unique(classes, return_counts=True)
-            return {str(int(c)): int(n) for c, n in zip(found, counts)}
-    return None
 
 
 def manifest_summary(calibration: list[Feed], record: dict[str, Any]) -> dict[str, Any]:

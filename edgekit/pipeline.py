@@ -94,37 +94,25 @@ def convert(
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
-    ``model`` is a path (.keras, .h5, SavedModel folder, TorchScript .pt, .pt2, .onnx) or an in-memory
-    Keras model, ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and
-    precision default to the target profile's. Every option is checked before any work (``edgekit.plan``):
-    all the problems found are refused in one error. Model files are loaded in a worker process
-    (``isolate``), in-memory models in this one. Artifacts that fail validation are kept and marked
-    failed; routes that produce nothing are listed in ``Build.failures``. ``input_shapes`` fixes
-    dynamic dimensions ({input name: shape}) for conversion, calibration and validation; ``states``
-    ({state input: output}) validates the feeds as one sequence with the state carried step to step.
-    The model is checked against the target first (``edgekit.check``): a broken hard limit refuses the
-    build unless ``force``; a ``static_shapes`` target gets every dynamic dimension fixed. ``budgets``
-    (``max_size_bytes``, ``min_cosine``, ...) override the profile's and are judged per artifact.
-    ``accuracy_target`` ({"cosine": 0.99, "top1": 0.97}) makes every int8 route rescue itself
-    (``edgekit.rescue``): remedies (scheme changes, int16 activations, layers kept in float) until the target
-    is met, within ``rescue_budget_s`` seconds (default scaled by model size). Without a target, int8 routes for a
-    profile that allows float fallback rescue themselves towards the int8 tolerances (the profile's accuracy
-    budget) unless ``rescue=False``; an artifact that meets them at once costs nothing more.
-    ``optimizations`` (``edgekit.prune``, ``edgekit.distill``, ``edgekit.qat`` steps, or a recipe file) run in
-    order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
-    x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
-    also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
-    Limits are checked before anything is allocated (``edgekit.limits``): ``memory_budget`` (bytes or "8G"; default
-    half the machine's memory), ``graph_limits`` (ONNX ``max_nodes``, ``max_chain``, ``max_nesting``); ``timeout``
-    (seconds per step) defaults to one scaled by the model's size, 0 for none. The output folder is replaced as a
-    whole, atomically, when the build ends (``edgekit.transaction``).
-    ``input_values`` ({"sr": 16000}, ONNX models) fixes inputs to constants folded into the graph (control
-    flow on them is inlined); the artifacts no longer have those inputs and the data need not give them.
-    Without ``validation_data`` an int8 build holds part of its calibration data out for validation
-    (``edgekit.holdout``) unless ``validate_on_calibration``. Every verdict is passed, failed or inconclusive
-    by its confidence intervals (``edgekit.verdict``); ``allow_inconclusive`` makes ``Build.accepted`` take
-    inconclusive verdicts. ``output_kinds`` ({output: classifier/embedding/regression/detection/tensor})
-    overrides the guess of which metrics judge an output.
+    ``model`` is a path (.keras, .h5, SavedModel folder, TorchScript .pt, .pt2, .onnx) or an in-memory Keras
+    model, ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and precision default
+    to the target profile's. Every option is checked before any work (``edgekit.plan``), all problems in one
+    error; limits are checked before anything is allocated (``memory_budget``, ``graph_limits``; ``timeout`` per
+    step, scaled by model size by default, 0 for none: ``edgekit.limits``). Model files load in a worker
+    process (``isolate``), in-memory models in this one. The output folder is replaced as a whole, atomically,
+    when the build ends (``edgekit.transaction``). Artifacts that fail validation are kept and marked failed;
+    routes that produce nothing are in ``Build.failures`` with their full error and log.
+    ``input_shapes`` fixes dynamic dimensions; ``input_values`` ({"sr": 16000}, ONNX) folds inputs fixed to
+    constants into the graph; ``states`` ({state input: output}) validates the feeds as one sequence.
+    The model is checked against the target first (``edgekit.check``): a broken hard limit refuses the build
+    unless ``force``. ``budgets`` override the profile's and are judged per artifact. Without
+    ``validation_data`` an int8 build holds part of its calibration data out (``edgekit.holdout``) unless
+    ``validate_on_calibration``; every verdict is passed, failed or inconclusive by its confidence intervals
+    (``edgekit.verdict``; ``allow_inconclusive`` lets ``Build.accepted`` take inconclusive ones), each output
+    judged by its kind (``output_kinds`` overrides the guess). int8 routes rescue themselves (``edgekit.rescue``)
+    towards ``accuracy_target`` or, where the profile allows float fallback, the int8 tolerances, within
+    ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps
+    or a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)

@@ -274,7 +274,7 @@ class BuildSession:
     def data_probe(self, calibration: list[Feed], validation: list[Feed], kinds: dict[str, str] | None = None,
                    progress: ProgressCallback = ignore) -> tuple:
         """The model's part of a data report (``edgekit.calibration_report.probe``), run where the model is loaded."""
-        from edgekit.calibration_report import probe
+        from edgekit.activations import probe
 
         progress(ProgressEvent("data", 0.0, "running the float model on the data"))
         return probe(self._require_source(), calibration, validation, kinds)

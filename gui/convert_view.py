@@ -327,7 +327,7 @@ class ConvertView(QWidget):
         return True
 
     def _data_checked(self, data: dict[str, Any]) -> None:
-        from edgekit.data_checks import DataReport
+        from edgekit import DataReport
 
         self.data_panel.show_report(DataReport.model_validate(data))
         self.tabs.setCurrentWidget(self.data_panel)
