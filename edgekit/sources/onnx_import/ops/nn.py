@@ -94,7 +94,7 @@ def conv_transpose(b: Any, node: Any, x: Any, w: Any, bias: Any = None) -> Any:
     if "output_shape" in attrs or auto in ("SAME_UPPER", "SAME_LOWER"):
         wanted = list(attrs["output_shape"])[-n:] if "output_shape" in attrs else [i * s for i, s in zip(sizes, strides)]
         totals = [f + p - o for f, p, o in zip(full, out_pad, wanted)]
-        upper = auto != "SAME_LOWER"
+        upper = auto == "SAME_UPPER"
         begins = [t // 2 if upper else t - t // 2 for t in totals]
         ends = [t - t // 2 if upper else t // 2 for t in totals]
     elif auto == "VALID":
