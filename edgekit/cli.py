@@ -99,13 +99,14 @@ def main() -> None:
               help="Distill from this teacher model file into the model (after --prune).")
 @click.option("--qat", "qat_epochs", type=int, metavar="EPOCHS", help="Quantization-aware training for EPOCHS (last step; int8 only).")
 @click.option("--epochs", type=int, metavar="N", help="Fine-tuning epochs of --prune and --distill.")
+@click.option("--layout", type=click.Choice(["NHWC"]), help="Give TFLite artifacts NHWC inputs/outputs (default: the source's).")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
             input_shape: tuple[str, ...], state: tuple[str, ...], allow_unsafe: bool, timeout: float | None,
             as_json: bool, force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
-            qat_epochs: int | None, epochs: int | None) -> None:
+            qat_epochs: int | None, epochs: int | None, layout: str | None) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
 
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
@@ -134,7 +135,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             quantization=_pairs(quant, "--quant", _parse_scalar), input_shapes=dict(map(parse_shape, input_shape)),
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
             progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
-            optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
+            optimizations=recipe or steps or None, train_data=train_data, val_data=val_data, layout=layout,
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))

@@ -59,6 +59,7 @@ def convert(
     optimizations: Sequence[Step] | str | Path | None = None,
     train_data: Any = None,
     val_data: Any = None,
+    layout: str | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -78,6 +79,8 @@ def convert(
     order on ``train_data`` before conversion, each measured on ``val_data`` ((x, y) arrays or .npz files with
     x and y); a step losing more than the ``max_accuracy_drop`` budget stops the build. Labelled ``val_data``
     also gives every artifact its top-1 accuracy, and ``train_data`` is the default calibration data.
+    ``layout="NHWC"`` gives TFLite artifacts NHWC inputs and outputs where the source's rank-4 tensors are NCHW
+    (transposes at the boundary; validation feeds them transposed); the default keeps the source's layout.
     """
     progress = progress or ignore
     cancel = cancel or threading.Event()
@@ -91,6 +94,7 @@ def convert(
     scheme = _scheme(profile, quantization)
     budget_limits = budgets_for(profile, budgets)
     rescue_target = parse_target(accuracy_target) if accuracy_target else None
+    layout = _layout(layout, format_list)
     out = ensure_writable_dir(Path(output_dir))
     isolate = isolation(model, steps, isolate)
     config = {
@@ -100,7 +104,8 @@ def convert(
                       "input_shapes": {k: list(v) for k, v in (input_shapes or {}).items()}, "states": dict(states or {}),
                       "optimizations": [step.model_dump(mode="json") for step in steps]},
         "effective": {"formats": format_list, "precision": precision_list, "quantization": scheme.model_dump(),
-                      "calibration_samples": calibration_samples, "validation_samples": validation_samples},
+                      "calibration_samples": calibration_samples, "validation_samples": validation_samples,
+                      "layout": layout or "source"},
         "profile": profile.model_dump(mode="json"),
         "budgets": {"requested": dict(budgets or {}), "effective": budget_limits.model_dump(exclude_none=True), "force": force},
     }
@@ -150,7 +155,7 @@ def convert(
                 job = RouteJob(
                     format=fmt, precision=prec, scheme=scheme, tolerances=_tolerances(prec, tolerances, profile),
                     output_dir=out, staging_dir=_job_dir(staging, fmt, prec), stem=f"{name or _default_name(model)}_{prec}",
-                    calibration=calibration if prec == "int8" else [], static_shapes=fixed,
+                    calibration=calibration if prec == "int8" else [], static_shapes=fixed, layout=layout,
                 )
                 try:
                     if rescue_target is not None and prec == "int8":
@@ -213,6 +218,17 @@ def _routes_to_build(framework: str, formats: list[str], precisions: list[str], 
     if not pairs:
         raise InvalidOptionError("nothing to build for these formats and precisions", "dynamic-range precision exists only for tflite")
     return pairs
+
+
+def _layout(layout: str | None, formats: list[str]) -> str | None:
+    """``None`` (keep the source's layout) or ``"NHWC"``; NHWC is a TFLite option."""
+    if layout in (None, "NCHW", "source"):
+        return None
+    if layout != "NHWC":
+        raise InvalidOptionError(f"unknown layout '{layout}'", "choose NHWC (TFLite artifacts) or leave it out to keep the source's")
+    if "tflite" not in formats:
+        raise InvalidOptionError("layout='NHWC' applies to tflite artifacts and none is built", "add the tflite format")
+    return layout
 
 
 def _scheme(profile: DeviceProfile, overrides: Mapping[str, Any] | None) -> QuantScheme:

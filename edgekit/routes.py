@@ -68,6 +68,8 @@ ROUTES: dict[tuple[str, str], Route] = build_table([
     (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch")),
     (("onnx", "onnx"), Route(_C + "onnx_onnx")),
     (("onnx", "openvino"), Route(_C + "onnx_openvino")),
+    (("onnx", "tflite"), Route(_C + "onnx_tflite", _TFLITE_PRECISIONS, extra="litert-torch", static_shapes=True,
+                               requires=("torch", "litert_torch", "ai_edge_litert"))),
 ])
 
 
@@ -102,6 +104,7 @@ class RouteRequest:
     static_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     progress: Callable[[float, str], None] = lambda fraction, message: None
     float_layers: tuple[str, ...] = ()  # int8: layers (names in the converted graph) kept in float
+    layout: str | None = None  # "NHWC": a tflite artifact takes and gives its rank-4 NCHW tensors as NHWC
 
     @property
     def base_path(self) -> Path:
