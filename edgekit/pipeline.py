@@ -155,7 +155,8 @@ def convert(
                 job = RouteJob(
                     format=fmt, precision=prec, scheme=scheme, tolerances=_tolerances(prec, tolerances, profile),
                     output_dir=out, staging_dir=_job_dir(staging, fmt, prec), stem=f"{name or _default_name(model)}_{prec}",
-                    calibration=calibration if prec == "int8" else [], static_shapes=fixed, layout=layout,
+                    calibration=calibration if prec == "int8" else [], layout=layout,
+                    static_shapes=_route_shapes(profile, framework, fmt, prec, source.inputs, fixed, calibration or validation),
                 )
                 try:
                     if rescue_target is not None and prec == "int8":
@@ -218,6 +219,14 @@ def _routes_to_build(framework: str, formats: list[str], precisions: list[str], 
     if not pairs:
         raise InvalidOptionError("nothing to build for these formats and precisions", "dynamic-range precision exists only for tflite")
     return pairs
+
+
+def _route_shapes(profile: DeviceProfile, framework: str, fmt: str, precision: str, inputs: tuple[TensorSpec, ...],
+                  fixed: dict[str, tuple[int, ...]], feeds: list) -> dict[str, tuple[int, ...]]:
+    """``fixed``, completed from the data (then batch 1) when the route declares it converts static shapes only."""
+    if profile.static_shapes or not find_route(framework, fmt, precision).static_shapes:
+        return fixed
+    return complete_static_shapes(profile.model_copy(update={"static_shapes": True}), inputs, fixed, feeds)
 
 
 def _layout(layout: str | None, formats: list[str]) -> str | None:
