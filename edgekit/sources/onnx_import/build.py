@@ -75,7 +75,10 @@ class Builder:
         return Dyn(node, torch.empty(shape, dtype=dtype, device="meta"))
 
     def name_constant(self, tensor: Any, onnx_name: str) -> None:
-        self._names[id(tensor)] = onnx_name
+        """Name a constant after its ONNX initializer or producing output (the first name given wins)."""
+        if id(tensor) not in self._names:
+            self._names[id(tensor)] = onnx_name
+            self._keep.append(tensor)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)``: computed now if every argument is constant, else an FX node (or a tuple of them)."""

@@ -81,6 +81,8 @@ def _add_initializers(builder: Builder, graph: Any, env: dict[str, Any]) -> None
 
 
 def _run_nodes(builder: Builder, graph: Any, env: dict[str, Any], opset: int) -> None:
+    import torch
+
     for index, node in enumerate(graph.node):
         view = view_of(node, opset, index)
         args = []
@@ -96,6 +98,8 @@ def _run_nodes(builder: Builder, graph: Any, env: dict[str, Any], opset: int) ->
             if position >= len(results) or results[position] is None:
                 raise refuse(view, f"output {position} ('{name}') is not supported")
             env[name] = results[position]
+            if isinstance(results[position], torch.Tensor):
+                builder.name_constant(results[position], name)
 
 
 def _check_shapes(model: Any, outputs: list[Any]) -> None:

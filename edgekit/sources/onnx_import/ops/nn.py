@@ -170,9 +170,9 @@ def gemm(b: Any, node: Any, a: Any, w: Any, c: Any = None) -> Any:
             bias = c * beta if beta != 1.0 else c
             if rank(bias) == 2 and shape(bias)[0] == 1 or rank(bias) == 0:
                 bias = bias.reshape(-1)
-            if rank(bias) == 1 and shape(bias)[0] in (1, shape(weight)[0]):
+            if rank(bias) == 1 and shape(bias)[0] == 1:
                 bias = bias.expand(shape(weight)[0]).clone()
-            else:
+            if rank(bias) != 1 or shape(bias)[0] != shape(weight)[0]:
                 return b.call(torch.add, b.call(_linear, a, weight.contiguous(), None), bias)
         return b.call(_linear, a, weight.contiguous(), bias)
     return b.call(_gemm, a, w, c, trans_a, trans_b, alpha, beta)
