@@ -230,6 +230,7 @@ def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRe
     )
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(config)
     graph = torch.export.export(module, (), kwargs).module()
+    _leave_integer_ops_unquantized(graph)
     prepared = quantize_pt2e.prepare_pt2e(graph, quantizer)
     feeds = [kwargs] if dynamic else [_to_torch(feed) for feed in calibration]
     request.progress(0.4, f"calibrating on {len(feeds)} sample(s)")
@@ -245,6 +246,18 @@ def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRe
     if request.scheme.io_dtype == "float32":
         note += "; input/output are int8 even though float32 was asked: litert-torch folds them into the model"
     return note
+
+
+def _leave_integer_ops_unquantized(graph: Any) -> None:
+    """Mark ops computing integer tensors (index and sample-rate arithmetic) as annotated, so the quantizer
+    does not put a float observer on them (its histogram observer fails on int64 tensors)."""
+    import torch
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+    for node in graph.graph.nodes:
+        value = node.meta.get("val")
+        if node.op == "call_function" and isinstance(value, torch.Tensor) and not value.dtype.is_floating_point:
+            node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
 
 
 def _to_torch(feed: dict[str, np.ndarray]) -> dict[str, Any]:
