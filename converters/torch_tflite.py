@@ -231,6 +231,7 @@ def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRe
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(config)
     graph = torch.export.export(module, (), kwargs).module()
     _leave_integer_ops_unquantized(graph)
+    _softmax_as_fixed_range_op(graph)
     prepared = quantize_pt2e.prepare_pt2e(graph, quantizer)
     feeds = [kwargs] if dynamic else [_to_torch(feed) for feed in calibration]
     request.progress(0.4, f"calibrating on {len(feeds)} sample(s)")
@@ -258,6 +259,18 @@ def _leave_integer_ops_unquantized(graph: Any) -> None:
         value = node.meta.get("val")
         if node.op == "call_function" and isinstance(value, torch.Tensor) and not value.dtype.is_floating_point:
             node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
+
+
+def _softmax_as_fixed_range_op(graph: Any) -> None:
+    """``aten.softmax.int`` -> ``aten._softmax.default``: the form litert-torch's quantizer gives TFLite's fixed int8
+    softmax output range (scale 1/256, zero point -128); otherwise the observed range is refused at run time."""
+    import torch
+
+    for node in list(graph.graph.nodes):
+        if node.op == "call_function" and node.target == torch.ops.aten.softmax.int and len(node.args) >= 2 and \
+                (len(node.args) < 3 or node.args[2] is None) and not node.kwargs:
+            node.target, node.args = torch.ops.aten._softmax.default, (node.args[0], node.args[1], False)
+    graph.recompile()
 
 
 def _to_torch(feed: dict[str, np.ndarray]) -> dict[str, Any]:
