@@ -231,7 +231,8 @@ def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRe
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(config)
     graph = torch.export.export(module, (), kwargs).module()
     _leave_integer_ops_unquantized(graph)
-    _softmax_as_fixed_range_op(graph)
+    if not dynamic:
+        _fixed_range_softmax(graph, config)
     prepared = quantize_pt2e.prepare_pt2e(graph, quantizer)
     feeds = [kwargs] if dynamic else [_to_torch(feed) for feed in calibration]
     request.progress(0.4, f"calibrating on {len(feeds)} sample(s)")
@@ -261,16 +262,18 @@ def _leave_integer_ops_unquantized(graph: Any) -> None:
             node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
 
 
-def _softmax_as_fixed_range_op(graph: Any) -> None:
-    """``aten.softmax.int`` -> ``aten._softmax.default``: the form litert-torch's quantizer gives TFLite's fixed int8
-    softmax output range (scale 1/256, zero point -128); otherwise the observed range is refused at run time."""
+def _fixed_range_softmax(graph: Any, config: Any) -> None:
+    """Give every softmax TFLite's fixed int8 output range (scale 1/256, zero point -128): litert-torch's quantizer
+    does so only for ``aten._softmax`` after an annotated producer, and an observed range is refused at run time."""
     import torch
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
-    for node in list(graph.graph.nodes):
-        if node.op == "call_function" and node.target == torch.ops.aten.softmax.int and len(node.args) >= 2 and \
-                (len(node.args) < 3 or node.args[2] is None) and not node.kwargs:
-            node.target, node.args = torch.ops.aten._softmax.default, (node.args[0], node.args[1], False)
-    graph.recompile()
+    targets = (torch.ops.aten.softmax.int, torch.ops.aten._softmax.default)
+    for node in graph.graph.nodes:
+        if node.op == "call_function" and node.target in targets and config.fixed_qparams is not None:
+            node.meta["quantization_annotation"] = QuantizationAnnotation(
+                input_qspec_map={node.args[0]: config.input_activation}, output_qspec=config.fixed_qparams, _annotated=True,
+            )
 
 
 def _to_torch(feed: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -155,3 +155,14 @@ def test_lstm_state_as_graph_input() -> None:
     model = single_node("LSTM", {"x": x, "h0": h0, "c0": c0}, 14, constants=constants,
                         order=["x", "w", "r", "b", "", "h0", "c0"], outputs=3, hidden_size=4)
     assert max_error(model, {"x": x, "h0": h0, "c0": c0}, export=True) < TOL
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_lrn(size: int) -> None:
+    x = rand(1, 7, 4, 4, seed=30) * 3
+    assert max_error(single_node("LRN", {"x": x}, 13, size=size, alpha=1e-2, beta=0.75, bias=2.0), {"x": x}) < TOL
+
+
+def test_dropout_mask_output_in_inference() -> None:
+    x = rand(2, 3, seed=31)
+    assert max_error(single_node("Dropout", {"x": x}, 13, outputs=2), {"x": x}) == 0

@@ -182,9 +182,14 @@ def identity(b: Any, node: Any, x: Any) -> Any:
     return x
 
 
+def _keep_mask(x: Any) -> Any:
+    return torch.ones_like(x, dtype=torch.bool)
+
+
 @op("Dropout", since=7, attrs=("ratio", "seed"))
-def dropout(b: Any, node: Any, x: Any, ratio: Any = None, training: Any = None) -> Any:
+def dropout(b: Any, node: Any, x: Any, ratio: Any = None, training: Any = None) -> tuple[Any, Any]:
     if training is not None and bool(scalar(node, training, "Dropout's training_mode")):
         raise refuse(node, "training_mode is true; only inference (identity) is supported")
-    return x
+    wants_mask = len(node.outputs) > 1 and node.outputs[1]
+    return (x, b.call(_keep_mask, x)) if wants_mask else (x,)
 

@@ -289,3 +289,15 @@ def flatten(b: Any, node: Any, x: Any) -> Any:
     dims = shape(x)
     start = axis(int(node.attrs.get("axis", 1)), len(dims))
     return b.call(reshape, x, (math.prod(dims[:start]), math.prod(dims[start:])))
+
+
+def _lrn(x: Any, size: int, alpha: float, beta: float, bias: float) -> Any:
+    return F.local_response_norm(x, size, alpha, beta, bias)
+
+
+@op("LRN", since=1, attrs=("alpha", "beta", "bias", "size"),
+    check=lambda attrs, opset: None if attrs.get("size", 1) % 2 == 1 else "an even size is not supported")
+def lrn(b: Any, node: Any, x: Any) -> Any:
+    attrs = node.attrs
+    return b.call(_lrn, x, int(attrs["size"]), float(attrs.get("alpha", 1e-4)), float(attrs.get("beta", 0.75)),
+                  float(attrs.get("bias", 1.0)))
