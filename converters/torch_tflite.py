@@ -66,7 +66,11 @@ def litert_convert(inner: Any, input_names: list[str], output_names: list[str], 
     fp16 / dynamic / int8 with ``request.calibration``, and the artifact's signature specs.
     """
     path = request.out_dir / f"{request.stem}.tflite"
-    layouts = {spec.name: spec.layout for spec in (*request.source.spec.inputs, *request.source.spec.outputs)}
+    rename = _identifiers([*input_names, *output_names])  # signature names must be Python identifiers
+    kwargs = {rename[name]: value for name, value in kwargs.items()}
+    input_names, output_map = [rename[n] for n in input_names], {n: rename[n] for n in output_names if rename[n] != n}
+    output_names = [rename[n] for n in output_names]
+    layouts = {rename.get(spec.name, spec.name): spec.layout for spec in (*request.source.spec.inputs, *request.source.spec.outputs)}
     transposed: dict[str, str] = {}
     if request.layout == "NHWC":
         inner, transposed = _NHWCBoundary.build(inner, kwargs, output_names)
@@ -83,8 +87,8 @@ def litert_convert(inner: Any, input_names: list[str], output_names: list[str], 
         elif request.precision == "fp16":
             notes.append(_to_fp16(module, kwargs, path))
         else:
-            calibration = [{k: v.transpose(0, 2, 3, 1) if k in transposed else v for k, v in feed.items()}
-                           for feed in request.calibration]
+            calibration = [{rename.get(k, k): v.transpose(0, 2, 3, 1) if rename.get(k, k) in transposed else v
+                            for k, v in feed.items()} for feed in request.calibration]
             notes.append(_quantized(module, kwargs, path, request, calibration))
     except ConversionError:
         raise
@@ -94,7 +98,22 @@ def litert_convert(inner: Any, input_names: list[str], output_names: list[str], 
             "the message names the operation litert-torch could not lower; try the onnx or openvino route",
         ) from exc
     inputs, outputs = _artifact_specs(path, layouts)
-    return RouteOutput(path=path, notes=notes, inputs=inputs, outputs=outputs)
+    return RouteOutput(path=path, notes=notes, inputs=inputs, outputs=outputs, output_map=output_map)
+
+
+def _identifiers(names: list[str]) -> dict[str, str]:
+    """Each tensor name as a distinct Python identifier (``serving_default_input_2:0`` -> ``serving_default_input_2_0``)."""
+    import re
+
+    result: dict[str, str] = {}
+    for name in names:
+        base = re.sub(r"\W", "_", name) or "tensor"
+        base = f"t_{base}" if base[0].isdigit() else base
+        candidate, index = base, 1
+        while candidate in result.values():
+            candidate, index = f"{base}_{index}", index + 1
+        result[name] = name if name.isidentifier() and name not in result.values() else candidate
+    return result
 
 
 def check_scheme(request: RouteRequest) -> None:
