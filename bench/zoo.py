@@ -5,8 +5,8 @@ For every model of ``bench/zoo_models.py`` and every (format, precision) in tfli
 * **edgekit**: one ``edgekit.convert`` call per model (calibration and validation data given per input,
   ``input_shapes`` where the model has dynamic dimensions). Verdict: ``passed`` (every interval clears its
   threshold), ``failed`` (artifact kept, with its metrics), ``inconclusive`` (an interval straddles its
-  threshold: the totals say which check and on how many samples), ``no route`` (e.g. ONNX -> TFLite) or
-  ``error`` (no artifact, with the message).
+  threshold: the totals say which check and on how many samples), ``no route`` (a pair edgekit has no converter
+  for) or ``error`` (no artifact, with the message).
 * **baseline**: the same conversion done by calling the underlying converter directly, one documented call
   each (``openvino.convert_model`` / Keras 3 ``model.export``, ``nncf.quantize``,
   ``onnxruntime.quantization.quantize_static`` with the same calibration feeds,
@@ -266,8 +266,9 @@ def baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration:
 
     onnx32, ov32 = work / "model.onnx", work / "model.xml"
     if model.kind == "onnx":
-        yield ("tflite", "fp32"), RuntimeError("no direct ONNX -> TFLite converter in this stack")
-        yield ("tflite", "int8"), RuntimeError("no direct ONNX -> TFLite converter in this stack")
+        none = "no direct ONNX -> TFLite converter in this stack (onnx2tf/onnx-tf pin old TF; litert-torch takes no ONNX)"
+        yield ("tflite", "fp32"), RuntimeError(none)
+        yield ("tflite", "int8"), RuntimeError(none)
         yield attempt(("onnx", "fp32"), lambda: Path(shutil.copy(path, onnx32)))
         yield attempt(("onnx", "int8"), lambda: _ort_int8(path, work / "model_int8.onnx", calibration))
 
@@ -505,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", help=argparse.SUPPRESS)  # child mode: one model, JSON to --json
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--merge", action="store_true", help="keep the other models' entries of the existing zoo.json")
     args = parser.parse_args(argv)
     if args.one:
         import onnxruntime
@@ -530,6 +532,10 @@ def main(argv: list[str] | None = None) -> int:
         entry["wall_seconds"] = round(time.perf_counter() - t0, 1)
         entries.append(entry)
         print(f"{name}: {entry['wall_seconds']} s", file=sys.stderr)
+    if args.merge and (args.results / "zoo.json").exists():
+        fresh = {entry["model"] for entry in entries}
+        kept = [e for e in json.loads((args.results / "zoo.json").read_text())["models"] if e["model"] not in fresh]
+        entries = sorted(kept + entries, key=lambda e: list(MODELS).index(e["model"]) if e["model"] in MODELS else len(MODELS))
     report = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
         "wall_seconds": round(time.perf_counter() - started, 1), "workdir": str(work),

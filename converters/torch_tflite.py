@@ -32,8 +32,7 @@ _INSTALL_HINT = "pip install 'edgekit[litert-torch]'"
 
 def convert(request: RouteRequest) -> RouteOutput:
     """Convert ``request.source`` to ``<stem>.tflite`` at ``request.precision``."""
-    if importlib.util.find_spec("litert_torch") is None:
-        raise ConversionError("the torch->tflite route needs the optional package litert-torch", _INSTALL_HINT)
+    require_litert("torch")
     if exports_qat(request):
         raise ConversionError(
             "litert-torch cannot carry the ranges of a quantization-aware trained (NNCF) model: it has no lowering "
@@ -41,25 +40,56 @@ def convert(request: RouteRequest) -> RouteOutput:
             "build the QAT model for onnx or openvino (they keep its trained ranges), or leave out the qat step "
             "to let this route calibrate int8 itself",
         )
-    _check_scheme(request)
+    check_scheme(request)
     source = request.source
     request.progress(0.05, "capturing the model with torch.export")
     program = source.exported_program
     kwargs = dict(zip(source.input_names, source.args_for(request.static_shapes), strict=True))
-    path = request.out_dir / f"{request.stem}.tflite"
-    notes = ["litert-torch conversion, NCHW source kept NCHW"]
+    notes = []
     if any(spec.is_dynamic for spec in source.spec.inputs):
         shapes = ", ".join(f"{name}{tuple(value.shape)}" for name, value in kwargs.items())
         notes.append(f"litert-torch converts static shapes: inputs fixed to {shapes}")
+    return litert_convert(program.module(), source.input_names, source.output_names, kwargs, request, notes)
+
+
+def require_litert(framework: str) -> None:
+    """A clear error when the optional litert-torch package is missing."""
+    if importlib.util.find_spec("litert_torch") is None:
+        raise ConversionError(f"the {framework}->tflite route needs the optional package litert-torch", _INSTALL_HINT)
+
+
+def litert_convert(inner: Any, input_names: list[str], output_names: list[str], kwargs: dict[str, Any],
+                   request: RouteRequest, notes: list[str]) -> RouteOutput:
+    """Convert a ``torch.export``-able module (positional inputs, tuple of outputs) to ``<stem>.tflite``.
+
+    The part the PyTorch and ONNX routes share: named I/O, the NHWC boundary (``request.layout``), fp32 /
+    fp16 / dynamic / int8 with ``request.calibration``, and the artifact's signature specs.
+    """
+    path = request.out_dir / f"{request.stem}.tflite"
+    rename = _identifiers([*input_names, *output_names])  # signature names must be Python identifiers
+    kwargs = {rename[name]: value for name, value in kwargs.items()}
+    input_names, output_map = [rename[n] for n in input_names], {n: rename[n] for n in output_names if rename[n] != n}
+    output_names = [rename[n] for n in output_names]
+    layouts = {rename.get(spec.name, spec.name): spec.layout for spec in (*request.source.spec.inputs, *request.source.spec.outputs)}
+    transposed: dict[str, str] = {}
+    if request.layout == "NHWC":
+        inner, transposed = _NHWCBoundary.build(inner, kwargs, output_names)
+        kwargs = {name: value.permute(0, 2, 3, 1).contiguous() if name in transposed else value for name, value in kwargs.items()}
+        layouts.update(transposed)
+    boundary = sorted(transposed) if transposed else []
+    notes.insert(0, "litert-torch conversion, " + (f"NCHW tensors {', '.join(boundary)} given NHWC at the artifact's "
+                                                   "boundary (layout=NHWC)" if boundary else "NCHW source kept NCHW"))
     request.progress(0.2, f"converting with litert-torch ({request.precision})")
     try:
-        module = _NamedIO.build(program.module(), source.input_names, source.output_names)
+        module = _NamedIO.build(inner, input_names, output_names)
         if request.precision == "fp32":
             _convert(module, kwargs, path)
         elif request.precision == "fp16":
             notes.append(_to_fp16(module, kwargs, path))
         else:
-            notes.append(_quantized(module, kwargs, path, request))
+            calibration = [{rename.get(k, k): v.transpose(0, 2, 3, 1) if rename.get(k, k) in transposed else v
+                            for k, v in feed.items()} for feed in request.calibration]
+            notes.append(_quantized(module, kwargs, path, request, calibration))
     except ConversionError:
         raise
     except Exception as exc:
@@ -67,11 +97,26 @@ def convert(request: RouteRequest) -> RouteOutput:
             f"litert-torch failed ({request.precision}): {type(exc).__name__}: {first_line(exc)}",
             "the message names the operation litert-torch could not lower; try the onnx or openvino route",
         ) from exc
-    inputs, outputs = _artifact_specs(path, source)
-    return RouteOutput(path=path, notes=notes, inputs=inputs, outputs=outputs)
+    inputs, outputs = _artifact_specs(path, layouts)
+    return RouteOutput(path=path, notes=notes, inputs=inputs, outputs=outputs, output_map=output_map)
 
 
-def _check_scheme(request: RouteRequest) -> None:
+def _identifiers(names: list[str]) -> dict[str, str]:
+    """Each tensor name as a distinct Python identifier (``serving_default_input_2:0`` -> ``serving_default_input_2_0``)."""
+    import re
+
+    result: dict[str, str] = {}
+    for name in names:
+        base = re.sub(r"\W", "_", name) or "tensor"
+        base = f"t_{base}" if base[0].isdigit() else base
+        candidate, index = base, 1
+        while candidate in result.values():
+            candidate, index = f"{base}_{index}", index + 1
+        result[name] = name if name.isidentifier() and name not in result.values() else candidate
+    return result
+
+
+def check_scheme(request: RouteRequest) -> None:
     """Refuse what the int8 scheme check of the build plan does not cover: dynamic-range asymmetric weights, and
     layers kept in float (litert-torch's PT2E quantizer has neither)."""
     unsupported = []
@@ -116,6 +161,35 @@ class _NamedIO:
         return NamedIO()  # an exported program's module() refuses train()/eval(); it is in eval form
 
 
+class _NHWCBoundary:
+    """Wraps a module so that its rank-4 inputs and outputs are NHWC (Android's image layout) instead of NCHW."""
+
+    @staticmethod
+    def build(inner: Any, kwargs: dict[str, Any], output_names: list[str]) -> tuple[Any, dict[str, str]]:
+        import torch
+
+        inputs = [name for name, value in kwargs.items() if value.dim() == 4]
+        with torch.no_grad():
+            results = inner(*kwargs.values())
+        flat = list(results.values()) if isinstance(results, dict) else list(results) if isinstance(results, (tuple, list)) else [results]
+        outputs = [name for name, value in zip(output_names, flat) if getattr(value, "dim", lambda: 0)() == 4]
+        in_positions = [i for i, name in enumerate(kwargs) if name in inputs]
+        out_positions = [i for i, name in enumerate(output_names) if name in outputs]
+
+        class NHWC(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, *args: Any) -> tuple[Any, ...]:
+                args = tuple(a.permute(0, 3, 1, 2) if i in in_positions else a for i, a in enumerate(args))
+                result = self.inner(*args)
+                items = list(result.values()) if isinstance(result, dict) else list(result) if isinstance(result, (tuple, list)) else [result]
+                return tuple(r.permute(0, 2, 3, 1) if i in out_positions else r for i, r in enumerate(items))
+
+        return NHWC(), {name: "NHWC" for name in (*inputs, *outputs)}
+
+
 def _convert(module: Any, kwargs: dict[str, Any], path: Path, quant_config: Any = None) -> None:
     import litert_torch
 
@@ -148,7 +222,8 @@ def _to_fp16(module: Any, kwargs: dict[str, Any], path: Path) -> str:
     return "TFLite float16 weights, float32 compute and input/output"
 
 
-def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRequest) -> str:
+def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRequest,
+               calibration: list[dict[str, np.ndarray]]) -> str:
     """PT2E quantization (static int8 or dynamic-range) then conversion with the quantizer's config."""
     import torch
     from litert_torch.quantize import pt2e_quantizer
@@ -161,8 +236,11 @@ def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRe
     )
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(config)
     graph = torch.export.export(module, (), kwargs).module()
+    _leave_integer_ops_unquantized(graph)
+    if not dynamic:
+        _fixed_range_softmax(graph, config)
     prepared = quantize_pt2e.prepare_pt2e(graph, quantizer)
-    feeds = [kwargs] if dynamic else [_to_torch(feed) for feed in request.calibration]
+    feeds = [kwargs] if dynamic else [_to_torch(feed) for feed in calibration]
     request.progress(0.4, f"calibrating on {len(feeds)} sample(s)")
     with torch.no_grad():
         for feed in feeds:
@@ -178,20 +256,45 @@ def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRe
     return note
 
 
+def _leave_integer_ops_unquantized(graph: Any) -> None:
+    """Mark ops computing integer tensors (index and sample-rate arithmetic) as annotated, so the quantizer
+    does not put a float observer on them (its histogram observer fails on int64 tensors)."""
+    import torch
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+    for node in graph.graph.nodes:
+        value = node.meta.get("val")
+        if node.op == "call_function" and isinstance(value, torch.Tensor) and not value.dtype.is_floating_point:
+            node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
+
+
+def _fixed_range_softmax(graph: Any, config: Any) -> None:
+    """Give every softmax TFLite's fixed int8 output range (scale 1/256, zero point -128): litert-torch's quantizer
+    does so only for ``aten._softmax`` after an annotated producer, and an observed range is refused at run time."""
+    import torch
+    from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
+
+    targets = (torch.ops.aten.softmax.int, torch.ops.aten._softmax.default)
+    for node in graph.graph.nodes:
+        if node.op == "call_function" and node.target in targets and config.fixed_qparams is not None:
+            node.meta["quantization_annotation"] = QuantizationAnnotation(
+                input_qspec_map={node.args[0]: config.input_activation}, output_qspec=config.fixed_qparams, _annotated=True,
+            )
+
+
 def _to_torch(feed: dict[str, np.ndarray]) -> dict[str, Any]:
     import torch
 
     return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in feed.items()}
 
 
-def _artifact_specs(path: Path, source: Any) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
-    """The artifact's signature tensors (names, shapes, dtypes, quantization) with the source's layouts."""
+def _artifact_specs(path: Path, layouts: dict[str, str]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The artifact's signature tensors (names, shapes, dtypes, quantization) with their layouts."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
     signature = next(iter(interpreter.get_signature_list()))
     runner = interpreter.get_signature_runner(signature)
-    layouts = {spec.name: spec.layout for spec in (*source.spec.inputs, *source.spec.outputs)}
 
     def spec(name: str, detail: dict) -> TensorSpec:
         scale, zero_point = detail.get("quantization", (0.0, 0))

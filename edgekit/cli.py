@@ -97,6 +97,7 @@ def main() -> None:
 @click.option("--qat", "qat_epochs", type=int, metavar="EPOCHS", help="Quantization-aware training for EPOCHS (last step; int8 only).")
 @click.option("--epochs", type=int, metavar="N", help="Fine-tuning epochs of --prune and --distill.")
 @verdict_options
+@click.option("--layout", type=click.Choice(["NHWC"]), help="Give TFLite artifacts NHWC inputs/outputs (default: the source's).")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
@@ -104,8 +105,8 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             timeout: float | None, memory_budget: str | None, graph_limit: tuple[str, ...], as_json: bool, verbose: bool,
             force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
-            qat_epochs: int | None, epochs: int | None, no_rescue: bool = False, rescue_budget: float | None = None,
-            **verdict: Any) -> None:
+            qat_epochs: int | None, epochs: int | None, layout: str | None, no_rescue: bool = False,
+            rescue_budget: float | None = None, **verdict: Any) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
 
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
@@ -137,7 +138,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             states=_pairs(state, "--state"), allow_unsafe=allow_unsafe, timeout=timeout,
             progress=on_progress, force=force, budgets=_pairs(budget, "--budget", float), accuracy_target=accuracy_target,
             rescue=False if no_rescue else None, rescue_budget_s=rescue_budget,
-            optimizations=recipe or steps or None, train_data=train_data, val_data=val_data,
+            optimizations=recipe or steps or None, train_data=train_data, val_data=val_data, layout=layout,
             memory_budget=memory_budget, graph_limits=_pairs(graph_limit, "--graph-limit", int),
             input_values=_pairs(input_value, "--input-value", _parse_numbers), **verdict_kwargs(verdict),
         )

@@ -91,6 +91,7 @@ def convert(
     validate_on_calibration: bool = False,
     allow_inconclusive: bool = False,
     output_kinds: Mapping[str, str] | None = None,
+    layout: str | None = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -113,6 +114,7 @@ def convert(
     towards ``accuracy_target`` or, where the profile allows float fallback, the int8 tolerances, within
     ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps
     or a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
+    ``layout="NHWC"`` gives TFLite artifacts NHWC inputs/outputs where the source's rank-4 tensors are NCHW.
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
@@ -249,8 +251,17 @@ def _route_job(plan: BuildPlan, planned: PlannedRoute, prepared: Prepared, out: 
     return RouteJob(
         format=planned.format, precision=planned.precision, scheme=plan.scheme, tolerances=plan.tolerances[planned.precision],
         output_dir=out, staging_dir=job_dir, stem=f"{plan.name}_{planned.precision}",
-        calibration=prepared.calibration if planned.precision == "int8" else [], static_shapes=prepared.fixed,
+        calibration=prepared.calibration if planned.precision == "int8" else [], layout=plan.layout,
+        static_shapes=_route_shapes(plan, planned, prepared),
     )
+
+
+def _route_shapes(plan: BuildPlan, planned: PlannedRoute, prepared: Prepared) -> dict[str, tuple[int, ...]]:
+    """The fixed input shapes, completed from the data (then batch 1) for a route that converts static shapes only."""
+    if plan.profile.static_shapes or not planned.static_shapes:
+        return prepared.fixed
+    profile = plan.profile.model_copy(update={"static_shapes": True})
+    return complete_static_shapes(profile, prepared.source.inputs, prepared.fixed, prepared.calibration or prepared.validation)
 
 
 def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], failures: list[RouteFailure],

@@ -52,6 +52,7 @@ class BuildOptions(BaseModel):
     validate_on_calibration: bool = False  # validate on the calibration data itself (the verdict says so)
     allow_inconclusive: bool = False  # Build.accepted takes inconclusive verdicts
     output_kinds: dict[str, str] | None = None  # {output: classifier/embedding/regression/detection/tensor}
+    layout: str | None = None  # "NHWC": TFLite artifacts with NHWC inputs/outputs (None: the source's layout)
 
     @field_validator("input_values", mode="before")
     @classmethod
@@ -116,6 +117,7 @@ class BuildPlan(BaseModel):
     tolerances: dict[str, Tolerances]
     budgets: Budgets
     accuracy_target: Tolerances | None
+    layout: str | None  # "NHWC" for TFLite artifacts, None: the source's
     rescue: bool  # int8 routes rescue themselves (edgekit.rescue) towards accuracy_target or their int8 tolerances
     optimizations: tuple[Any, ...]  # edgekit.optimize.steps.Step, in order
     isolate: bool
@@ -157,11 +159,12 @@ def make_plan(inputs: BuildInputs, options: BuildOptions) -> tuple[BuildPlan, Bu
     jobs = plan_jobs(framework, formats, precisions, options.formats is not None, scheme, qat, problems) if framework else []
     problems.add(calibration_problem(jobs, inputs.calibration_data, train))
     budget, timeout = _limits(inputs, options, problems)
+    layout = problems.attempt(lambda: _layout(options.layout, formats))
     problems.raise_all()
     plan = BuildPlan(
         options=options, target=profile.name, profile=profile, framework=framework,
         name=options.name or default_name(inputs.model), formats=tuple(formats), precisions=tuple(precisions), jobs=tuple(jobs),
-        scheme=scheme, tolerances=tolerances, budgets=budgets, accuracy_target=target,
+        scheme=scheme, tolerances=tolerances, budgets=budgets, accuracy_target=target, layout=layout,
         rescue=bool(rescue) and not qat, optimizations=tuple(steps),
         isolate=isolation(inputs.model, steps, options.isolate), memory_budget=budget, timeout=timeout,
     )
@@ -182,6 +185,17 @@ def _limits(inputs: BuildInputs, options: BuildOptions, problems: Problems) -> t
     size = problems.attempt(lambda: limits_onnx.check_model_limits(inputs.model, budget, graph)) if graph is not None else None
     timeout = problems.attempt(lambda: limits.route_timeout(options.timeout, size), options.timeout)
     return budget, timeout
+
+
+def _layout(layout: str | None, formats: Sequence[str]) -> str | None:
+    """``None`` (keep the source's layout) or ``"NHWC"``; NHWC is a TFLite option."""
+    if layout in (None, "NCHW", "source"):
+        return None
+    if layout != "NHWC":
+        raise InvalidOptionError(f"unknown layout '{layout}'", "choose NHWC (TFLite artifacts) or leave it out to keep the source's")
+    if "tflite" not in formats:
+        raise InvalidOptionError("layout='NHWC' applies to tflite artifacts and none is built", "add the tflite format")
+    return layout
 
 
 def framework_of(model: Any) -> str:

@@ -105,6 +105,8 @@ ROUTES: dict[tuple[str, str], Route] = build_table([
                                 static_shapes=True, requires=_needs("torch", "tflite", "litert_torch"))),
     (("onnx", "onnx"), Route(_C + "onnx_onnx", scheme_fields=_ORT_FIELDS, requires=_needs("onnx", "onnx"))),
     (("onnx", "openvino"), Route(_C + "onnx_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("onnx", "openvino"))),
+    (("onnx", "tflite"), Route(_C + "onnx_tflite", _TFLITE_PRECISIONS, extra="litert-torch", scheme_fields=_LITERT_TORCH_FIELDS,
+                               static_shapes=True, requires=_needs("onnx", "tflite", "torch", "litert_torch"))),
 ])
 
 
@@ -141,6 +143,7 @@ class RouteRequest:
     static_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     progress: Callable[[float, str], None] = lambda fraction, message: None
     float_layers: tuple[str, ...] = ()  # int8: layers (names in the converted graph) kept in float
+    layout: str | None = None  # "NHWC": a tflite artifact takes and gives its rank-4 NCHW tensors as NHWC
 
     @property
     def base_path(self) -> Path:

@@ -55,6 +55,7 @@ class RouteJob:
     calibration: list[Feed] = field(default_factory=list)
     static_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     float_layers: tuple[str, ...] = ()  # int8: layers kept in float (edgekit.rescue)
+    layout: str | None = None  # "NHWC": tflite artifacts take/give rank-4 NCHW tensors as NHWC
 
     @property
     def label(self) -> str:
@@ -215,6 +216,7 @@ class BuildSession:
         request = RouteRequest(
             source=source, precision=job.precision, scheme=job.scheme, calibration=job.calibration,
             out_dir=job.staging_dir, stem=job.stem, static_shapes=job.static_shapes, float_layers=job.float_layers,
+            layout=job.layout if job.format == "tflite" else None,
             progress=lambda fraction, message: progress(ProgressEvent(stage, fraction, message)),
         )
         progress(ProgressEvent(stage, 0.0, f"converting to {job.label}"))
@@ -232,7 +234,7 @@ class BuildSession:
                                   "the full error is printed with --verbose (and kept in the manifest's failure record)",
                                   detail=traceback.format_exc()) from exc
         seconds = time.perf_counter() - started
-        validation = self._validate(job, output.path, output.output_map, progress)
+        validation = self._validate(job, output.path, output.output_map, progress, _transposes(source.spec, output))
         finals = [job.output_dir / f.name for f in output.files]
         publish_files(list(zip(output.files, finals)))
         main = job.output_dir / output.path.name
@@ -245,7 +247,8 @@ class BuildSession:
             convert_seconds=round(seconds, 3), notes=tuple(output.notes),
         )
 
-    def _validate(self, job: RouteJob, path: Path, output_map: dict[str, str] | None, progress: ProgressCallback):
+    def _validate(self, job: RouteJob, path: Path, output_map: dict[str, str] | None, progress: ProgressCallback,
+                  transposes: dict[str, tuple[int, ...]] | None = None):
         from edgekit.formats.runner import open_runner
 
         source = self._require_source()
@@ -254,9 +257,11 @@ class BuildSession:
         in_names = match_names(source.spec.inputs, runner.inputs)
         out_names = match_names(source.spec.outputs, runner.outputs, output_map)
 
+        turn = transposes or {}
+
         def run(feed: Feed) -> dict[str, Any]:
-            raw = runner.run({in_names[name]: value for name, value in feed.items()})
-            return {name: raw[artifact_name] for name, artifact_name in out_names.items()}
+            raw = runner.run({in_names[name]: _turn(value, turn.get(name)) for name, value in feed.items()})
+            return {name: _turn(raw[artifact_name], turn.get(name), back=True) for name, artifact_name in out_names.items()}
 
         actuals = run_sequence(run, self.validation, self.states, self._progress_of(progress, stage, f"validating {job.label}"))
         result = compare(
@@ -291,3 +296,16 @@ class BuildSession:
             raise RuntimeError("BuildSession.open() must be called first")
         return self.source
 
+
+
+def _transposes(spec: ModelSource, output: Any) -> dict[str, tuple[int, ...]]:
+    """Source tensors an NHWC artifact takes/gives transposed (NCHW source -> NHWC artifact), by source name."""
+    artifact = {t.name: t.layout for t in (*(output.inputs or ()), *(output.outputs or ()))}
+    return {t.name: (0, 2, 3, 1) for t in (*spec.inputs, *spec.outputs)
+            if t.layout == "NCHW" and artifact.get(t.name) == "NHWC"}
+
+
+def _turn(value: Any, axes: tuple[int, ...] | None, back: bool = False) -> Any:
+    if axes is None:
+        return value
+    return np.ascontiguousarray(np.transpose(value, np.argsort(axes) if back else axes))

@@ -64,7 +64,7 @@ def evaluate(
     for fmt, ops in ops_by_format.items():
         certainty = "known" if stage == "artifact" or fmt in exact_formats else "likely"
         op_findings, stats[fmt] = _op_findings(ops, fmt, allowlist, profile, certainty)
-        findings += op_findings
+        findings += op_findings + _route_findings(ops, fmt)
     return CompatibilityReport(target=profile.name, stage=stage, formats=tuple(ops_by_format), precision=precision,
                                findings=tuple(findings), stats=stats)
 
@@ -135,6 +135,13 @@ def _layout_findings(profile: DeviceProfile, inputs: Sequence[TensorSpec]) -> li
                     message=f"input {spec.name} is {other}; {profile.name} prefers {profile.layout}",
                     hint=f"the converter inserts Transpose ops; export the model in {profile.layout} to avoid them")
             for spec in inputs if spec.layout == other]
+
+
+def _route_findings(ops: list[OpInfo], fmt: str) -> list[Finding]:
+    return [Finding(kind="route", severity="error", certainty="known", layer=op.name, op=op.op, format=fmt,
+                    message=f"the {fmt} route cannot convert {op.name}: {op.refused[fmt]}",
+                    hint=f"replace the {op.op} node, or build this model for another format")
+            for op in ops if fmt in op.refused]
 
 
 def _op_findings(ops: list[OpInfo], fmt: str, allowlist: OpList | None, profile: DeviceProfile,

@@ -50,7 +50,7 @@ def precheck(ops: list, profile: DeviceProfile, source: Any, formats: Sequence[s
     exact = ("onnx",) if source.framework == "onnx" else ()
     reports = [evaluate({fmt: ops for fmt in formats}, profile, precision=precision, scheme=scheme, inputs=source.inputs,
                         exact_formats=exact, fixed_shapes=fixed) for precision in precisions]
-    blocking = [f for report in reports for f in report.blocking]
+    blocking = [f for report in reports for f in report.blocking if f.kind != "route"]  # a refusing route fails alone
     if blocking and not force:
         listed = "\n".join(f"  - {f.message} (hint: {f.hint})" for f in blocking[:10])
         more = f"\n  ... and {len(blocking) - 10} more" if len(blocking) > 10 else ""

@@ -38,6 +38,7 @@ class OpInfo(_Frozen):
     targets: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     compute: int = 0
     output_shape: tuple[int | None, ...] | None = None
+    refused: dict[str, str] = Field(default_factory=dict)  # format -> why that format's route cannot convert this op
 
 
 class Finding(_Frozen):
@@ -45,10 +46,11 @@ class Finding(_Frozen):
 
     ``severity``: ``error`` breaks a hard limit of the device; ``fallback`` runs, but not on the
     accelerator; ``change`` needs an option or a model change (edgekit may do it for you, see the hint);
-    ``info`` is worth knowing.
+    ``info`` is worth knowing. ``kind='route'``: the converter for that format refuses the op (an error for that
+    format only: a build still makes its other formats).
     """
 
-    kind: Literal["op", "dynamic_shape", "dtype", "precision", "layout"]
+    kind: Literal["op", "dynamic_shape", "dtype", "precision", "layout", "route"]
     severity: Severity
     certainty: Certainty
     message: str

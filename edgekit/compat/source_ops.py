@@ -217,13 +217,33 @@ def _torch_compute(node: Any, kind: str | None, out_shape: Any) -> int:
     return out
 
 
+# ONNX op type -> kind, for the TFLite ops the onnx->tflite route (importer + litert-torch) usually emits.
+_ONNX_KINDS = {
+    "Conv": "conv", "ConvTranspose": "conv_transpose", "Gemm": "dense", "MatMul": "matmul", "Add": "add", "Sub": "sub",
+    "Mul": "mul", "Div": "div", "Relu": "relu", "Clip": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softmax": "softmax",
+    "Gelu": "gelu", "HardSwish": "hard_swish", "LeakyRelu": "leaky_relu", "PRelu": "prelu", "Elu": "elu", "Exp": "exp",
+    "MaxPool": "max_pool", "AveragePool": "avg_pool", "GlobalAveragePool": "global_avg_pool",
+    "GlobalMaxPool": "global_max_pool", "ReduceMean": "mean", "Reshape": "reshape", "Flatten": "reshape",
+    "Squeeze": "reshape", "Unsqueeze": "reshape", "Transpose": "transpose", "Concat": "concat", "Pad": "pad",
+    "BatchNormalization": "batch_norm", "LayerNormalization": "layer_norm", "Gather": "embedding", "Slice": "slice",
+    "Identity": "identity", "Dropout": "identity", "Erf": "erf", "Sqrt": "sqrt", "ArgMax": "argmax",
+    "Shape": "identity", "ConstantOfShape": "identity", "Range": "identity", "Size": "identity",
+}
+
+
 def _onnx_ops(model: Any) -> list[OpInfo]:
-    return onnx_graph_ops(model, _onnx_targets)
+    from edgekit.sources.onnx_import import refusals
+
+    refused = {r.node: r.reason + f" ({r.op_type}, opset {r.opset})" for r in refusals(model)}
+    ops = onnx_graph_ops(model, _onnx_targets)
+    return [op.model_copy(update={"refused": {"tflite": refused[op.name]}}) if op.name in refused else op for op in ops]
 
 
 def _onnx_targets(op_type: str) -> dict[str, tuple[str, ...]]:
     openvino = _ONNX_TO_OPENVINO.get(op_type, op_type)
-    return {"onnx": (op_type,), "openvino": (openvino,) if openvino else (), "tflite": (op_type.upper(),)}
+    kind = _ONNX_KINDS.get(op_type)
+    tflite = _KINDS[kind][0] if kind else (op_type.upper(),)
+    return {"onnx": (op_type,), "openvino": (openvino,) if openvino else (), "tflite": tflite}
 
 
 def onnx_graph_ops(model: Any, targets_of: Callable[[str], dict[str, tuple[str, ...]]]) -> list[OpInfo]:
