@@ -52,9 +52,11 @@ def _global_cosine(ref: list[np.ndarray], act: list[np.ndarray]) -> Callable[[np
     rr = np.array([float(np.dot(r, r)) for r in ref])
     aa = np.array([float(np.dot(a, a)) for a in act])
 
-    def statistic(idx: np.ndarray) -> np.ndarray:
-        norm = np.sqrt(rr[idx].sum(axis=1) * aa[idx].sum(axis=1))
-        return np.where(norm > 0, dot[idx].sum(axis=1) / np.where(norm > 0, norm, 1.0), 1.0)
+    def statistic(idx: np.ndarray) -> np.ndarray:  # the rule of metrics.cosine: only two all-zero sets agree
+        r_energy, a_energy = rr[idx].sum(axis=1), aa[idx].sum(axis=1)
+        norm = np.sqrt(r_energy * a_energy)
+        both_zero = np.where((r_energy == 0) & (a_energy == 0), 1.0, 0.0)
+        return np.clip(np.where(norm > 0, dot[idx].sum(axis=1) / np.where(norm > 0, norm, 1.0), both_zero), -1.0, 1.0)
 
     return statistic
 

@@ -139,7 +139,8 @@ def test_rescue_is_on_by_default_and_free_when_plain_int8_passes(tmp_path: Path,
                     validation_data=mlp_data[100:], output_dir=tmp_path / "healthy")
     record = read_manifest(tmp_path / "healthy")["config"]["run"]["rescue"]["onnx/int8"]
     assert record["met"] and record["tries"] == [] and record["stopped"] == "target met"
-    assert record["target"] == {"cosine": 0.98, "top1_agreement": 0.95, "min_int8_weight_fraction": 0.5}
+    assert record["target"] == {"cosine": 0.98, "top1_agreement": 0.95, "min_int8_weight_fraction": 0.5,
+                                "relative_error": 0.1, "detection_cosine": 0.95}
     edgekit.convert(outlier_onnx(), formats="onnx", precision="int8", calibration_data=mlp_data[:100],
                     validation_data=mlp_data[100:], output_dir=tmp_path / "plain", rescue=False)
     assert "rescue" not in read_manifest(tmp_path / "plain")["config"]

@@ -172,3 +172,16 @@ def test_retrieval_agreement_when_asked_and_detection_heads_by_their_own_toleran
                      Tolerances.default_for("int8"), classifier=False)
     assert result.outputs[0].kind == "detection" and result.outputs[0].rule == "detection: cosine >= 0.95 (whole interval)"
     assert result.status == "passed"
+
+
+def test_an_artifact_that_outputs_zeros_fails_with_a_tight_interval():
+    """A cosine over all samples (outputs of a few values) is 0, not 1, for resamples where the artifact gives only
+    zeros: an int8 artifact that collapsed to zero on most inputs must fail, not stay inconclusive."""
+    from edgekit.validation import output_metrics
+
+    rng = np.random.default_rng(3)
+    reference = [rng.normal(size=(1, 10)) for _ in range(64)]
+    actual = [np.zeros((1, 10)) if i % 8 else r * 0.1 + rng.normal(size=(1, 10)) for i, r in enumerate(reference)]
+    result = output_metrics("logits", reference, actual, kind="tensor", tolerances=Tolerances(cosine=0.999))
+    cosine = result.checks[0]
+    assert cosine.metric == "cosine" and cosine.high < 0.5 and cosine.status == "failed"
