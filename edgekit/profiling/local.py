@@ -44,7 +44,7 @@ class Job(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
-    format: Literal["tflite", "onnx", "openvino"]
+    format: Literal["tflite", "onnx", "openvino", "executorch"]
     runtime_device: str | None = None  # TFLite delegate, ONNX Runtime execution provider or OpenVINO device
     settings: Settings = Settings()
     dataset: str | None = None
