@@ -55,7 +55,8 @@ class Transformer(nn.Module):
         return self.head(self.encoder(self.embed(tokens)).mean(1))
 
 
-MODELS = {"cnn": (CNN, (1, 3, 16, 16)), "lstm": (LSTM, (1, 6, 8)), "transformer": (Transformer, (1, 6, 8))}
+MODELS = {"cnn": (CNN, (1, 3, 16, 16), "image"), "lstm": (LSTM, (1, 6, 8), "rows"),
+          "transformer": (Transformer, (1, 6, 8), "tokens")}
 # cosine floors: fp32 exact to float rounding; int8 what per-channel pt2e int8 measures on these models, less margin
 INT8_COSINE = {"cnn": 0.99, "lstm": 0.99, "transformer": 0.99}
 
@@ -68,10 +69,10 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module", params=sorted(MODELS))
 def build(request, tmp_path_factory):
     torch.manual_seed(0)
-    cls, shape = MODELS[request.param]
+    cls, shape, name = MODELS[request.param]
     model = cls().eval()
-    calibration = [{"x": RNG.standard_normal(shape).astype(np.float32)} for _ in range(16)]
-    example = torch.from_numpy(calibration[0]["x"])
+    calibration = [{name: RNG.standard_normal(shape).astype(np.float32)} for _ in range(16)]
+    example = torch.from_numpy(calibration[0][name])
     result = edgekit.convert(model, example_inputs=(example,), formats=["executorch"], precision=["fp32", "int8"],
                              calibration_data=calibration, output_dir=tmp_path_factory.mktemp(request.param))
     return request.param, model, shape, result
