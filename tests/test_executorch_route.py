@@ -115,7 +115,10 @@ def test_profile_of_a_pte_gives_latency_stats(build):
         pytest.skip("profiled once, on the CNN")
     report = edgekit.profile(result.artifacts[0].path, runs=20, min_seconds=0.05, warmup=2, op_profile_runs=0)
     stats = report.results[0]
-    assert stats.status == "ok" and stats.runs >= 20 and 0 < stats.latency.median_ms < 1000
+    assert (stats.status, stats.format, stats.runtime, stats.accelerator) == ("complete", "executorch", "executorch",
+                                                                              "XnnpackBackend")
+    assert stats.runs >= 20 and 0 < stats.min_ms <= stats.median_ms <= stats.p90_ms < 1000
+    assert stats.peak_rss_bytes and stats.peak_rss_bytes > 0 and stats.load_ms is not None
 
 
 @pytest.mark.slow

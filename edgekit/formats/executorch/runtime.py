@@ -80,10 +80,11 @@ def load(path: Path, *, device: str | None = None, threads: int | None = None,
 
 
 def probe() -> list[str]:
-    """The backends registered in this executorch runtime build."""
-    from edgekit.quiet import quiet
+    """XnnpackBackend when the runtime's native extension is installed (the executorch wheels link XNNPACK
+    into it). Found on disk, not imported: loading the runtime imports torch, which device listing and the
+    agent must not. The other backends need device builds this host has none of."""
+    import importlib.util
 
-    with quiet():
-        from executorch.runtime import Runtime
-
-        return list(Runtime.get().backend_registry.registered_backend_names)
+    spec = importlib.util.find_spec("executorch")
+    folders = [Path(f) / "extension" / "pybindings" for f in (spec.submodule_search_locations or ())] if spec else []
+    return ["XnnpackBackend"] if any(any(f.glob("_portable_lib*")) for f in folders if f.is_dir()) else []
