@@ -67,12 +67,14 @@ class ExecuTorchRunner(Runner):
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = self._execute(self.prepare(feed))
         return {spec.name: np.array(value.numpy() if hasattr(value, "numpy") else value)
-                for spec, value in zip(self.outputs, values, strict=False)}
+                for spec, value in zip(self.outputs, values, strict=True)}
 
 
 def load(path: Path, *, device: str | None = None, threads: int | None = None,
          profile_ops: bool = False) -> ExecuTorchRunner:
-    """Load ``path``; ``device`` may only name XnnpackBackend (what this runtime build runs on CPU)."""
+    """Load ``path``; ``device`` may only name XnnpackBackend (what this runtime build runs on CPU).
+    ``threads`` is not applied: the ExecuTorch Python runtime exposes no thread setting (XNNPACK's threadpool
+    sizes itself); ``profile_ops`` gives no per-op times (``op_profile`` returns None)."""
     if device not in (None, "XnnpackBackend", "CPU", "cpu"):
         raise EdgekitError(f"the ExecuTorch runtime here cannot target {device}",
                            "this host runs XnnpackBackend (CPU); Core ML / MPS / Vulkan / QNN need device builds")
