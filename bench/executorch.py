@@ -16,12 +16,15 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+# this file is called executorch.py: its folder, first on sys.path, would shadow the executorch package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 RESULTS = Path(__file__).parent / "results" / "executorch.json"
 FORMATS = ("executorch", "onnx", "tflite")
 

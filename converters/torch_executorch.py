@@ -4,8 +4,9 @@ partitioner -> ``to_executorch()`` (the optional ``edgekit[executorch]`` extra).
 - fp32: the exported program lowered as is; what XNNPACK does not take runs in the portable kernels.
 - int8: the pt2e flow of ``torchao.quantization.pt2e`` with ExecuTorch's ``XNNPACKQuantizer``
   (``get_symmetric_quantization_config``: symmetric int8 weights, per channel unless the scheme says
-  per tensor; asymmetric int8 activations), calibrated on ``request.calibration``; ``float_layers`` are
-  module names (``model.named_modules()``) excluded with ``set_module_name(name, None)``.
+  per tensor; asymmetric int8 activations), calibrated on ``request.calibration``. ``float_layers`` are
+  refused: executorch 1.4's XNNPACKQuantizer asserts "quantization_config == None is not supported yet"
+  on ``set_module_name(name, None)``, so it cannot keep a module in float.
 - fp16 is refused by the route table: XNNPACK runs fp16 only on arm64 cores with fp16 arithmetic, and a
   half-precision export changes the program's I/O to float16, which this host could not validate.
 
@@ -78,24 +79,20 @@ def _quantized(program: Any, args: tuple[Any, ...], request: RouteRequest) -> tu
 
     if not request.calibration:
         raise ConversionError("int8 quantization needs calibration data and none was given", "pass calibration samples")
+    if request.float_layers:
+        raise ConversionError(
+            f"the ExecuTorch XNNPACK quantizer cannot keep layers in float ({', '.join(request.float_layers)})",
+            "executorch 1.4's XNNPACKQuantizer does not support set_module_name(name, None); build int8 without "
+            "float_layers, or keep those layers in float with the onnx or openvino route")
     per_channel = request.scheme.per_channel
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
-    module = program.module()
-    known = {name for name, _ in module.named_modules() if name}
-    unknown = [name for name in request.float_layers if name not in known]
-    if unknown:
-        raise ConversionError(f"float_layers names '{unknown[0]}', which is not a module of the model",
-                              f"the XNNPACK quantizer excludes modules by name, e.g. {', '.join(sorted(known)[:6])}")
-    for name in request.float_layers:
-        quantizer.set_module_name(name, None)
-    prepared = prepare_pt2e(module, quantizer)
+    prepared = prepare_pt2e(program.module(), quantizer)
     names = request.source.input_names
     for feed in request.calibration:
         prepared(*(torch.from_numpy(feed[name]).to(arg.dtype) for name, arg in zip(names, args, strict=True)))
     converted = convert_pt2e(prepared)
-    kept = f"; kept in float: {', '.join(request.float_layers)}" if request.float_layers else ""
     note = (f"int8: pt2e XNNPACKQuantizer, symmetric {'per-channel' if per_channel else 'per-tensor'} int8 weights, "
-            f"asymmetric int8 activations, calibrated on {len(request.calibration)} samples{kept}")
+            f"asymmetric int8 activations, calibrated on {len(request.calibration)} samples")
     return torch.export.export(converted, args, strict=False), note
 
 
