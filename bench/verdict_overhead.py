@@ -59,7 +59,7 @@ def main() -> None:
     from edgekit import holdout
     from edgekit.data import load_feeds
     from edgekit.options import Tolerances
-    from edgekit.runtime import open_runner
+    from edgekit import open_runner
     from edgekit.sources import load_source
     from edgekit.validation import compare, match_names
 

@@ -52,7 +52,7 @@ class DeviceProfile(_Strict):
     device_class: Literal["cpu", "gpu", "npu"]
     extends: str | None = None
     runtime: RuntimeChoice = RuntimeChoice()
-    formats: tuple[Literal["tflite", "onnx", "openvino"], ...] = Field(min_length=1)
+    formats: tuple[Literal["tflite", "onnx", "openvino", "executorch"], ...] = Field(min_length=1)
     precision: Literal["fp32", "fp16", "int8", "dynamic"] = "fp32"
     quantization: QuantScheme = QuantScheme()
     static_shapes: bool = False

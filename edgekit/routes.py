@@ -71,7 +71,8 @@ _C = "edgekit.converters."
 _TFLITE_PRECISIONS = (*ALL_PRECISIONS, "dynamic")
 # what loading the source, converting and validating the artifact import, per framework and per format
 _LOAD = {"keras2": ("tensorflow", "tf_keras"), "keras3": ("tensorflow", "keras"), "torch": ("torch",), "onnx": ("onnx",)}
-_MAKE = {"tflite": ("ai_edge_litert",), "onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",)}
+_MAKE = {"tflite": ("ai_edge_litert",), "onnx": ("onnx", "onnxruntime"), "openvino": ("openvino",),
+         "executorch": ("executorch", "torchao")}
 
 
 def _needs(framework: str, fmt: str, *more: str) -> tuple[str, ...]:
@@ -103,6 +104,9 @@ ROUTES: dict[tuple[str, str], Route] = build_table([
     (("torch", "openvino"), Route(_C + "torch_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("torch", "openvino"))),
     (("torch", "tflite"), Route(_C + "torch_tflite", _TFLITE_PRECISIONS, extra="litert-torch", scheme_fields=_LITERT_TORCH_FIELDS,
                                 static_shapes=True, requires=_needs("torch", "tflite", "litert_torch"))),
+    (("torch", "executorch"), Route(_C + "torch_executorch", ("fp32", "int8"), extra="executorch",
+                                    scheme_fields=frozenset({"per_channel"}), static_shapes=True,
+                                    requires=_needs("torch", "executorch"))),
     (("onnx", "onnx"), Route(_C + "onnx_onnx", scheme_fields=_ORT_FIELDS, requires=_needs("onnx", "onnx"))),
     (("onnx", "openvino"), Route(_C + "onnx_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("onnx", "openvino"))),
     (("onnx", "tflite"), Route(_C + "onnx_tflite", _TFLITE_PRECISIONS, extra="litert-torch", scheme_fields=_LITERT_TORCH_FIELDS,

@@ -9,12 +9,12 @@ from edgekit.compat.report import BudgetCheck, CompatibilityReport
 from edgekit.optimize.report import OptimizationReport
 
 Framework = Literal["keras2", "keras3", "torch", "onnx"]
-Format = Literal["tflite", "onnx", "openvino"]
+Format = Literal["tflite", "onnx", "openvino", "executorch"]
 Precision = Literal["fp32", "fp16", "int8", "dynamic"]
 Layout = Literal["NCHW", "NHWC", "NCW", "NWC", "NC", "scalar", "other"]
 
 FRAMEWORKS: tuple[str, ...] = ("keras2", "keras3", "torch", "onnx")
-FORMATS: tuple[str, ...] = ("tflite", "onnx", "openvino")
+FORMATS: tuple[str, ...] = ("tflite", "onnx", "openvino", "executorch")
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "dynamic")
 
 

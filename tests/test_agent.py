@@ -77,7 +77,7 @@ def test_agent_imports_no_tensorflow_or_torch(agent, artifacts):
     profile(artifacts["onnx"], device=agent, token=TOKEN, **FAST)
     info = AgentClient(agent, token=TOKEN).info_dict()
     assert info["heavy_modules_loaded"] == []
-    assert set(info["host"]["accelerators"]) == {"tflite", "onnx", "openvino"}
+    assert set(info["host"]["accelerators"]) == {"tflite", "onnx", "openvino", "executorch"}
 
 
 def test_wrong_or_missing_token_is_refused(agent, artifacts, monkeypatch):

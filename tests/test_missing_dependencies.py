@@ -70,19 +70,20 @@ def test_profile_without_onnxruntime_names_the_agent_extra(onnx_file):
 
 
 def test_devices_without_any_runtime_lists_every_runtime_as_missing_with_its_install_line():
-    done = _cli_without(("ai_edge_litert", "tflite_runtime", "onnxruntime", "openvino"), "devices", "--scan", "0", "--json")
+    done = _cli_without(("ai_edge_litert", "tflite_runtime", "onnxruntime", "openvino", "executorch"), "devices", "--scan", "0", "--json")
     assert done.returncode == 0, done.stderr
     import json
 
     entries = json.loads(done.stdout)["devices"]
     runtimes = {(e["format"], e["runtime"]): e for e in entries if e["kind"] == "runtime"}
     assert set(runtimes) == {("tflite", "litert"), ("tflite", "tflite-runtime"), ("onnx", "onnxruntime"),
-                             ("onnx", "openvino"), ("openvino", "openvino")}
+                             ("onnx", "openvino"), ("openvino", "openvino"), ("executorch", "executorch")}
     assert all(e["state"] == "missing" for e in entries)
     assert runtimes[("onnx", "onnxruntime")]["install"] == "pip install 'edgekit[agent]'"
     assert runtimes[("tflite", "tflite-runtime")]["install"] == "pip install tflite-runtime"
     accelerators = [e for e in entries if e["kind"] == "accelerator"]
-    assert len(accelerators) == 6 + 1 + 8 + 3 + 3 and all(e["install"] for e in accelerators)
+    assert runtimes[("executorch", "executorch")]["install"] == "pip install 'edgekit[executorch]'"
+    assert len(accelerators) == 6 + 1 + 8 + 3 + 3 + 5 and all(e["install"] for e in accelerators)
 
 
 def test_devices_here_says_installed_available_and_not_present():

@@ -42,7 +42,8 @@ def test_every_declared_requirement_exists_and_its_extra_is_in_pyproject(key):
     for module in route.requires:
         assert importlib.util.find_spec(module) is not None, f"{key}: {module} is not an importable module"
     assert (route.extra or "convert") in extras and route.install == f"pip install 'edgekit[{route.extra or 'convert'}]'"
-    assert {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert"}[key[1]] in route.requires
+    assert {"onnx": "onnxruntime", "openvino": "openvino", "tflite": "ai_edge_litert",
+            "executorch": "executorch"}[key[1]] in route.requires
 
 
 def test_a_duplicate_key_raises():

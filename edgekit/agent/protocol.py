@@ -38,7 +38,7 @@ class RemoteJob(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    format: Literal["tflite", "onnx", "openvino"]
+    format: Literal["tflite", "onnx", "openvino", "executorch"]
     main: str
     files: tuple[Upload, ...] = Field(min_length=1, max_length=16)
     dataset: Upload | None = None

@@ -26,9 +26,10 @@ class OpList(BaseModel):
     tflite: tuple[str, ...] | None = None
     onnx: tuple[str, ...] | None = None
     openvino: tuple[str, ...] | None = None
+    executorch: tuple[str, ...] | None = None
     partitioning: Literal["any", "prefix"] = "any"
 
-    @field_validator("tflite", "onnx", "openvino")
+    @field_validator("tflite", "onnx", "openvino", "executorch")
     @classmethod
     def _names(cls, ops: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if ops is not None and any(not op.strip() for op in ops):

@@ -114,9 +114,10 @@ def source_ops(source: Any) -> list[OpInfo]:
 
 
 def _targets(kind: str | None, op: str) -> dict[str, tuple[str, ...]]:
+    # executorch: which ops XNNPACK takes is known only after partitioning, so the check runs on the .pte
     if kind is None:  # unknown to the table: the op's own name, upper-cased for TFLite, is the best guess
-        return {"tflite": (op.upper(),), "onnx": (op,), "openvino": (op,)}
-    return dict(zip(_FORMATS, _KINDS[kind], strict=True))
+        return {"tflite": (op.upper(),), "onnx": (op,), "openvino": (op,), "executorch": ()}
+    return {**dict(zip(_FORMATS, _KINDS[kind], strict=True)), "executorch": ()}
 
 
 def _elements(shape: Any) -> int:
@@ -243,7 +244,7 @@ def _onnx_targets(op_type: str) -> dict[str, tuple[str, ...]]:
     openvino = _ONNX_TO_OPENVINO.get(op_type, op_type)
     kind = _ONNX_KINDS.get(op_type)
     tflite = _KINDS[kind][0] if kind else (op_type.upper(),)
-    return {"onnx": (op_type,), "openvino": (openvino,) if openvino else (), "tflite": tflite}
+    return {"onnx": (op_type,), "openvino": (openvino,) if openvino else (), "tflite": tflite, "executorch": ()}
 
 
 def onnx_graph_ops(model: Any, targets_of: Callable[[str], dict[str, tuple[str, ...]]]) -> list[OpInfo]:

@@ -59,7 +59,7 @@ class DivergenceReport(_Model):
 
     schema_version: int = REPORT_SCHEMA_VERSION
     artifact: str
-    format: Literal["tflite", "onnx", "openvino"]
+    format: Literal["tflite", "onnx", "openvino", "executorch"]
     precision: str
     reference: str
     samples: int

@@ -26,6 +26,7 @@ FORMATS: dict[str, str] = format_table([
     ("tflite", "edgekit.formats.tflite"),
     ("onnx", "edgekit.formats.onnx"),
     ("openvino", "edgekit.formats.openvino"),
+    ("executorch", "edgekit.formats.executorch"),
 ])
 
 

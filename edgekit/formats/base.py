@@ -114,7 +114,8 @@ class ArtifactFormat:
         if dotted is None:
             from edgekit.errors import EdgekitError
 
-            raise EdgekitError(f"edgekit cannot do '{name}' for {self.title} artifacts", "use another format")
+            raise EdgekitError(f"edgekit cannot do '{name}' for {self.title} artifacts: not available for {self.name}",
+                               " ".join(self.notes) or "use another format")
         for requirement in self.requires:
             from edgekit.dependencies import require
 

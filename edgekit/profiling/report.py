@@ -51,7 +51,7 @@ class ArtifactProfile(_Model):
     """Everything measured for one artifact on one device. Statistics are None when timing did not finish."""
 
     artifact: str
-    format: Literal["tflite", "onnx", "openvino"]
+    format: Literal["tflite", "onnx", "openvino", "executorch"]
     precision: str | None = None
     size_bytes: int
     device: str

@@ -114,3 +114,43 @@ def openvino_ir(onnx_path: Path, xml: Path) -> Path:
 
     ov.save_model(ov.convert_model(str(onnx_path)), str(xml), compress_to_fp16=False)
     return xml
+
+
+def executorch_model(path: Path, quantized: bool = False) -> Path:
+    """``y = x + float(k)`` lowered to an ExecuTorch .pte with XNNPACK (the route's own lowering); with
+    ``quantized``, ``out = 2 * q`` quantized to int8 by the pt2e XNNPACK quantizer (float I/O, as ExecuTorch
+    programs have: the quantize/dequantize steps are inside the program)."""
+    import torch
+
+    from edgekit.converters.torch_executorch import _lower
+
+    class Add(torch.nn.Module):
+        def forward(self, x, k):
+            return x + k.to(torch.float32)
+
+    class Scale(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4, bias=False)
+            self.fc.weight.data = 2 * torch.eye(4)
+
+        def forward(self, q):
+            return self.fc(q)
+
+    if not quantized:
+        args = (torch.zeros(1, 4), torch.zeros(1, 4, dtype=torch.int64))
+        program, names = torch.export.export(Add(), args), (["x", "k"], ["y"])
+    else:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+        args = (torch.tensor([[1.0, -2.0, 3.5, 0.0]]),)
+        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        prepared = prepare_pt2e(torch.export.export(Scale().eval(), args).module(), quantizer)
+        prepared(torch.tensor([[-4.0, 4.0, 7.0, 0.0]]))
+        program, names = torch.export.export(convert_pt2e(prepared), args), (["q"], ["out"])
+    path.write_bytes(_lower(program, *names).to_executorch().buffer)
+    return path

@@ -24,12 +24,12 @@ def artifacts(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("format-table")
     onnx = models.onnx_model(folder / "m.onnx")
     return {"tflite": models.tflite_model(folder / "m.tflite"), "onnx": onnx,
-            "openvino": models.openvino_ir(onnx, folder / "m.xml")}
+            "openvino": models.openvino_ir(onnx, folder / "m.xml"), "executorch": models.executorch_model(folder / "m.pte")}
 
 
 def test_every_format_package_is_in_the_table():
     packages = {p.parent.name for p in FORMATS_DIR.glob("*/__init__.py")}
-    assert packages == set(FORMATS) == {"tflite", "onnx", "openvino"}
+    assert packages == set(FORMATS) == {"tflite", "onnx", "openvino", "executorch"}
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -50,9 +50,11 @@ def test_members_read_the_formats_own_artifact(name, artifacts):
     fmt, path = get_format(name), artifacts[name]
     assert {s.name for s in fmt.member("read_inputs")(path)} == {"x", "k"}
     assert fmt.member("stored_precision")(path) == "fp32"
-    assert [op.op for op in fmt.member("list_ops")(path)] in (["CAST", "ADD"], ["Cast", "Add"], ["Convert", "Add"])
+    assert [op.op for op in fmt.member("list_ops")(path)] in (["CAST", "ADD"], ["Cast", "Add"], ["Convert", "Add"],
+                                                                  ["dim_order_ops::_to_dim_order_copy.out", "XnnpackBackend"])
     assert sum(fmt.member("weight_counts")(path).values()) == 0  # the graph has no weights
-    assert [f.name for f in fmt.files(path)] == {"tflite": ["m.tflite"], "onnx": ["m.onnx"], "openvino": ["m.xml", "m.bin"]}[name]
+    assert [f.name for f in fmt.files(path)] == {"tflite": ["m.tflite"], "onnx": ["m.onnx"], "openvino": ["m.xml", "m.bin"],
+                                  "executorch": ["m.pte"]}[name]
 
 
 @pytest.mark.parametrize(("mine", "other"), list(itertools.product(sorted(FORMATS), repeat=2)))
