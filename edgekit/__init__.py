@@ -29,6 +29,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "DeviceProfile": "edgekit.profiles",
     "QuantScheme": "edgekit.options",
     "Build": "edgekit.specs",
+    "FORMATS": "edgekit.specs",
     "Artifact": "edgekit.specs",
     "ModelSource": "edgekit.specs",
     "TensorSpec": "edgekit.specs",
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
     from edgekit.profiling import ProfileReport
     from edgekit.progress import ProgressEvent
     from edgekit.shapes import parse_shape
-    from edgekit.specs import Artifact, Build, ModelSource, TensorSpec, ValidationResult, shape_text
+    from edgekit.specs import FORMATS, Artifact, Build, ModelSource, TensorSpec, ValidationResult, shape_text
 
 
 def __getattr__(name: str) -> Any:

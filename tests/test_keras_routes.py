@@ -201,5 +201,3 @@ def test_unsupported_op_is_named(tmp_path):
     for fmt in ("tflite", "openvino"):
         with pytest.raises(ConversionError, match="MatrixDeterminant"):
             _convert(source, fmt, "fp32", tmp_path, [])
-    with pytest.raises(ConversionError, match="calibration"):
-        _convert(source, "tflite", "int8", tmp_path, [])

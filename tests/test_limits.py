@@ -207,10 +207,11 @@ def test_a_one_sample_calibration_set_warns_with_the_number_needed(tmp_path):
 
     model = kill.small_onnx(tmp_path / "m.onnx")
     np.save(tmp_path / "cal.npy", np.random.default_rng(0).standard_normal((1, 1, 64)).astype(np.float32))
+    np.save(tmp_path / "val.npy", np.random.default_rng(1).standard_normal((16, 1, 64)).astype(np.float32))
     build = edgekit.convert(model, formats="onnx", precision="int8", calibration_data=tmp_path / "cal.npy",
-                            output_dir=tmp_path / "out")
+                            validation_data=tmp_path / "val.npy", output_dir=tmp_path / "out")
     warning = calibration_warning(1, ["int8"])
     assert warning in build.artifacts[0].notes and read_manifest(tmp_path / "out")["config"]["run"]["warnings"] == [warning]
     done = subprocess.run(kill.cli("convert", str(model), "-f", "onnx", "-p", "int8", "-c", str(tmp_path / "cal.npy"),
-                                   "-o", str(tmp_path / "out2")), capture_output=True, text=True, timeout=300)
+                                   "--validation", str(tmp_path / "val.npy"), "-o", str(tmp_path / "out2")), capture_output=True, text=True, timeout=300)
     assert "at least 16 are needed" in done.stdout + done.stderr

@@ -103,7 +103,8 @@ def test_torch_chain_in_memory(labelled, tmp_path):
     assert pruned.parameters < 0.5 * source.parameters and qat.accuracy >= source.accuracy - 0.03
     for artifact in build.artifacts:
         assert artifact.precision == "int8" and artifact.validation.status == "passed", artifact.validation.message
-        assert artifact.validation.accuracy >= source.accuracy - 0.03
+        # on the same validation samples as the model it exports (the chain records accuracy on all of val_data)
+        assert artifact.validation.accuracy >= artifact.validation.reference_accuracy - 0.03
 
 
 def test_a_teacher_for_another_task_is_refused(labelled, tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import sys
 
 import numpy as np
 import pytest
@@ -208,6 +209,7 @@ def test_safely_loaded_pt2_converts_to_tflite(file_sources, digits, tmp_path):
 def test_tflite_route_without_litert_torch_names_the_extra(cnn_source, tmp_path, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "litert_torch" else real_find_spec(name, *a))
+    monkeypatch.delitem(sys.modules, "litert_torch", raising=False)  # imported by an earlier test of this process
     with pytest.raises(MissingDependencyError) as info:  # from the route's declared requirements, before any work
         _request(cnn_source, "tflite", "fp32", tmp_path, [])
     assert "converting torch to tflite needs the Python module 'litert_torch'" in info.value.message

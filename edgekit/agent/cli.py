@@ -35,7 +35,7 @@ def agent_command(token_file: str | None, announce: bool, **options) -> None:
     """Run the profiling agent on this device (needs a model runtime only, no TensorFlow or PyTorch)."""
     from edgekit.cli_errors import friendly_errors
 
-    friendly_errors(_run)(token_file, announce, options)
+    friendly_errors(_run, own_signals=True)(token_file, announce, options)  # uvicorn shuts down on SIGTERM
 
 
 def _run(token_file: str | None, announce: bool, options: dict) -> None:

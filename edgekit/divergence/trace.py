@@ -75,6 +75,8 @@ def compare(reference: ModelTrace, artifact: ModelTrace, calibration: ModelTrace
                 pair.stats.add(ref[pair.key], act[pair.art_key].reshape(ref[pair.key].shape))
         for output in outputs:
             output.add(ref, act)
+    for rest in (ref_samples, art_samples):  # let both runs finish (zip stops before asking the second for its end)
+        next(rest, None)
     cal = _calibration_ranges(calibration, [p.key for p in pairs]) if calibration is not None else {}
     rows = _rows(pairs, artifact, cal)
     notes = []

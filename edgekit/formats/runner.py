@@ -36,7 +36,11 @@ class Runner(ABC):
             is_quantized = spec.scale is not None and np.issubdtype(np.dtype(spec.dtype), np.integer)
             if is_quantized and np.issubdtype(value.dtype, np.floating):
                 value = quantize(value, spec)
-            prepared[spec.name] = np.ascontiguousarray(value.astype(spec.dtype, copy=False))
+            shape = tuple(spec.shape)
+            if None not in shape and value.shape != shape and value.size == int(np.prod(shape)) \
+                    and tuple(d for d in value.shape if d != 1) == tuple(d for d in shape if d != 1):
+                value = value.reshape(shape)  # only size-1 axes differ (a scalar given as [1]): the same values
+            prepared[spec.name] = np.asarray(value.astype(spec.dtype, copy=False), order="C")  # keeps 0-d (ascontiguousarray makes it [1])
         return prepared
 
     # -- profiling: inputs prepared once, then a lean call per timed run --------------------------

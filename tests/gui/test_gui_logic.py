@@ -123,7 +123,7 @@ def test_device_rows_from_this_host_list_every_runtime_of_every_format():
 
     entries = [entry.model_dump(mode="json") for entry in devices()]
     rows = host_rows(host_info(probe=False).model_dump(mode="json"), entries)
-    assert {row.kind for row in rows} == {"cpu", "tflite", "onnx", "openvino"}
+    assert {row.kind for row in rows} == {"cpu", "tflite", "onnx", "openvino", "executorch"}
     assert next(r for r in rows if r.name == "onnx · onnxruntime CPUExecutionProvider").state == "available"
 
 

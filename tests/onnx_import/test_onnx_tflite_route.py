@@ -21,9 +21,9 @@ def _by_precision(build) -> dict:
 @pytest.mark.slow
 def test_vision_model_fp32_and_int8_through_litert(tmp_path: Path) -> None:
     model, feed = group_models.vision()
-    calibration = np.random.default_rng(0).standard_normal((16, 1, 3, 32, 32)).astype(np.float32)
-    build = edgekit.convert(model, formats="tflite", precision=["fp32", "int8"], calibration_data=calibration[:, 0],
-                            output_dir=tmp_path, isolate=False)
+    calibration = np.random.default_rng(0).standard_normal((32, 1, 3, 32, 32)).astype(np.float32)
+    build = edgekit.convert(model, formats="tflite", precision=["fp32", "int8"], calibration_data=calibration[:16, 0],
+                            validation_data=calibration[16:, 0], output_dir=tmp_path, isolate=False)
     assert not build.failures, build.failures
     fp32, int8 = _by_precision(build)[("tflite", "fp32")], _by_precision(build)[("tflite", "int8")]
     assert fp32.validation.status == "passed"
