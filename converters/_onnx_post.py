@@ -14,8 +14,8 @@ import numpy as np
 
 from edgekit.errors import ConversionError, first_line
 from edgekit.quiet import quiet
-from edgekit.sample_progress import SampleProgress
 from edgekit.routes import RouteOutput
+from edgekit.sample_progress import SampleProgress
 
 if TYPE_CHECKING:
     from edgekit.options import QuantScheme

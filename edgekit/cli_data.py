@@ -70,9 +70,8 @@ def data_command(**options: Any) -> None:
 
 def _run(model: str, calibration: str, validation: str | None, expected_range: str | None, input_shape: tuple[str, ...],
          samples: int, allow_unsafe: bool, as_json: bool) -> None:
+    from edgekit import data_report, parse_shape
     from edgekit.data_console import print_data_report
-    from edgekit import data_report
-    from edgekit import parse_shape
 
     report = data_report(model, calibration, validation_data=validation, expected_range=_range(expected_range),
                          input_shapes=dict(map(parse_shape, input_shape)), samples=samples, allow_unsafe=allow_unsafe)

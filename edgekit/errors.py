@@ -96,10 +96,6 @@ class ConversionError(EdgekitError):
     """A converter failed, crashed or timed out for one route."""
 
 
-class Cancelled(EdgekitError):
-    """The caller cancelled a build or a profiling run (its ``cancel`` event was set)."""
-
-
 class MissingDependencyError(EdgekitError):
     """A package that a route, runner or front end needs is not installed; the hint is the line that installs it."""
 

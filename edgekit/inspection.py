@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit.messages import OpenSource
 from edgekit.sources import is_in_memory
 from edgekit.specs import ModelSource
-from edgekit.messages import OpenSource
 from edgekit.worker import InProcessSession, WorkerSession
 
 

@@ -10,7 +10,6 @@ from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, Inspec
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.steps_editor import StepsEditor
 from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
-from edgekit import FORMATS
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -26,6 +25,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from edgekit import FORMATS
 
 PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
 DATA_FILTER = "Data (*.npy *.npz);;All files (*)"

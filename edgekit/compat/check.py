@@ -266,8 +266,8 @@ def open_and_list(model: Any, *, example_inputs: Any = None, allow_unsafe: bool 
     """Load ``model`` (in a worker process for files) and list its ops: (ModelSource, ops)."""
     import tempfile
 
-    from edgekit.sources import is_in_memory
     from edgekit.messages import ListSourceOps, OpenSource
+    from edgekit.sources import is_in_memory
     from edgekit.worker import InProcessSession, WorkerSession
 
     if isolate is None:

@@ -16,10 +16,10 @@ from typing import Any
 
 from edgekit.errors import InvalidOptionError, first_line
 from edgekit.optimize.backend import StepProgress, TrainingSet
+from edgekit.optimize.nncf_torch import use_pure_pytorch_kernels
 from edgekit.optimize.steps import QatStep
 from edgekit.optimize.torch_prune import describe, is_excluded
 from edgekit.optimize.torch_train import sample_count, take, train
-from edgekit.optimize.nncf_torch import use_pure_pytorch_kernels
 from edgekit.quiet import quiet
 
 #: samples NNCF collects its initial ranges on

@@ -8,7 +8,13 @@ from typing import Any
 from edgekit.errors import ConversionError
 from edgekit.sources.onnx_import.build import Builder, Dyn
 from edgekit.sources.onnx_import.graph import (
-    InputInfo, check_support, graph_inputs, inferred_shapes, opset_of, view_of, with_static_inputs,
+    InputInfo,
+    check_support,
+    graph_inputs,
+    inferred_shapes,
+    opset_of,
+    view_of,
+    with_static_inputs,
 )
 from edgekit.sources.onnx_import.registry import OPS, NodeView, refuse
 
