@@ -21,15 +21,31 @@ from edgekit.optimize.steps import DistillStep, PruneStep, QatStep, Step
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.sources.base import LoadedSource
 
-_BACKENDS = {"keras2": "edgekit.optimize.keras", "keras3": "edgekit.optimize.keras", "torch": "edgekit.optimize.torch"}
+
+def backend_table(entries: list[tuple[str, str]]) -> dict[str, str]:
+    """The backend table from (framework, module) entries; a framework given twice is an error."""
+    table: dict[str, str] = {}
+    for framework, module in entries:
+        if framework in table:
+            raise ValueError(f"optimization backend '{framework}' is registered twice")
+        table[framework] = module
+    return table
+
+
+BACKENDS: dict[str, str] = backend_table([
+    ("keras2", "edgekit.optimize.keras"),
+    ("keras3", "edgekit.optimize.keras"),
+    ("torch", "edgekit.optimize.torch"),
+])
 
 
 def backend_for(framework: str) -> Backend:
     """The training backend of ``framework``; ONNX graphs cannot be trained."""
-    module = _BACKENDS.get(framework)
+    module = BACKENDS.get(framework)
     if module is None:
         raise InvalidOptionError(
-            f"{framework} models cannot be pruned, quantization-aware trained or distilled",
+            f"{framework} models cannot be pruned, quantization-aware trained or distilled "
+            f"(optimization backends exist for {', '.join(BACKENDS)})",
             "optimize the Keras or PyTorch model the graph was exported from, then convert that",
         )
     return importlib.import_module(module)  # type: ignore[return-value]
