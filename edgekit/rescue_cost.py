@@ -16,8 +16,12 @@ _TFLITE = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "BATCH_MATMUL", "T
 
 
 def int8_compute_share(path: str | Path, fmt: str) -> float | None:
-    """int8 MACs over all MACs of the weighted layers of the artifact (None: no weighted layer found)."""
-    counts = {"onnx": _onnx, "openvino": _openvino, "tflite": _tflite}[fmt](Path(path))
+    """int8 MACs over all MACs of the weighted layers of the artifact (None: no weighted layer found, or a
+    format whose layers are not counted here, such as executorch)."""
+    counter = {"onnx": _onnx, "openvino": _openvino, "tflite": _tflite}.get(fmt)
+    if counter is None:
+        return None
+    counts = counter(Path(path))
     total = sum(macs for macs, _ in counts)
     return round(sum(macs for macs, int8 in counts if int8) / total, 4) if total else None
 
