@@ -64,7 +64,7 @@ MODELS = {"cnn": (CNN, (1, 3, 16, 16), "image"), "lstm": (LSTM, (1, 6, 8), "rows
 # Recheck floors: the worst cosines measured on fresh inputs (CNN > 0.999, LSTM 0.9984, transformer
 # 0.9993) less margin.
 INT8 = {"cnn": (("passed",), None, 0.99), "lstm": (("failed",), "not really quantized", 0.995),
-        "transformer": (("passed", "failed"), "top-1 agreement", 0.995)}
+        "transformer": (("inconclusive",), "top1_agreement", 0.995)}  # 200 samples: top-1 0.96 [0.93, 0.99] vs 0.95
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -81,7 +81,7 @@ def build(request, tmp_path_factory):
     example = torch.from_numpy(calibration[0][name])
     result = edgekit.convert(model, example_inputs=(example,), formats=["executorch"], precision=["fp32", "int8"],
                              calibration_data=calibration, validation_data=[{name: RNG.standard_normal(shape).astype(np.float32)}
-                                                                            for _ in range(16)],
+                                                                            for _ in range(200)],
                              output_dir=tmp_path_factory.mktemp(request.param))
     return request.param, model, shape, result
 
@@ -109,7 +109,7 @@ def test_fp32_and_int8_round_trip_parity(build):
     assert _recheck(model, fp32.path, shape) >= 0.9999
     status, problem, floor = INT8[name]
     assert int8.validation.status in status
-    if int8.validation.status == "failed":
+    if int8.validation.status != "passed":
         assert problem in int8.validation.message, int8.validation.message
     assert _recheck(model, int8.path, shape) >= floor
     counts = get_format("executorch").member("weight_counts")(int8.path)
