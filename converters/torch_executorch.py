@@ -26,8 +26,6 @@ from edgekit.routes import RouteOutput, RouteRequest
 
 def convert(request: RouteRequest) -> RouteOutput:
     """Lower ``request.source`` to ``<stem>.pte`` at ``request.precision`` (fp32 or int8)."""
-    from edgekit.quiet import quiet
-
     source = request.source
     if source.fake_quantized:
         raise ConversionError("the torch->executorch route cannot carry a quantization-aware trained (NNCF) model's "
@@ -36,14 +34,24 @@ def convert(request: RouteRequest) -> RouteOutput:
     request.progress(0.05, "capturing the model with torch.export")
     program = source.program_for(request.static_shapes)
     notes = ["torch.export -> to_edge_transform_and_lower (XNNPACK partitioner) -> .pte"]
+    return lower_to_pte(program, args, (source.input_names, source.output_names), request, notes)
+
+
+def lower_to_pte(program: Any, args: tuple[Any, ...], names: tuple[list[str], list[str]], request: RouteRequest,
+                 notes: list[str]) -> RouteOutput:
+    """Quantize (int8) and lower an exported ``program`` taking ``args``, with (input, output) ``names``, to
+    ``<stem>.pte``; load and run it once, and return it with ``notes`` plus the partition report."""
+    from edgekit.quiet import quiet
+
+    input_names, output_names = names
     try:
         with quiet():
             if request.precision == "int8":
                 request.progress(0.15, f"pt2e int8 quantization, {len(request.calibration)} calibration samples")
-                program, note = _quantized(program, args, request)
+                program, note = _quantized(program, args, input_names, request)
                 notes.append(note)
             request.progress(0.5, "lowering to XNNPACK")
-            edge = _lower(program, source.input_names, source.output_names)
+            edge = _lower(program, input_names, output_names)
             buffer = edge.to_executorch().buffer
     except ConversionError:
         raise
@@ -68,7 +76,7 @@ def _lower(program: Any, input_names: list[str], output_names: list[str]) -> Any
     return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], constant_methods={"edgekit_io": names})
 
 
-def _quantized(program: Any, args: tuple[Any, ...], request: RouteRequest) -> tuple[Any, str]:
+def _quantized(program: Any, args: tuple[Any, ...], names: list[str], request: RouteRequest) -> tuple[Any, str]:
     """The program quantized with the pt2e XNNPACK quantizer and calibrated, exported again, and a note."""
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
@@ -87,7 +95,6 @@ def _quantized(program: Any, args: tuple[Any, ...], request: RouteRequest) -> tu
     per_channel = request.scheme.per_channel
     quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
     prepared = prepare_pt2e(program.module(), quantizer)
-    names = request.source.input_names
     for feed in request.calibration:
         prepared(*(torch.from_numpy(feed[name]).to(arg.dtype) for name, arg in zip(names, args, strict=True)))
     converted = convert_pt2e(prepared)

@@ -109,6 +109,9 @@ ROUTES: dict[tuple[str, str], Route] = build_table([
                                     requires=_needs("torch", "executorch"))),
     (("onnx", "onnx"), Route(_C + "onnx_onnx", scheme_fields=_ORT_FIELDS, requires=_needs("onnx", "onnx"))),
     (("onnx", "openvino"), Route(_C + "onnx_openvino", scheme_fields=_NNCF_FIELDS, requires=_needs("onnx", "openvino"))),
+    (("onnx", "executorch"), Route(_C + "onnx_executorch", ("fp32", "int8"), extra="executorch",
+                                   scheme_fields=frozenset({"per_channel"}), static_shapes=True,
+                                   requires=_needs("onnx", "executorch", "torch"))),
     (("onnx", "tflite"), Route(_C + "onnx_tflite", _TFLITE_PRECISIONS, extra="litert-torch", scheme_fields=_LITERT_TORCH_FIELDS,
                                static_shapes=True, requires=_needs("onnx", "tflite", "torch", "litert_torch"))),
 ])
