@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgekit.errors import UnsupportedRouteError
+from edgekit.registry import unique_table
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,12 +60,7 @@ class Route:
 
 def build_table(entries: list[tuple[tuple[str, str], Route]]) -> dict[tuple[str, str], Route]:
     """The route table from (framework, format) entries; a key given twice is an error."""
-    table: dict[tuple[str, str], Route] = {}
-    for key, route in entries:
-        if key in table:
-            raise ValueError(f"route {key[0]}->{key[1]} is registered twice")
-        table[key] = route
-    return table
+    return unique_table(entries, lambda key: f"route {key[0]}->{key[1]}")
 
 
 _C = "edgekit.converters."

@@ -10,16 +10,12 @@ import importlib
 from functools import cache
 
 from edgekit.formats.base import ArtifactFormat
+from edgekit.registry import unique_table
 
 
 def format_table(entries: list[tuple[str, str]]) -> dict[str, str]:
     """The format table from (name, package) entries; a name given twice is an error."""
-    table: dict[str, str] = {}
-    for name, package in entries:
-        if name in table:
-            raise ValueError(f"artifact format '{name}' is registered twice")
-        table[name] = package
-    return table
+    return unique_table(entries, lambda name: f"artifact format '{name}'")
 
 
 FORMATS: dict[str, str] = format_table([

@@ -19,17 +19,13 @@ from edgekit.optimize.labelled import LabelledData
 from edgekit.optimize.report import OptimizationReport, StepRecord, records_table
 from edgekit.optimize.steps import DistillStep, PruneStep, QatStep, Step
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.registry import unique_table
 from edgekit.sources.base import LoadedSource
 
 
 def backend_table(entries: list[tuple[str, str]]) -> dict[str, str]:
     """The backend table from (framework, module) entries; a framework given twice is an error."""
-    table: dict[str, str] = {}
-    for framework, module in entries:
-        if framework in table:
-            raise ValueError(f"optimization backend '{framework}' is registered twice")
-        table[framework] = module
-    return table
+    return unique_table(entries, lambda framework: f"optimization backend '{framework}'")
 
 
 BACKENDS: dict[str, str] = backend_table([
