@@ -1,0 +1,1 @@
+"""Searching the best deployment per device: trials are real builds, validated and profiled."""
