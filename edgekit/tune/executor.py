@@ -37,3 +37,9 @@ class LocalExecutor:
 
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
+
+
+def device_resource(device_id: str) -> str:
+    """The custom resource naming one attached device, held by the node (or process) that reaches it."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in device_id)
+    return f"edgekit_device_{safe}"
