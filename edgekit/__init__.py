@@ -23,6 +23,10 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "data_report": "edgekit.calibration_report",
     "DataReport": "edgekit.data_checks",
     "check": "edgekit.compat.check",
+    "model_graph": "edgekit.graph",
+    "ModelGraph": "edgekit.graph",
+    "CompatibilityReport": "edgekit.compat.report",
+    "DivergenceReport": "edgekit.divergence.report",
     "inspect": "edgekit.inspection",
     "load_profile": "edgekit.profiles",
     "list_profiles": "edgekit.profiles",
@@ -56,6 +60,9 @@ if TYPE_CHECKING:
     from edgekit.agent.discovery import browse as discover_agents
     from edgekit.calibration_report import data_report
     from edgekit.compat.check import check
+    from edgekit.compat.report import CompatibilityReport
+    from edgekit.divergence.report import DivergenceReport
+    from edgekit.graph import ModelGraph, model_graph
     from edgekit.data_checks import DataReport
     from edgekit.divergence import debug
     from edgekit.formats.devices import DeviceEntry, devices, host_info

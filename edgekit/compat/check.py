@@ -175,7 +175,8 @@ def _op_findings(ops: list[OpInfo], fmt: str, allowlist: OpList | None, profile:
                                             f"{profile.name} maps only the ops before the first unsupported one",
                                     hint=f"make {counted[cut].name} supported, or move it to the end of the model"))
     stats = OpStats(ops_total=len(counted), ops_fallback=len(falling), compute_total=total,
-                    compute_fallback=sum(op.compute for op in falling), opset_known=True)
+                    compute_fallback=sum(op.compute for op in falling), opset_known=True,
+                    fallback_ops=tuple(op.name for op in falling))
     return findings, stats
 
 

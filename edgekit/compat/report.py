@@ -69,6 +69,7 @@ class OpStats(_Frozen):
     compute_total: int = 0
     compute_fallback: int = 0
     opset_known: bool = False
+    fallback_ops: tuple[str, ...] = ()  # the names of the ops that would not run on the accelerator
 
     @property
     def fallback_fraction(self) -> float:
