@@ -18,11 +18,13 @@ from edgekit.gui.jobs import (
     REQUEST,
     AgentRequest,
     Cancelled,
+    CheckRequest,
     ConvertRequest,
     DataRequest,
     DeviceError,
     DevicesRequest,
     Error,
+    GraphRequest,
     InspectRequest,
     ProfileRequest,
     Progress,
@@ -78,6 +80,10 @@ def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> N
 
         info = AgentClient(request.address, token=request.token, timeout=30.0).info_dict()
         send(Result(data={"address": request.address, "host": info.get("host")}))
+    elif isinstance(request, (CheckRequest, GraphRequest)):
+        from edgekit.gui.job_graph import run_check, run_graph
+
+        (run_check if isinstance(request, CheckRequest) else run_graph)(request, send, cancel)
 
 
 def _profile(request: ProfileRequest, send: Callable[[Any], None], cancel: threading.Event) -> None:
@@ -146,7 +152,7 @@ def main() -> int:
 
     def on_term(signum: int, frame: Any) -> None:
         cancel.set()
-        if not isinstance(request, (ConvertRequest, ProfileRequest)):  # those two stop through cancel=
+        if not isinstance(request, (ConvertRequest, ProfileRequest, CheckRequest)):  # these stop through cancel=
             raise _Stop
 
     signal.signal(signal.SIGTERM, on_term)

@@ -92,8 +92,29 @@ class AgentRequest(_Model):
     token: str
 
 
-Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest | DataRequest,
-                    Field(discriminator="job")]
+class CheckRequest(_Model):
+    """``edgekit.check`` of the Convert view's model for its target, formats and precision (before converting)."""
+
+    job: Literal["check"] = "check"
+    model: str
+    target: str
+    formats: list[str] = Field(default_factory=list)
+    precision: str | None = None
+    allow_unsafe: bool = False
+
+
+class GraphRequest(_Model):
+    """The graph of a model file placed on ``target``; with ``data``, also ``edgekit.debug``'s int8 error per layer."""
+
+    job: Literal["graph"] = "graph"
+    path: str
+    target: str | None = None
+    data: str = ""
+    calibration: str = ""
+
+
+Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest | DataRequest
+                    | CheckRequest | GraphRequest, Field(discriminator="job")]
 REQUEST = TypeAdapter(Request)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from edgekit.gui.convert_view import ConvertView
 from edgekit.gui.devices_view import DevicesView
+from edgekit.gui.graph_view import GraphView
 from edgekit.gui.jobs import ConvertOptions, ProfileSettings
 from edgekit.gui.profile_view import ProfileView
 from edgekit.gui.project import PROJECT_SUFFIX, Project, kind_of_path, read_build
@@ -25,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 ORGANIZATION, APPLICATION = "edgekit", "edgekit-gui"
-VIEWS = ("Convert", "Devices", "Profile")
+VIEWS = ("Convert", "Devices", "Profile", "Graph")
 STYLE = """
 QListWidget#nav{background:#23272e;color:#d7dae0;border:none;font-size:11pt;padding-top:8px}
 QListWidget#nav::item{padding:10px 14px;border-left:3px solid transparent}
@@ -53,15 +54,16 @@ class MainWindow(QMainWindow):
         self.convert_view = ConvertView(edgekit.list_profiles())
         self.devices_view = DevicesView()
         self.profile_view = ProfileView()
+        self.graph_view = GraphView()
         self.stack = QStackedWidget()
-        for view in (self.convert_view, self.devices_view, self.profile_view):
+        for view in (self.convert_view, self.devices_view, self.profile_view, self.graph_view):
             self.stack.addWidget(view)
             view.status_message.connect(self.show_status)
 
         self.nav = QListWidget(objectName="nav", fixedWidth=170)
         self.nav.setIconSize(QSize(20, 20))
         icons = (QStyle.StandardPixmap.SP_FileDialogDetailedView, QStyle.StandardPixmap.SP_ComputerIcon,
-                 QStyle.StandardPixmap.SP_MediaPlay)
+                 QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_FileDialogListView)
         for name, icon in zip(VIEWS, icons):
             self.nav.addItem(QListWidgetItem(self.style().standardIcon(icon), name))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -193,6 +195,7 @@ class MainWindow(QMainWindow):
     def _build_ready(self, build: Any) -> None:
         self.build_dir = build.output_dir
         self.profile_view.set_artifacts([a.path for a in build.artifacts])
+        self.graph_view.set_files([self.convert_view.options().model, *(a.path for a in build.artifacts)], build.target)
 
     def _profile_artifacts(self, paths: list[str]) -> None:
         self.profile_view.set_artifacts(paths)
@@ -224,7 +227,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.save_settings()
         for runner in (self.convert_view.converter, self.convert_view.inspector, self.profile_view.runner,
-                       self.devices_view.prober, self.devices_view.agent_checker):
+                       self.devices_view.prober, self.devices_view.agent_checker, self.graph_view.runner):
             runner.shutdown()
         super().closeEvent(event)
 
