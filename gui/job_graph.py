@@ -32,7 +32,8 @@ def run_graph(request: GraphRequest, send: Callable[[Any], None], cancel: thread
         trace = edgekit.debug(request.path, request.data, calibration=request.calibration or None,
                               progress=_progress(send), cancel=cancel)
     send(Progress(stage="graph", fraction=None, message="reading the graph and checking it against the target"))
-    graph = edgekit.model_graph(request.path, target=request.target or None, divergence=trace)
+    graph = edgekit.model_graph(request.path, target=request.target or None, divergence=trace,
+                                 isolate=False)  # this job process is the isolation
     send(Progress(stage="graph", fraction=None, message=f"laying out {len(graph.nodes)} nodes with Graphviz"))
     placed = layout(graph)
     send(Result(data={"graph": graph.model_dump(mode="json"), "trace": trace.model_dump(mode="json") if trace else None,

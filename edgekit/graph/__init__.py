@@ -14,14 +14,15 @@ __all__ = ["GraphEdge", "GraphNode", "ModelGraph", "Placement", "model_graph"]
 
 
 def model_graph(path: str | Path, *, target: str | Path | None = None, compatibility: Any = None,
-                divergence: Any = None) -> ModelGraph:
+                divergence: Any = None, isolate: bool | None = None) -> ModelGraph:
     """The graph of the .onnx, .tflite or OpenVINO .xml file at ``path``.
 
     With ``target`` each op is placed (accelerator / fallback / unsupported / not checked) from
     ``compatibility`` (an ``edgekit.check`` report of this file for ``target``; checked here when not
     given). An artifact is placed in its own format; a source ONNX model in its own format when the
     target builds ONNX, else in the target's first format (a likely mapping until the artifact is built). With ``divergence`` (an ``edgekit.debug`` report of this file) each traced layer carries the
-    error it adds and the culprits are marked.
+    error it adds and the culprits are marked. ``isolate`` is ``edgekit.check``'s (False: load the model in
+    this process, for callers that are a worker process already).
     """
     from edgekit.errors import ModelFileError
     from edgekit.formats.sniff import sniff_artifact
@@ -41,7 +42,7 @@ def model_graph(path: str | Path, *, target: str | Path | None = None, compatibi
         from edgekit.profiles import load_profile
 
         profile = load_profile(target)
-        report = compatibility if compatibility is not None else check(path, target=target)
+        report = compatibility if compatibility is not None else check(path, target=target, isolate=isolate)
         graph = place(graph, report, profile, fmt if fmt in report.stats else next(iter(report.stats), fmt))
     if divergence is not None:
         from edgekit.graph.annotate import add_errors
