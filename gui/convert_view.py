@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit.gui.artifact_detail import ArtifactDetail
+from edgekit.gui.check_panel import CheckPanel
 from edgekit.gui.data_panel import DataReportPanel
 from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
@@ -187,6 +189,11 @@ class ConvertView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.findings, "Findings")
         self.tabs.addTab(self.data_panel, "Calibration data")
+        self.check_panel = CheckPanel(self.profiles, self.options)
+        self.tabs.insertTab(0, self.check_panel, "Check (before converting)")
+        self.detail = ArtifactDetail()
+        self.tabs.addTab(self.detail, "Artifact detail")
+        self.results.cellClicked.connect(self._artifact_clicked)
         right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
                                       "the calibration-data report"))
         right_layout.addWidget(self.tabs, 2)
@@ -392,6 +399,11 @@ class ConvertView(QWidget):
         self.findings.resizeRowsToContents()
         self.build_info.setText(f"Artifacts in {build.output_dir}" + optimization_summary(build.optimization))
         self.profile_button.setEnabled(bool(build.artifacts))
+
+    def _artifact_clicked(self, row: int, _column: int = 0) -> None:
+        if self.build is not None and row < len(self.build.artifacts):
+            self.detail.show_artifact(self.build.artifacts[row], self.profiles[self.build.target])
+            self.tabs.setCurrentWidget(self.detail)
 
     def _finding(self, artifact: str, severity: str, where: str, message: str, hint: str) -> None:
         colour = {"error": "error", "fallback": "partial", "change": "found"}.get(severity)

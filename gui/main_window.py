@@ -227,7 +227,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.save_settings()
         for runner in (self.convert_view.converter, self.convert_view.inspector, self.profile_view.runner,
-                       self.devices_view.prober, self.devices_view.agent_checker, self.graph_view.runner):
+                       self.devices_view.prober, self.devices_view.agent_checker, self.graph_view.runner,
+                       self.convert_view.check_panel.runner):
             runner.shutdown()
         super().closeEvent(event)
 

@@ -21,7 +21,10 @@ def place(graph: ModelGraph, report: Any, profile: Any, fmt: str) -> ModelGraph:
     fallback = set(stats.fallback_ops) if known else set()
     refused = {f.layer: f.message for f in report.findings
                if f.layer and f.format == fmt and (f.kind == "route" or (f.kind == "op" and f.severity == "error"))}
-    reasons = {f.layer: f.message for f in report.findings if f.layer and f.format == fmt and f.kind == "op"}
+    reasons: dict[str, str] = {}
+    for f in report.findings:  # an op's own finding first; a prefix partition's note names the op it cuts at too
+        if f.layer and f.format == fmt and f.kind == "op":
+            reasons.setdefault(f.layer, f.message)
     cpu_target = profile.device_class == "cpu"
     for node in graph.ops():
         if node.name in refused:
