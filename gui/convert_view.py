@@ -191,6 +191,7 @@ class ConvertView(QWidget):
         self.tabs.addTab(self.data_panel, "Calibration data")
         self.check_panel = CheckPanel(self.profiles, self.options)
         self.tabs.insertTab(0, self.check_panel, "Check (before converting)")
+        self.tabs.setCurrentWidget(self.check_panel)
         self.detail = ArtifactDetail()
         self.tabs.addTab(self.detail, "Artifact detail")
         self.results.cellClicked.connect(self._artifact_clicked)
