@@ -13,3 +13,4 @@ if [ "${1:-}" = "--extras" ]; then
   "${pip[@]}" -r requirements-extras.txt
 fi
 "${pip[@]}" --no-deps -e .
+bash scripts/graphviz.sh
