@@ -2,6 +2,7 @@
 the precision that really executed, where validation ran, and what was not checked and why."""
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ class ArtifactDetail(QWidget):
         """Fill the pane from an ``edgekit.Artifact`` of a build for ``profile`` (an ``edgekit.DeviceProfile``)."""
         from edgekit import shape_text
 
-        self.title.setText(f"<b>{artifact.format} {artifact.precision}</b> · {Path(artifact.path).name} · "
+        self.title.setText(f"<b>{artifact.format} {artifact.precision}</b> · {escape(Path(artifact.path).name)} · "
                            f"{human_size(artifact.size_bytes)} · route {artifact.route}")
         self.io.setRowCount(0)
         for role, specs in (("in", artifact.inputs), ("out", artifact.outputs)):
@@ -74,5 +75,5 @@ def artifact_facts(artifact: Any, profile: Any) -> list[str]:
     unchecked = not_checked(profile, report, artifact.format)
     if unchecked:
         lines.append("<b>Not checked</b>")
-        lines += [f"• {line}" for line in unchecked]
+        lines += [f"• {escape(line)}" for line in unchecked]
     return lines

@@ -41,11 +41,12 @@ class NodeItem(QGraphicsRectItem):
         self.stripe = QGraphicsRectItem(QRectF(centre[0] - W / 2, centre[1] - H / 2, 7, H), self)
         self.stripe.setPen(QPen(Qt.PenStyle.NoPen))
         self.stripe.setBrush(QColor(PLACEMENT_COLOURS[node.placement][0]).darker(135))
-        title = QGraphicsSimpleTextItem(node.op if node.kind == "op" else f"{node.kind}: {node.name}"[:26], self)
+        title = self.title = QGraphicsSimpleTextItem(node.op if node.kind == "op" else f"{node.kind}: {node.name}"[:26], self)
         title.setFont(QFont("Sans", 7, QFont.Weight.DemiBold))
         title.setPos(centre[0] - W / 2 + 10, centre[1] - H / 2 + 2)
+        self.sub = None
         if node.kind == "op":
-            sub = QGraphicsSimpleTextItem(_short(node.name), self)
+            sub = self.sub = QGraphicsSimpleTextItem(short_name(node.name), self)
             sub.setFont(QFont("Sans", 6))
             sub.setBrush(QColor("#555"))
             sub.setPos(centre[0] - W / 2 + 10, centre[1] + 1)
@@ -58,6 +59,10 @@ class NodeItem(QGraphicsRectItem):
         else:
             fill = QColor(PLACEMENT_COLOURS[node.placement][0])
         self.setBrush(fill)
+        dark = fill.lightnessF() < 0.5
+        self.title.setBrush(QColor("white" if dark else "black"))
+        if self.sub is not None:
+            self.sub.setBrush(QColor("#eeeeee" if dark else "#555555"))
         pen = QPen(QColor(CULPRIT_PEN), 3.0) if node.culprit else QPen(QColor("#7a7f87"), 0.8)
         if node.placement == "not_checked" and not node.culprit:
             pen.setStyle(Qt.PenStyle.DashLine)
@@ -65,7 +70,8 @@ class NodeItem(QGraphicsRectItem):
         return fill
 
 
-def _short(name: str, width: int = 28) -> str:
+def short_name(name: str, width: int = 28) -> str:
+    """``name``, its end kept when it is longer than ``width`` characters."""
     return name if len(name) <= width else "…" + name[-(width - 1):]
 
 

@@ -3,11 +3,12 @@ run on the target and, after ``edgekit debug``, by the int8 error each layer add
 on a node shows its trace row (and a click on a trace row centres its node)."""
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from edgekit.gui.graph_layout import Layout
-from edgekit.gui.graph_scene import CULPRIT_PEN, PLACEMENT_COLOURS, GraphCanvas, GraphScene
+from edgekit.gui.graph_scene import CULPRIT_PEN, PLACEMENT_COLOURS, GraphCanvas, GraphScene, short_name
 from edgekit.gui.jobs import GraphRequest
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, item, table
@@ -57,14 +58,15 @@ class GraphView(QWidget):
         self.error = ErrorPanel()
         self.job = JobStrip()
         self.job.cancel_requested.connect(self.runner.cancel)
-        self.summary = QLabel("No graph yet: convert a model, or open an .onnx, .tflite or OpenVINO .xml file", wordWrap=True)
+        self.summary = QLabel("No graph yet: convert a model, or open an .onnx, .tflite or OpenVINO .xml file", wordWrap=True,
+                              textFormat=Qt.TextFormat.PlainText)
         self.legend = QLabel(legend_html(), wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self.canvas = GraphCanvas()
         self.canvas.node_clicked.connect(self.select_node)
         self.details = QLabel("Click a node", wordWrap=True, textFormat=Qt.TextFormat.RichText,
                               textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.trace_table = table(["#", "layer", "op", "cosine", "added error"], stretch=1)
+        self.trace_table = table(["#", "layer", "cosine", "added error"], stretch=1)
         self.trace_table.cellClicked.connect(self._trace_clicked)
 
         top = QHBoxLayout()
@@ -84,7 +86,7 @@ class GraphView(QWidget):
         splitter.addWidget(self.canvas)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 1)
-        splitter.setSizes([800, 360])
+        splitter.setSizes([760, 460])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(heading("Graph"))
@@ -155,9 +157,9 @@ class GraphView(QWidget):
         self.graph, self.trace = graph, trace
         self.scene = GraphScene(graph, placed, self)
         self.canvas.setScene(self.scene)
-        if trace is not None:
-            self.mode.setCurrentIndex(1)
+        self.mode.setCurrentIndex(1 if trace is not None else 0)
         self.scene.set_mode(self.mode.currentData())
+        self.details.setText("Click a node")
         rect = self.scene.sceneRect()  # a tall graph: its top, as wide as the view, readable
         rect.setHeight(min(rect.height(), max(rect.width(), 700.0)))
         self.canvas.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
@@ -168,9 +170,9 @@ class GraphView(QWidget):
             row = self.trace_table.rowCount()
             self.trace_table.insertRow(row)
             state = "failed" if layer.name in culprits or layer.key in culprits else None
-            for column, text in enumerate((str(layer.index), layer.name, layer.op_type, f"{layer.cosine:.5f}",
-                                           f"{layer.added_error:.2e}")):
-                self.trace_table.setItem(row, column, item(text, state, align_right=column in (0, 3, 4)))
+            for column, text in enumerate((str(layer.index), f"{layer.op_type} {short_name(layer.name, 40)}",
+                                           f"{layer.cosine:.5f}", f"{layer.added_error:.2e}")):
+                self.trace_table.setItem(row, column, item(text, state, align_right=column != 1, tooltip=layer.name))
         self.status_message.emit(f"graph of {Path(graph.path).name}: {len(graph.ops())} ops")
 
     def _mode_changed(self) -> None:
@@ -209,15 +211,17 @@ def graph_summary(graph: Any, trace: Any) -> str:
         text += f" on {graph.target} as {graph.placement_format}: {placed}"
     if trace is not None:
         cosine = f"{trace.output_cosine:.4f}" if trace.output_cosine is not None else "-"
+        culprits = [f"{n.op} {short_name(n.name)}" for n in graph.ops() if n.culprit]
         text += (f" · int8 trace on {trace.samples} samples: output cosine {cosine}, "
-                 f"culprits {', '.join(trace.culprit_names()) or 'none'}")
+                 f"culprits (outlined): {', '.join(culprits) or 'none'}")
     return " ".join([text, *graph.notes])
 
 
 def node_details(node: Any, trace: Any) -> str:
     """A node's facts as rich text: op, shape, placement and why, the error it adds, the culprit's remedies."""
-    lines = [f"<b>{node.name}</b>", f"op {node.op}" + (f" · shape {list(node.shape)}" if node.shape else ""),
-             f"<b>placement</b> {node.placement.replace('_', ' ')}" + (f": {node.placement_reason}" if node.placement_reason else "")]
+    lines = [f"<b>{escape(node.name)}</b>", f"op {escape(node.op)}" + (f" · shape {list(node.shape)}" if node.shape else ""),
+             f"<b>placement</b> {node.placement.replace('_', ' ')}"
+             + (f": {escape(node.placement_reason)}" if node.placement_reason else "")]
     if node.added_error is not None:
         lines.append(f"<b>int8</b> cosine {node.cosine:.5f} · adds {node.added_error:.2e}")
     elif trace is not None and node.kind == "op":
@@ -225,6 +229,6 @@ def node_details(node: Any, trace: Any) -> str:
     culprit = next((c for c in trace.culprits if node.name in (c.name, c.key) or c.key in node.outputs), None) if trace else None
     if culprit is not None:
         lines.append(f"<span style='color:{CULPRIT_PEN}'><b>culprit</b> ({culprit.share:.0%} of the added error): "
-                     + "; ".join(culprit.reasons) + "</span>")
-        lines += [f"→ {remedy}" for remedy in culprit.remedies]
+                     + escape("; ".join(culprit.reasons)) + "</span>")
+        lines += [f"→ {escape(remedy[:160])}" for remedy in culprit.remedies]
     return "<br>".join(lines)
