@@ -47,6 +47,9 @@ class GraphView(QWidget):
         self.mode.addItem("Colour by placement", "placement")
         self.mode.addItem("Colour by int8 error", "error")
         self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.open_button = QPushButton("Open file…")
+        self.open_button.setToolTip("show the graph of another .onnx, .tflite or OpenVINO .xml file")
+        self.open_button.clicked.connect(self._open_dialog)
         self.show_button = QPushButton("Show graph")
         self.show_button.clicked.connect(lambda: self.show_file(self.file.currentData() or ""))
         self.data = PathPicker("Evaluation data for edgekit debug", filter=DATA_FILTER,
@@ -70,7 +73,7 @@ class GraphView(QWidget):
         self.trace_table.cellClicked.connect(self._trace_clicked)
 
         top = QHBoxLayout()
-        for widget in (QLabel("Model"), self.file, self.show_button, self.target_label, self.mode):
+        for widget in (QLabel("Model"), self.file, self.open_button, self.show_button, self.target_label, self.mode):
             top.addWidget(widget)
         top.addStretch(1)
         debug_row = QHBoxLayout()
@@ -112,6 +115,15 @@ class GraphView(QWidget):
         for path in paths:
             if path and Path(path).suffix.lower() in GRAPH_SUFFIXES:
                 self.file.addItem(Path(path).name, path)
+
+    def _open_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model graph", "", "Models (*.onnx *.tflite *.xml);;All files (*)")
+        if path:
+            self.file.addItem(Path(path).name, path)
+            self.file.setCurrentIndex(self.file.count() - 1)
+            self.show_file(path)
 
     def show_file(self, path: str, data: str = "") -> bool:
         """Read, place and lay out ``path`` in a job process (traced by ``edgekit debug`` on ``data`` when given)."""

@@ -37,7 +37,7 @@ def test_the_edge_tpu_artifact_shows_uint8_io_with_scale_and_zero_point(qtbot, b
     assert rows[0][2] == "(1, 8, 8, 1)" and rows[0][3] == "uint8"
     assert float(rows[0][4]) == pytest.approx(1 / 255, rel=1e-3) and rows[0][5] == "0"
     facts = pane.facts.text()
-    assert "ops 10: 10 on the accelerator, 0 CPU fallback" in facts
+    assert "<b>ops</b> 10: 10 on the accelerator, 0 CPU fallback (0% of the estimated compute)" in facts
     assert "run on this host's CPU, not on coral-edgetpu" in facts
     assert "vendor tool not run: edgetpu_compiler" in facts
 
