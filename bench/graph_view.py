@@ -53,10 +53,11 @@ def residual_onnx(path: Path, blocks: int = 125, channels: int = 8) -> Path:
 
 def one_round(app, path: Path, target: str) -> dict[str, float]:
     """Seconds of each stage of showing ``path`` placed on ``target``."""
-    import edgekit
     from edgekit.gui.graph_layout import layout
     from edgekit.gui.graph_view import GraphView
     from PySide6.QtGui import QImage, QPainter
+
+    import edgekit
 
     started = time.perf_counter()
     graph = edgekit.model_graph(path, target=target, isolate=False)  # as the app's job process does
@@ -101,7 +102,8 @@ def _through_job(app, view, path: Path) -> float:
 def measure(app, path: Path, target: str, rounds: int) -> dict:
     runs = [one_round(app, path, target) for _ in range(rounds)]
     timing = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0] if k.endswith("_s")}
-    return {"model": path.name, "target": target, "rounds": rounds, **{k: runs[0][k] for k in ("nodes", "ops", "edges", "placement")},
+    counts = {k: runs[0][k] for k in ("nodes", "ops", "edges", "placement")}
+    return {"model": path.name, "target": target, "rounds": rounds, **counts,
             **timing}
 
 
@@ -118,7 +120,8 @@ def main() -> int:
         big = measure(app, residual_onnx(Path(tmp) / "residual500.onnx"), args.target, args.rounds)
     zoo = [measure(app, p, args.target, args.rounds) for p in sorted(ZOO.glob("**/*.onnx"))]
     result = {"bar_seconds": BAR_SECONDS, "passed": big["total_s"] < BAR_SECONDS, "graph_500": big, "zoo": zoo,
-              "machine": {"cpus": os.cpu_count()}, "note": "medians; read_and_place is edgekit.model_graph with edgekit.check in the process, as in the app's job process"}
+              "machine": {"cpus": os.cpu_count()},
+              "note": "medians; read_and_place: edgekit.model_graph with edgekit.check in this process, as the job process runs it"}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(big, indent=2))

@@ -68,7 +68,8 @@ def artifact_facts(artifact: Any, profile: Any) -> list[str]:
                  f"host's CPU, not on {profile.name}")
     static = [s.name for s in artifact.inputs if s.is_dynamic]
     if profile.static_shapes:
-        lines.append("<b>shapes</b> " + ("dynamic: " + ", ".join(static) if static else "all fixed (static, as the target needs)"))
+        fixed = "all fixed (static, as the target needs)"
+        lines.append("<b>shapes</b> " + ("dynamic: " + ", ".join(static) if static else fixed))
     findings = report.findings if report is not None else ()
     lines.append(f"<b>findings</b> {len(findings)}" + ("" if findings or (stats and stats.opset_known) else
                                                         " — not the same as clean: see below"))

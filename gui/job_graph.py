@@ -24,8 +24,9 @@ def run_check(request: CheckRequest, send: Callable[[Any], None], cancel: thread
 
 def run_graph(request: GraphRequest, send: Callable[[Any], None], cancel: threading.Event) -> None:
     """The graph placed on the target (and traced by ``edgekit.debug`` when data is given), laid out by Graphviz."""
-    import edgekit
     from edgekit.gui.graph_layout import layout
+
+    import edgekit
 
     trace = None
     if request.data:

@@ -1,6 +1,7 @@
 """edgekit.model_graph: the nodes and edges of real files, placed on real profiles by edgekit.check."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from graph_models import div_chain, strict_profile
 
@@ -59,3 +60,21 @@ def test_a_file_that_is_no_model_is_refused(tmp_path):
     bogus.write_bytes(b"not a model at all")
     with pytest.raises(edgekit.EdgekitError):
         edgekit.model_graph(bogus)
+
+
+def test_on_the_edge_tpu_an_op_folded_after_the_cut_falls_back_too(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = [numpy_helper.from_array(np.full((2, 2, 1, 1), 0.5, np.float32), "w"),
+               numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+               *(numpy_helper.from_array(np.ones(2, np.float32), n) for n in ("scale", "bias", "mean", "var"))]
+    nodes = [helper.make_node("Div", ["x", "two"], ["d"], name="div0"),
+             helper.make_node("Conv", ["d", "w"], ["c"], name="conv0"),
+             helper.make_node("BatchNormalization", ["c", "scale", "bias", "mean", "var"], ["y"], name="bn0")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])], weights)
+    path = tmp_path / "bn.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    placed = edgekit.model_graph(path, target="coral-edgetpu", isolate=False)
+    assert _placements(placed) == {"div0": "fallback", "conv0": "fallback", "bn0": "fallback"}

@@ -20,7 +20,8 @@ def model_graph(path: str | Path, *, target: str | Path | None = None, compatibi
     With ``target`` each op is placed (accelerator / fallback / unsupported / not checked) from
     ``compatibility`` (an ``edgekit.check`` report of this file for ``target``; checked here when not
     given). An artifact is placed in its own format; a source ONNX model in its own format when the
-    target builds ONNX, else in the target's first format (a likely mapping until the artifact is built). With ``divergence`` (an ``edgekit.debug`` report of this file) each traced layer carries the
+    target builds ONNX, else in the target's first format (a likely mapping until the artifact is built).
+    With ``divergence`` (an ``edgekit.debug`` report of this file) each traced layer carries the
     error it adds and the culprits are marked. ``isolate`` is ``edgekit.check``'s (False: load the model in
     this process, for callers that are a worker process already).
     """

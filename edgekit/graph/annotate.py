@@ -26,6 +26,7 @@ def place(graph: ModelGraph, report: Any, profile: Any, fmt: str) -> ModelGraph:
         if f.layer and f.format == fmt and f.kind == "op":
             reasons.setdefault(f.layer, f.message)
     cpu_target = profile.device_class == "cpu"
+    fallback |= _after_the_cut(graph, profile, fallback)
     for node in graph.ops():
         if node.name in refused:
             node.placement, node.placement_reason = "unsupported", refused[node.name]
@@ -46,6 +47,19 @@ def place(graph: ModelGraph, report: Any, profile: Any, fmt: str) -> ModelGraph:
     if not known and not cpu_target:
         graph.notes.append(f"{profile.name} states no op set: placement is not checked (not the same as clean)")
     return graph
+
+
+def _after_the_cut(graph: ModelGraph, profile: Any, fallback: set[str]) -> set[str]:
+    """On a prefix-partitioning op set (the Edge TPU's), every op after the first that falls back, also the ones
+    the format folds into a neighbour (a BatchNormalization after a Conv) that the check does not list."""
+    from edgekit.compat.check import load_allowlist
+
+    allowlist = load_allowlist(profile)
+    if not fallback or allowlist is None or allowlist.partitioning != "prefix":
+        return set()
+    names = [n.name for n in graph.ops()]
+    cut = min(names.index(name) for name in fallback if name in names) if fallback & set(names) else len(names)
+    return set(names[cut + 1:])
 
 
 def add_errors(graph: ModelGraph, report: Any) -> ModelGraph:
