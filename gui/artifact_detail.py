@@ -76,5 +76,5 @@ def artifact_facts(artifact: Any, profile: Any) -> list[str]:
     unchecked = not_checked(profile, report, artifact.format)
     if unchecked:
         lines.append("<b>Not checked</b>")
-        lines += [f"• {escape(line)}" for line in unchecked]
+        lines += [f"• {escape(line, quote=False)}" for line in unchecked]
     return lines

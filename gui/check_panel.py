@@ -81,9 +81,9 @@ class CheckPanel(QWidget):
         unchecked = not_checked(profile, report)
         parts = ["<b>Ops</b><br>" + "<br>".join(lines)]
         if changes:
-            parts.append("<b>What the build will change</b><br>" + "<br>".join(f"• {escape(c)}" for c in changes))
+            parts.append("<b>What the build will change</b><br>" + "<br>".join(f"• {escape(c, quote=False)}" for c in changes))
         if unchecked:
-            parts.append("<b>Not checked</b><br>" + "<br>".join(f"• {escape(c)}" for c in unchecked))
+            parts.append("<b>Not checked</b><br>" + "<br>".join(f"• {escape(c, quote=False)}" for c in unchecked))
         self.summary.setText("<br>".join(parts))
         self.findings.setRowCount(0)
         for f in report.findings:

@@ -175,6 +175,12 @@ class GraphView(QWidget):
         rect = self.scene.sceneRect()  # a tall graph: its top, as wide as the view, readable
         rect.setHeight(min(rect.height(), max(rect.width(), 700.0)))
         self.canvas.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        if self.canvas.transform().m11() < 0.6:  # too wide to read whole: readable size, at the first input
+            self.canvas.resetTransform()
+            self.canvas.scale(0.8, 0.8)
+            first = next((box for box in self.scene.items_by_id.values() if box.node.kind == "input"), None)
+            if first is not None:
+                self.canvas.centerOn(first)
         self.summary.setText(graph_summary(graph, trace))
         self.trace_table.setRowCount(0)
         culprits = {c.name for c in trace.culprits} | {c.key for c in trace.culprits} if trace else set()
