@@ -61,12 +61,12 @@ if TYPE_CHECKING:
     from edgekit.calibration_report import data_report
     from edgekit.compat.check import check
     from edgekit.compat.report import CompatibilityReport
-    from edgekit.divergence.report import DivergenceReport
-    from edgekit.graph import ModelGraph, model_graph
     from edgekit.data_checks import DataReport
     from edgekit.divergence import debug
+    from edgekit.divergence.report import DivergenceReport
     from edgekit.formats.devices import DeviceEntry, devices, host_info
     from edgekit.formats.runner import open_runner
+    from edgekit.graph import ModelGraph, model_graph
     from edgekit.inspection import inspect
     from edgekit.manifest import load_build, read_manifest
     from edgekit.optimize.recipe import load_recipe
