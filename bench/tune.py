@@ -97,7 +97,8 @@ def head_to_head(a: str, b: str, rounds: int) -> dict[str, Any]:
         found["convert"].append(measure(b, 200))
     tune_ms = statistics.median(m["median_ms"] for m in found["tune"])
     convert_ms = statistics.median(m["median_ms"] for m in found["convert"])
-    overlap = [t["ci_low_ms"] <= c["ci_high_ms"] and c["ci_low_ms"] <= t["ci_high_ms"] for t, c in zip(found["tune"], found["convert"])]
+    pairs = zip(found["tune"], found["convert"])
+    overlap = [t["ci_low_ms"] <= c["ci_high_ms"] and c["ci_low_ms"] <= t["ci_high_ms"] for t, c in pairs]
     return {"rounds": found, "tune_median_ms": tune_ms, "convert_median_ms": convert_ms,
             "speedup": convert_ms / tune_ms, "intervals_overlap_in_rounds": sum(overlap)}
 
@@ -187,8 +188,8 @@ def main() -> None:
             results.append(run_model(spec, work, args))
             RESULTS.write_text(json.dumps({"target": "cpu-x86", "trials": args.trials, "min_accuracy": args.min_accuracy,
                                            "seed": args.seed, "models": results}, indent=2, default=str) + "\n")
+            plot(results)
             print(results[-1].get("why", f"{name}: no comparison (no point met the budget)"), flush=True)
-    plot(results)
 
 
 if __name__ == "__main__":

@@ -112,7 +112,8 @@ def read_plan_file(path: str | Path) -> PlanFile:
     try:
         size = path.stat().st_size
         if size > MAX_PLAN_BYTES:
-            raise InvalidOptionError(f"{path} is {size} bytes, more than a plan can be", "give a plan.json written by edgekit tune")
+            raise InvalidOptionError(f"{path} is {size} bytes, more than a plan can be",
+                                     "give a plan.json written by edgekit tune")
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidOptionError(f"plan file not found: {path}", "give a plan.json written by edgekit tune") from None

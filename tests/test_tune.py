@@ -66,8 +66,8 @@ def test_a_plan_file_rebuilds_byte_identically(tuned, tmp_path):
     for record in (result.trials[1], result.trials[3]):  # ONNX Runtime int8 (QDQ), OpenVINO NNCF int8
         plan = Path(record.build.build_dir).parent / f"{record.build.key[:20]}.plan.json"
         again = tmp_path / record.config.format
-        done = subprocess.run([sys.executable, "-m", "edgekit.cli", "convert", "--plan", str(plan), "--out", str(again), "--json"],
-                              capture_output=True, text=True, timeout=600)
+        argv = [sys.executable, "-m", "edgekit.cli", "convert", "--plan", str(plan), "--out", str(again), "--json"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         rebuilt = json.loads(done.stdout)["artifacts"][0]
         cached = edgekit.load_build(record.build.build_dir).artifacts[0]

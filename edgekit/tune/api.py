@@ -51,8 +51,6 @@ def tune(
     failure, device gone) is recorded with its reason. Returns every trial and the front; writes
     ``tune.json`` and ``tune-report.html`` in the tune folder; ``select`` promotes a point to ``output_dir``.
     """
-    from edgekit.plan import framework_of
-    from edgekit.profiles import load_profile
     from edgekit.tune.choose import open_executor
 
     objectives = check_objectives(tuple(objectives))
@@ -61,26 +59,10 @@ def tune(
     if trials < 1 or not devices or len(set(devices)) != len(devices):
         raise InvalidOptionError("tune needs trials >= 1 and at least one device, without repeats",
                                  "e.g. trials=30, devices=['local:cpu']")
-    if isinstance(model, str | Path) is False or not Path(model).exists():
-        raise InvalidOptionError(f"tune takes a model file or folder; {model!r} is not one",
-                                 "save the model (.keras, .onnx, .pt2, ...) and give its path: trials load it in workers")
-    profile = load_profile(target)
-    framework = framework_of(model)
     folder = tune_folder(output_dir)
-    (folder / "data").mkdir(parents=True, exist_ok=True)
-    sources = Sources(
-        model=DataFile.of(model), calibration=_data_file(calibration_data, folder, "calibration"),
-        validation=_data_file(validation_data, folder, "validation"), cache_dir=str(folder),
-        options={"target": str(target), "input_shapes": dict(input_shapes) if input_shapes else None,
-                 "tolerances": dict(tolerances) if tolerances else None, "name": Path(model).name.split(".")[0] or "model"},
-    )
-    space = base_space(profile, framework, os.cpu_count() or 1, tuple(formats) if formats else None,
-                       tuple(precisions) if precisions else None)
-    if threads:
-        space = space.model_copy(update={"threads": tuple(sorted(set(threads)))})
-    if not space.formats:
-        raise InvalidOptionError(f"no route builds a {framework} model for {profile.name} with these formats and precisions",
-                                 f"the profile's formats: {', '.join(profile.formats)}")
+    profile, sources, space = _setup(model, target, folder, calibration_data, validation_data, formats, precisions, threads,
+                                     {"input_shapes": dict(input_shapes) if input_shapes else None,
+                                      "tolerances": dict(tolerances) if tolerances else None})
     identity = identity_of(model=sources.model.sha256, calibration=sources.calibration, validation=sources.validation,
                            target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
                            base_space=space.model_dump(mode="json"), options=sources.options)
@@ -112,6 +94,34 @@ def tune(
     result.save_json(folder / JSON_NAME)
     result.save_html(folder / HTML_NAME)
     return result
+
+
+def _setup(model: str | Path, target: str | Path, folder: Path, calibration_data: Any, validation_data: Any,
+           formats: Sequence[str] | None, precisions: Sequence[str] | None, threads: Sequence[int] | None,
+           options: dict[str, Any]) -> tuple[Any, Sources, SearchSpace]:
+    """The profile, the files every trial builds from (arrays saved into the tune folder) and the search space."""
+    from edgekit.plan import framework_of
+    from edgekit.profiles import load_profile
+
+    if not isinstance(model, str | Path) or not Path(model).exists():
+        raise InvalidOptionError(f"tune takes a model file or folder; {model!r} is not one",
+                                 "save the model (.keras, .onnx, .pt2, ...) and give its path: trials load it in workers")
+    profile = load_profile(target)
+    framework = framework_of(model)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    sources = Sources(
+        model=DataFile.of(model), calibration=_data_file(calibration_data, folder, "calibration"),
+        validation=_data_file(validation_data, folder, "validation"), cache_dir=str(folder),
+        options={"target": str(target), **options, "name": Path(model).name.split(".")[0] or "model"},
+    )
+    space = base_space(profile, framework, os.cpu_count() or 1, tuple(formats) if formats else None,
+                       tuple(precisions) if precisions else None)
+    if threads:
+        space = space.model_copy(update={"threads": tuple(sorted(set(threads)))})
+    if not space.formats:
+        raise InvalidOptionError(f"no route builds a {framework} model for {profile.name} with these formats and precisions",
+                                 f"the profile's formats: {', '.join(profile.formats)}")
+    return profile, sources, space
 
 
 def _data_file(data: Any, folder: Path, what: str) -> DataFile | None:
@@ -153,7 +163,8 @@ def _prime(pool: Any, sources: Sources, space: SearchSpace, emit: ProgressCallba
     if not formats:
         return space, []
     emit(ProgressEvent("tune:trace", 0.0, f"building fp32 and int8 of {', '.join(formats)} for the divergence trace"))
-    futures = {(fmt, p): pool.submit(build_trial, BuildRequest(plan=sources.plan(_plain(space, fmt, p)), cache_dir=sources.cache_dir))
+    futures = {(fmt, p): pool.submit(build_trial, BuildRequest(plan=sources.plan(_plain(space, fmt, p)),
+                                                               cache_dir=sources.cache_dir))
                for fmt in formats for p in ("fp32", "int8")}
     wait(list(futures.values()))
     notes, culprits, traces = [], {}, {}

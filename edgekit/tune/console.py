@@ -62,7 +62,8 @@ def print_result(result: TuneResult) -> None:
         console.print(f"[red]trial {record.number} {record.state}[/red]: {escape(record.reason or '')}", highlight=False)
     for device, why in result.lost_devices.items():
         console.print(f"[red]device lost[/red] {escape(device)}: {escape(why)}")
-    console.print(f"study {result.study}; report {Path(result.folder) / HTML_NAME}; every trial {Path(result.folder) / JSON_NAME}")
+    folder = Path(result.folder)
+    console.print(f"study {result.study}; report {folder / HTML_NAME}; every trial {folder / JSON_NAME}")
     console.print(f"promote a point with: edgekit tune --select N --out {result.output_dir}")
 
 

@@ -41,13 +41,15 @@ class TrialRecord(BaseModel):
         m = self.measurement
         if m is None or m.median_ms is None:
             return None
-        return (m.ci_low_ms if m.ci_low_ms is not None else m.median_ms, m.ci_high_ms if m.ci_high_ms is not None else m.median_ms)
+        low = m.ci_low_ms if m.ci_low_ms is not None else m.median_ms
+        return low, m.ci_high_ms if m.ci_high_ms is not None else m.median_ms
 
 
 def check_objectives(objectives: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown or not objectives or len(set(objectives)) != len(objectives):
-        raise InvalidOptionError(f"invalid objectives {list(objectives)}", f"choose (without repeats) from: {', '.join(OBJECTIVES)}")
+        raise InvalidOptionError(f"invalid objectives {list(objectives)}",
+                                 f"choose (without repeats) from: {', '.join(OBJECTIVES)}")
     return tuple(objectives)
 
 

@@ -35,7 +35,8 @@ def select(trial: int, output_dir: str | Path = "build/edgekit") -> Build:
     try:
         record = result.trial(trial)
     except KeyError:
-        raise InvalidOptionError(f"the study has no trial {trial}", f"trials: {', '.join(str(r.number) for r in result.trials)}") from None
+        numbers = ", ".join(str(r.number) for r in result.trials)
+        raise InvalidOptionError(f"the study has no trial {trial}", f"trials: {numbers}") from None
     build = record.build
     if record.state != "complete" or build is None or build.build_dir is None or not Path(build.build_dir).is_dir():
         raise InvalidOptionError(f"trial {trial} has no build to promote ({record.state}: {record.reason or 'no build'})",

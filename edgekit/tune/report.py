@@ -77,11 +77,12 @@ def render(result: TuneResult) -> str:
     constraints = ", ".join(f"{k}={v:g}" for k, v in result.constraints.items()) or "none"
     lost = "".join(f"<li>{html.escape(d)}: {html.escape(w)}</li>" for d, w in result.lost_devices.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgekit tune: {html.escape(Path(result.model).name)}</title>
+    name = html.escape(Path(result.model).name)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgekit tune: {name}</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
 td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}td.l,th.l{{text-align:left}}tr.front{{background:#eef6ee}}
 .fail{{color:#a33}}</style></head><body>
-<h1>edgekit tune: {html.escape(Path(result.model).name)} on {html.escape(result.target)}</h1>
+<h1>edgekit tune: {name} on {html.escape(result.target)}</h1>
 <p>{summary['trials']} trials ({summary['complete']} complete, {summary['failed']} failed, {summary['feasible']} meet the
 constraints) of a space of {result.space_size} configurations; objectives {', '.join(result.objectives)};
 constraints {html.escape(constraints)}; seed {result.seed}; devices {html.escape(', '.join(result.devices))}.

@@ -19,7 +19,16 @@ from edgekit.tune.executor import TrialExecutor, device_resource
 from edgekit.tune.front import TrialRecord, constraint_values, values_of, violations_of
 from edgekit.tune.space import SearchSpace, TrialConfig, suggest
 from edgekit.tune.study import Study
-from edgekit.tune.tasks import BuildOutcome, BuildRequest, Measurement, MeasureRequest, build_dir_of, build_trial, describe, measure_trial
+from edgekit.tune.tasks import (
+    BuildOutcome,
+    BuildRequest,
+    Measurement,
+    MeasureRequest,
+    build_dir_of,
+    build_trial,
+    describe,
+    measure_trial,
+)
 
 
 @dataclass(frozen=True)

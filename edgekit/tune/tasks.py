@@ -22,6 +22,9 @@ from edgekit.errors import EdgekitError
 from edgekit.plan_file import PlanFile
 
 OUTCOME_NAME = "outcome.json"
+#: what a measurement's error says when the device could not be reached (the agent client's and the OS's words)
+_GONE = ("unreachable", "no edgekit agent answers", "did not answer", "cannot reach", "connection", "timed out",
+         "disconnected", "not reachable", "reset by peer")
 
 
 class _Frozen(BaseModel):
@@ -183,8 +186,7 @@ def _unreachable(exc: EdgekitError) -> bool:
 
 def _gone_text(text: str) -> bool:
     lowered = text.lower()
-    return any(word in lowered for word in ("unreachable", "no edgekit agent answers", "did not answer", "cannot reach", "connection", "timed out",
-                                            "disconnected", "not reachable", "reset by peer"))
+    return any(word in lowered for word in _GONE)
 
 
 def trace_culprits(request: TraceRequest) -> list[list[str]]:
