@@ -117,8 +117,17 @@ def test_resuming_continues_the_study_without_rebuilding(tuned, mlp):
 
 
 def test_failed_validation_is_a_recorded_trial_not_the_end(mlp, tmp_path):
-    result = edgekit.tune(mlp["model"], trials=2, calibration_data=mlp["calibration"], validation_data=mlp["validation"],
+    import threading
+
+    cancel, ended = threading.Event(), []
+
+    def on_trial(record):
+        ended.append(record.number)
+        if len(ended) == 2:
+            cancel.set()  # no trial is asked after this; the study keeps what ended
+
+    result = edgekit.tune(mlp["model"], trials=5, calibration_data=mlp["calibration"], validation_data=mlp["validation"],
                           output_dir=tmp_path / "strict", formats=["onnx"], precisions=["int8"], tolerances={"cosine": 0.99999},
-                          runs=5, min_seconds=0.0, warmup=1)
+                          runs=5, min_seconds=0.0, warmup=1, on_trial=on_trial, cancel=cancel)
     assert [r.state for r in result.trials] == ["failed", "failed"] and result.front == []
     assert all(r.reason.startswith("validation failed") and "cosine" in r.reason for r in result.trials)

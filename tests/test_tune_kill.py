@@ -36,7 +36,9 @@ def test_a_killed_tune_run_resumes_the_same_study(tmp_path):
     done_before = {p: p.stat().st_mtime_ns for p in builds.glob("*.outcome.json")}
     assert len(done_before) >= 3
     study = tmp_path / "build.tune" / "study.db"
-    assert study.is_file() and not (tmp_path / "build.tune" / "tune.json").exists()
+    assert study.is_file()
+    live = tmp_path / "build.tune" / "tune.json"  # written after every trial: what the killed run finished
+    before = json.loads(live.read_text())["trials"] if live.is_file() else []
 
     second = subprocess.run(_argv(paths, out), capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
@@ -44,6 +46,8 @@ def test_a_killed_tune_run_resumes_the_same_study(tmp_path):
     ended = [t for t in result["trials"] if t["state"] in ("complete", "failed")]
     interrupted = [t for t in result["trials"] if t["state"] == "interrupted"]
     assert len(ended) == 5 and len(interrupted) <= 1
+    final = {t["number"]: t for t in result["trials"]}
+    assert all(final[t["number"]] == t for t in before)  # what ended before the kill is kept as it was
     assert all(p.stat().st_mtime_ns == t for p, t in done_before.items())  # finished builds were not built again
     cached = [t for t in ended if t["build"] and t["build"]["cached"]]
     assert len(cached) >= 2  # the trials of fp32 and plain int8 took the builds the killed run finished

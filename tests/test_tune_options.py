@@ -44,7 +44,8 @@ def test_tune_refuses_bad_arguments_before_any_work(tmp_path):
 @pytest.mark.parametrize(("content", "message"), [
     (b"{not json", "is not a readable plan"),
     (json.dumps({"schema_": "something/1"}).encode(), "is not an edgekit convert plan"),
-    (json.dumps({"schema_": "edgekit.convert-plan/1", "model": {"path": "m", "sha256": "0"}}).encode(), "options: Field required"),
+    (json.dumps({"schema_": "edgekit.convert-plan/1", "model": {"path": "m", "sha256": "0"}}).encode(),
+     "options: Field required"),
     (json.dumps({"schema_": "edgekit.convert-plan/1", "model": {"path": "/nonexistent/m.onnx", "sha256": "0"},
                  "options": {}}).encode(), "does not exist"),
 ])

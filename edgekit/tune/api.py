@@ -81,19 +81,28 @@ def tune(
         measuring = Measuring(devices=devices, device_profile=str(target), runs=runs, min_seconds=min_seconds, warmup=warmup,
                               token=token)
         loop = Loop(study, study.space, pool, sources, measuring, bounds, parallel=workers, progress=emit,
-                    on_trial=on_trial or (lambda record: None), cancel=cancel or threading.Event())
+                    cancel=cancel or threading.Event())
+
+        def snapshot() -> TuneResult:
+            result = TuneResult(
+                model=sources.model.path, target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
+                study=str(study.path), folder=str(folder), output_dir=str(Path(output_dir).resolve()), space=study.space,
+                space_size=study.space.size(), devices=devices, lost_devices=loop.lost, trials=tuple(study.records()),
+                notes=tuple([*study.study.user_attrs.get("space_notes", []), *notes]),
+            )
+            result.save_json(folder / JSON_NAME)  # after every trial: a live view, and what a killed run leaves
+            result.save_html(folder / HTML_NAME)
+            return result
+
+        def ended(record: TrialRecord) -> None:
+            snapshot()
+            (on_trial or (lambda record: None))(record)
+
+        loop.on_trial = ended
         loop.run(trials)
     finally:
         pool.shutdown(wait=True)
-    result = TuneResult(
-        model=sources.model.path, target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
-        study=str(study.path), folder=str(folder), output_dir=str(Path(output_dir).resolve()), space=study.space,
-        space_size=study.space.size(), devices=devices, lost_devices=loop.lost, trials=tuple(study.records()),
-        notes=tuple([*study.study.user_attrs.get("space_notes", []), *notes]),
-    )
-    result.save_json(folder / JSON_NAME)
-    result.save_html(folder / HTML_NAME)
-    return result
+    return snapshot()
 
 
 def _setup(model: str | Path, target: str | Path, folder: Path, calibration_data: Any, validation_data: Any,
