@@ -38,11 +38,12 @@ def tuned(mlp, tmp_path_factory):
 
 def test_a_study_of_real_builds_and_measurements(tuned):
     result, out = tuned
-    assert len(result.trials) == 6 and all(r.state == "complete" for r in result.trials)
+    ended = [r for r in result.trials if r.state != "duplicate"]  # a configuration proposed again is not rebuilt
+    assert len(ended) == 6 and all(r.state == "complete" for r in ended)
     # the study starts with what `edgekit convert` builds: fp32 and plain int8 of each format
     assert [(r.config.format, r.config.precision) for r in result.trials[:4]] == [
         ("onnx", "fp32"), ("onnx", "int8"), ("openvino", "fp32"), ("openvino", "int8")]
-    for record in result.trials:
+    for record in ended:
         m = record.measurement
         assert m.runs >= 20 and m.ci_low_ms <= m.median_ms <= m.ci_high_ms and m.confidence >= 0.95
         assert record.build.validation in ("passed", "inconclusive") and record.values["accuracy"] >= 0.95
@@ -56,7 +57,7 @@ def test_a_study_of_real_builds_and_measurements(tuned):
     folder = Path(result.folder)
     assert folder == out.parent / "build.tune" and (folder / "study.db").is_file()
     document = json.loads((folder / "tune.json").read_text())
-    assert len(document["trials"]) == 6 and document["front"] == [r.number for r in front]
+    assert len(document["trials"]) == len(result.trials) and document["front"] == [r.number for r in front]
     page = (folder / "tune-report.html").read_text()
     assert "<svg" in page and "not ranked" in page and page.count("<circle") == 6
 
@@ -109,7 +110,7 @@ def test_resuming_continues_the_study_without_rebuilding(tuned, mlp):
     outcomes = {p: p.stat().st_mtime_ns for p in (folder / "builds").glob("*.outcome.json")}
     more = edgekit.tune(mlp["model"], trials=8, calibration_data=mlp["calibration"], validation_data=mlp["validation"],
                         output_dir=out, **COMMON)
-    assert len(more.trials) == 8 and more.trials[:6] == result.trials
+    assert sum(r.state != "duplicate" for r in more.trials) == 8 and more.trials[: len(result.trials)] == result.trials
     assert all(p.stat().st_mtime_ns == t for p, t in outcomes.items())  # no finished build was built again
     with pytest.raises(edgekit.EdgekitError, match="was started with other settings \\(seed differ"):
         edgekit.tune(mlp["model"], trials=9, calibration_data=mlp["calibration"], validation_data=mlp["validation"],
@@ -129,5 +130,21 @@ def test_failed_validation_is_a_recorded_trial_not_the_end(mlp, tmp_path):
     result = edgekit.tune(mlp["model"], trials=5, calibration_data=mlp["calibration"], validation_data=mlp["validation"],
                           output_dir=tmp_path / "strict", formats=["onnx"], precisions=["int8"], tolerances={"cosine": 0.99999},
                           runs=5, min_seconds=0.0, warmup=1, on_trial=on_trial, cancel=cancel)
-    assert [r.state for r in result.trials] == ["failed", "failed"] and result.front == []
-    assert all(r.reason.startswith("validation failed") and "cosine" in r.reason for r in result.trials)
+    ended = [r for r in result.trials if r.state != "duplicate"]
+    assert [r.state for r in ended] == ["failed", "failed"] and result.front == []
+    assert all(r.reason.startswith("validation failed") and "cosine" in r.reason for r in ended)
+
+
+def test_a_configuration_is_never_built_twice_and_an_exhausted_space_ends_the_search(mlp, tmp_path):
+    from edgekit.tune.runner import MAX_REPEATS
+
+    result = edgekit.tune(mlp["model"], trials=5, calibration_data=mlp["calibration"], validation_data=mlp["validation"],
+                          output_dir=tmp_path / "small", formats=["onnx"], precisions=["fp32", "fp16"], threads=[1],
+                          runs=5, min_seconds=0.0, warmup=1)
+    assert result.space_size == 2
+    ended = [r for r in result.trials if r.state == "complete"]
+    duplicates = [r for r in result.trials if r.state == "duplicate"]
+    assert sorted(r.config.precision for r in ended) == ["fp16", "fp32"] and len(duplicates) >= MAX_REPEATS
+    assert all(r.reason.startswith("duplicate of trial") for r in duplicates)
+    assert len(list((tmp_path / "small.tune" / "builds").glob("*.outcome.json"))) == 2
+    assert any("already tried (2 distinct tried of a space of 2)" in note for note in result.notes)

@@ -88,7 +88,7 @@ def tune(
                 model=sources.model.path, target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
                 study=str(study.path), folder=str(folder), output_dir=str(Path(output_dir).resolve()), space=study.space,
                 space_size=study.space.size(), devices=devices, lost_devices=loop.lost, trials=tuple(study.records()),
-                notes=tuple([*study.study.user_attrs.get("space_notes", []), *notes]),
+                notes=tuple([*study.study.user_attrs.get("space_notes", []), *notes, *loop.notes]),
             )
             result.save_json(folder / JSON_NAME)  # after every trial: a live view, and what a killed run leaves
             result.save_html(folder / HTML_NAME)

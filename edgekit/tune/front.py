@@ -25,7 +25,7 @@ class TrialRecord(BaseModel):
 
     number: int
     config: TrialConfig
-    state: Literal["complete", "failed", "running", "interrupted"]
+    state: Literal["complete", "failed", "running", "interrupted", "duplicate"]
     reason: str | None = None
     build: BuildOutcome | None = None
     measurement: Measurement | None = None

@@ -55,6 +55,7 @@ class TuneResult(BaseModel):
         return {
             "trials": len(self.trials), "complete": sum(r.state == "complete" for r in self.trials),
             "failed": sum(r.state == "failed" for r in self.trials), "feasible": sum(r.feasible for r in self.trials),
+            "duplicates": sum(r.state == "duplicate" for r in self.trials),
             "front": [r.number for r in front], "fastest": best.number if best else None,
             "fastest_tied_with": [r.number for r in tied],
         }
@@ -110,7 +111,8 @@ def _row(row: dict[str, Any], on_front: bool) -> str:
 
 def _chart(result: TuneResult, front: set[int]) -> str:
     """Latency (x, with interval bars) against accuracy (y); the front in green and joined, infeasible in grey."""
-    points = [r for r in result.trials if r.interval is not None and r.values.get("accuracy") is not None]
+    points = [r for r in result.trials
+              if r.state == "complete" and r.interval is not None and r.values.get("accuracy") is not None]
     if not points:
         return "<p>No trial was measured yet.</p>"
     width, height, pad = 720, 360, 50

@@ -30,6 +30,8 @@ from edgekit.tune.tasks import (
     measure_trial,
 )
 
+MAX_REPEATS = 40  # configurations already tried, proposed in a row, before the search is taken as exhausted
+
 
 @dataclass(frozen=True)
 class Measuring:
@@ -89,10 +91,15 @@ class Loop:
     deferred: list[tuple[Any, TrialConfig, PlanFile]] = field(default_factory=list)  # same key as a build in flight
     waiting: deque = field(default_factory=deque)  # built, waiting for a device
     measures: dict[Future, tuple[Any, TrialConfig, BuildOutcome, str]] = field(default_factory=dict)
+    seen: dict[tuple[str, int], TrialRecord] = field(default_factory=dict)  # (build key, threads) -> the trial that ended
+    repeats: int = 0  # duplicates proposed in a row
+    notes: list[str] = field(default_factory=list)
 
     def run(self, trials: int) -> None:
         """Run until ``trials`` trials have ended in the study (counting those of earlier runs), or cancel."""
         self.free = [d for d in self.measuring.devices if d not in self.lost]
+        for record in self.study.records():
+            self._remember(record)
         while True:
             self._ask(trials)
             self._measure_waiting()
@@ -111,15 +118,37 @@ class Loop:
 
     def _ask(self, trials: int) -> None:
         while (not self.cancel.is_set() and len(self.lost) < len(self.measuring.devices) and self._in_flight() < self.parallel
-               and self.study.finished() + self._in_flight() < trials):
+               and self.repeats < MAX_REPEATS and self.study.finished() + self._in_flight() < trials):
             trial = self.study.ask()
             config = suggest(trial, self.space)
             trial.set_user_attr("config", config.model_dump(mode="json"))
             plan = self.sources.plan(config)
+            if (plan.key, config.threads) in self.seen:
+                self._duplicate(trial, config, self.seen[(plan.key, config.threads)])
+                continue
+            self.repeats = 0
             if any(key == plan.key for _, _, key in self.builds.values()):
                 self.deferred.append((trial, config, plan))
             else:
                 self._submit_build(trial, config, plan)
+
+    def _duplicate(self, trial: Any, config: TrialConfig, original: TrialRecord) -> None:
+        """A configuration that already ended: told with the same result, not built or measured again, not counted."""
+        self.repeats += 1
+        record = original.model_copy(update={"number": trial.number, "config": config, "state": "duplicate",
+                                             "reason": f"duplicate of trial {original.number}: not built or measured again"})
+        bounds = (constraint_values(original.build, original.measurement, self.constraints)
+                  if original.state == "complete" and original.build and original.measurement else [])
+        self.study.tell(trial, record, bounds)
+        if self.repeats == MAX_REPEATS:
+            self.notes.append(f"the sampler proposed {MAX_REPEATS} configurations in a row that were already tried "
+                              f"({len(self.seen)} distinct tried of a space of {self.space.size()}): the search stopped there")
+
+    def _remember(self, record: TrialRecord) -> None:
+        """Configurations whose result stands: measured ones, and builds that failed (a route or validation failure)."""
+        build = record.build
+        if build is not None and (record.state == "complete" or (record.state == "failed" and build.status == "failed")):
+            self.seen.setdefault((build.key, record.config.threads), record)
 
     def _submit_build(self, trial: Any, config: TrialConfig, plan: PlanFile) -> None:
         self.progress(ProgressEvent("tune:build", 0.0, f"trial {trial.number}: building {config.label()}"))
@@ -179,11 +208,13 @@ class Loop:
                              values={k: v for k, v in values.items() if v is not None},
                              violations=violations_of(self.constraints, bounds))
         self.study.tell(trial, record, bounds)
+        self._remember(record)
         self.on_trial(record)
 
     def _finish(self, trial: Any, config: TrialConfig, state: str, reason: str, build: BuildOutcome | None = None,
                 measurement: Measurement | None = None) -> None:
         record = TrialRecord(number=trial.number, config=config, state=state, reason=reason, build=build,
                              measurement=measurement)
-        self.study.tell(trial, record, [])
+        self.study.tell(trial, record, [1.0] * len(self.constraints))
+        self._remember(record)
         self.on_trial(record)

@@ -17,6 +17,7 @@ from edgekit.tune.space import SearchSpace, TrialConfig
 
 STUDY_FILE = "study.db"
 STUDY_NAME = "edgekit-tune"
+_WORST = {"minimize": 1e15, "maximize": -1.0}  # the values a failed trial is told with
 
 
 class Study:
@@ -79,16 +80,16 @@ class Study:
         return self.study.ask()
 
     def tell(self, trial: Any, record: TrialRecord, constraints: list[float]) -> None:
-        """Close ``trial`` with ``record``: its objective values (complete) or failed with the reason."""
-        from optuna.trial import TrialState
-
+        """Close ``trial`` with ``record``. A measured trial gives its values and constraint values; a failed one is
+        told to the sampler as complete with the worst values and every constraint broken, so that it learns to
+        avoid the configuration (a FAIL state would be ignored and the same configuration proposed again)."""
         trial.set_user_attr("record", record.model_dump(mode="json"))
-        if record.state == "complete":
-            for index, value in enumerate(constraints):
-                trial.set_constraint(f"c{index}", value)
-            self.study.tell(trial, [record.values[o] for o in self.objectives])
-        else:
-            self.study.tell(trial, state=TrialState.FAIL)
+        measured = record.state in ("complete", "duplicate") and bool(record.values)
+        trial.set_constraint("failed", 0.0 if measured else 1.0)
+        for index, value in enumerate(constraints):
+            trial.set_constraint(f"c{index}", value if measured else 1.0)
+        values = [record.values[o] if measured else _WORST[OBJECTIVES[o]] for o in self.objectives]
+        self.study.tell(trial, values)
 
     def records(self) -> list[TrialRecord]:
         """Every finished trial's record, by trial number."""
@@ -100,7 +101,7 @@ class Study:
         return sorted(found, key=lambda r: r.number)
 
     def finished(self) -> int:
-        """Trials that ended (complete or failed), not counting those a killed run interrupted."""
+        """Trials that ended (complete or failed), not counting interrupted ones or duplicates (never built again)."""
         return sum(1 for r in self.records() if r.state in ("complete", "failed"))
 
 
