@@ -24,6 +24,9 @@ class Study:
     """An Optuna study with edgekit's trial records (ask/tell: trials are measured by tasks elsewhere)."""
 
     def __init__(self, folder: Path, identity: dict[str, Any], objectives: tuple[str, ...], seed: int) -> None:
+        from edgekit.dependencies import install_line, require
+
+        require(("optuna",), install_line("tune"), "edgekit tune")
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
