@@ -69,7 +69,7 @@ def tune(
     study = Study(folder, identity, objectives, seed)
     notes = [f"trial {n} was interrupted by an earlier run; its configuration is asked again" for n in study.close_interrupted()]
     workers = parallel or (1 if executor == "local" else max(2, 2 * len(devices)))
-    pool = open_executor(executor, address, max_workers=workers)
+    pool = open_executor(executor, address, max_workers=workers, devices=devices)
     emit = progress or ignore
     try:
         if study.space is None:

@@ -9,8 +9,9 @@ from edgekit.tune.executor import LocalExecutor, TrialExecutor
 EXECUTORS = ("local", "ray")
 
 
-def open_executor(kind: str, address: str | None = None, max_workers: int = 1) -> TrialExecutor:
-    """The executor named ``kind``; ``address`` is the Ray cluster's (None: a local Ray started by ``ray.init``)."""
+def open_executor(kind: str, address: str | None = None, max_workers: int = 1, devices: tuple[str, ...] = ()) -> TrialExecutor:
+    """The executor named ``kind``; ``address`` is the Ray cluster's (None: a local Ray started here, holding the
+    custom resources of ``devices``; a cluster's nodes declare their own devices)."""
     if kind == "local":
         if address is not None:
             raise InvalidOptionError("an executor address is for executor='ray'", "drop the address or choose executor='ray'")
@@ -27,4 +28,4 @@ def open_executor(kind: str, address: str | None = None, max_workers: int = 1) -
             raise
         raise MissingDependencyError("this edgekit has no Ray executor (edgekit.tune.ray_executor is missing)",
                                      "install an edgekit release with the [ray] extra") from None
-    return module.RayExecutor(address=address)
+    return module.RayExecutor(address=address) if address is not None else module.RayExecutor(devices=devices)
