@@ -132,13 +132,15 @@ def run_model(spec: dict[str, Any], work: Path, args: argparse.Namespace) -> dic
 def why(record: dict[str, Any], best: Any) -> str:
     h2h, convert = record["head_to_head"], record["best_convert"]
     tied = h2h["intervals_overlap_in_rounds"]
-    verdict = ("at least as fast" if h2h["speedup"] >= 1.0 or tied else "slower")
-    return (f"the tune point ({best.config.label()}) is {verdict} than the best single convert artifact "
+    verdict = "faster than" if h2h["speedup"] > 1.0 and not tied else "as fast as (tied with)" if tied else "slower than"
+    return (f"the tune point ({best.config.label()}) is {verdict} the best single convert artifact "
             f"({convert['format']} {convert['precision']}): {h2h['tune_median_ms']:.4f} ms vs {h2h['convert_median_ms']:.4f} ms "
             f"(x{h2h['speedup']:.2f}; intervals overlap in {tied} of {len(h2h['rounds']['tune'])} rounds). The single convert "
             "configurations are points of the tune space (the study starts with fp32 and plain int8 of every format), so "
             "the front can only add faster points: other thread counts, schemes (per-tensor, int16, calibration) and "
-            "precisions (fp16) the convert defaults do not try, kept only when they meet the accuracy budget.")
+            "precisions (fp16, dynamic-range int8) the convert defaults do not try, kept only when they meet the accuracy "
+            "budget. Per round the two medians: " + ", ".join(f"{t['median_ms']:.4f} vs {c['median_ms']:.4f}" for t, c in
+                                                       zip(h2h["rounds"]["tune"], h2h["rounds"]["convert"])) + " ms.")
 
 
 def plot(results: list[dict[str, Any]]) -> None:
@@ -150,7 +152,7 @@ def plot(results: list[dict[str, Any]]) -> None:
     fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 4.5), squeeze=False)
     for ax, record in zip(axes[0], results):
         for row in record["every_trial"]:
-            if row["latency_ms"] is None:
+            if row["latency_ms"] is None or row["state"] != "complete":
                 continue
             low, high = row["interval"]
             color = "tab:green" if row["on_front"] else "tab:blue"
@@ -160,7 +162,8 @@ def plot(results: list[dict[str, Any]]) -> None:
             ax.plot(row["median_ms"], row["accuracy"], "x", color="tab:red", ms=9)
             ax.annotate(f"{row['format']} {row['precision']}", (row["median_ms"], row["accuracy"]), fontsize=7)
         ax.set_title(f"{record['model']}: front (green), trials (blue), convert (red x)", fontsize=9)
-        ax.set_xlabel("latency, median ms (1 thread unless the trial says)")
+        ax.set_xscale("log")
+        ax.set_xlabel("latency, median ms (log scale; 1 thread unless the trial says)")
         ax.set_ylabel("accuracy (top-1 agreement or cosine)")
     fig.tight_layout()
     fig.savefig(PLOT, dpi=110)
