@@ -51,6 +51,10 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "distill": "edgekit.optimize.steps",
     "load_recipe": "edgekit.optimize.recipe",
     "OptimizationReport": "edgekit.optimize.report",
+    "convert_plan": "edgekit.plan_file",
+    "tune": ("edgekit.tune.api", "tune"),
+    "select_trial": ("edgekit.tune.promote", "select"),
+    "TuneResult": "edgekit.tune.report",
 }
 
 __all__ = ["EdgekitError", "__version__", *_LAZY]
@@ -75,11 +79,15 @@ if TYPE_CHECKING:
     from edgekit.options import QuantScheme
     from edgekit.pipeline import convert
     from edgekit.plan import BuildPlan
+    from edgekit.plan_file import convert_plan
     from edgekit.profiles import DeviceProfile, list_profiles, load_profile
     from edgekit.profiling import ProfileReport
     from edgekit.progress import ProgressEvent
     from edgekit.shapes import parse_shape
     from edgekit.specs import FORMATS, Artifact, Build, ModelSource, TensorSpec, ValidationResult, shape_text
+    from edgekit.tune.api import tune
+    from edgekit.tune.promote import select as select_trial
+    from edgekit.tune.report import TuneResult
 
 
 def __getattr__(name: str) -> Any:

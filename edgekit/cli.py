@@ -54,7 +54,9 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("model", type=click.Path(path_type=str))
+@click.argument("model", required=False, type=click.Path(path_type=str))
+@click.option("--plan", "plan_path", type=click.Path(exists=True, dir_okay=False),
+              help="Rebuild the build a plan file describes (a tune trial's plan.json, a promoted build's edgekit-plan.json).")
 @click.option("--target", "-t", default="cpu-x86", show_default=True, help="Device profile name or .yaml file.")
 @click.option("--format", "-f", "formats", multiple=True, help="tflite, onnx or openvino (repeatable; default: the target's).")
 @click.option("--precision", "-p", "precisions", multiple=True, help="fp32, fp16, int8 or dynamic (repeatable; default: the target's).")
@@ -106,15 +108,18 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None, layout: str | None, no_rescue: bool = False,
-            rescue_budget: float | None = None, **verdict: Any) -> None:
+            rescue_budget: float | None = None, plan_path: str | None = None, **verdict: Any) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
 
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
-    before conversion and are measured on --val-data.
+    before conversion and are measured on --val-data. --plan PLAN.json rebuilds a planned build instead of MODEL.
     """
     from edgekit import convert as run_convert
     from edgekit import distill, parse_shape, prune, qat
     from edgekit.console import print_build, progress_bar
+
+    if plan_path or model is None:
+        return _convert_plan(plan_path, model, output_dir, as_json, verbose)
 
     tuning = {} if epochs is None else {"epochs": epochs}
     steps = [
@@ -146,6 +151,21 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
         click.echo(build.model_dump_json(indent=2))
     else:
         print_build(build, verbose=verbose)
+    if not build.accepted:
+        sys.exit(EXIT_GATE_FAILED)
+
+
+def _convert_plan(plan_path: str | None, model: str | None, output_dir: str, as_json: bool, verbose: bool) -> None:
+    """``convert --plan``: the plan's own output folder unless --out was given."""
+    from edgekit import convert_plan
+    from edgekit.console import print_build, progress_bar
+
+    if plan_path is None or model is not None:
+        raise InvalidOptionError("give either MODEL or --plan PLAN.json", "e.g. edgekit convert --plan plan.json --out build/again")
+    given = click.get_current_context().get_parameter_source("output_dir") != click.core.ParameterSource.DEFAULT
+    with progress_bar() as on_progress:
+        build = convert_plan(plan_path, output_dir if given else None, progress=on_progress)
+    click.echo(build.model_dump_json(indent=2)) if as_json else print_build(build, verbose=verbose)
     if not build.accepted:
         sys.exit(EXIT_GATE_FAILED)
 
@@ -322,10 +342,12 @@ def gui_command(paths: tuple[str, ...]) -> None:
 
 
 from edgekit.agent.cli import agent_command  # noqa: E402
+from edgekit.tune.cli import tune_command  # noqa: E402
 
 main.add_command(agent_command)
 main.add_command(clean_command)
 main.add_command(data_command)
+main.add_command(tune_command)
 
 if __name__ == "__main__":
     main()

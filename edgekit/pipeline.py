@@ -92,6 +92,7 @@ def convert(
     allow_inconclusive: bool = False,
     output_kinds: Mapping[str, str] | None = None,
     layout: str | None = None,
+    float_layers: Sequence[str] = (),
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -115,6 +116,8 @@ def convert(
     ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps
     or a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
     ``layout="NHWC"`` gives TFLite artifacts NHWC inputs/outputs where the source's rank-4 tensors are NCHW.
+    ``float_layers`` keeps these layers (names in the converted graph, as ``edgekit.debug`` reports them) in float
+    in int8 artifacts.
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
@@ -253,6 +256,7 @@ def _route_job(plan: BuildPlan, planned: PlannedRoute, prepared: Prepared, out: 
         output_dir=out, staging_dir=job_dir, stem=f"{plan.name}_{planned.precision}",
         calibration=prepared.calibration if planned.precision == "int8" else [], layout=plan.layout,
         static_shapes=_route_shapes(plan, planned, prepared),
+        float_layers=plan.options.float_layers if planned.precision == "int8" else (),
     )
 
 

@@ -53,6 +53,7 @@ class BuildOptions(BaseModel):
     allow_inconclusive: bool = False  # Build.accepted takes inconclusive verdicts
     output_kinds: dict[str, str] | None = None  # {output: classifier/embedding/regression/detection/tensor}
     layout: str | None = None  # "NHWC": TFLite artifacts with NHWC inputs/outputs (None: the source's layout)
+    float_layers: tuple[str, ...] = ()  # int8: layers (names in the converted graph) kept in float
 
     @field_validator("input_values", mode="before")
     @classmethod

@@ -1,0 +1,204 @@
+"""``edgekit.tune``: a multi-objective search whose trials are real builds, validated, and measured on the device."""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import wait
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import InvalidOptionError
+from edgekit.plan_file import DataFile
+from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.tune.front import TrialRecord, check_constraints, check_objectives
+from edgekit.tune.report import HTML_NAME, JSON_NAME, TuneResult
+from edgekit.tune.runner import Loop, Measuring, Sources
+from edgekit.tune.space import SearchSpace, TrialConfig, base_space, params_of, thread_choices, with_float_sets
+from edgekit.tune.study import Study, identity_of
+from edgekit.tune.tasks import BuildRequest, TraceRequest, build_trial, describe, trace_culprits
+
+
+def tune_folder(output_dir: str | Path) -> Path:
+    """Where a tune run keeps its study, cached builds and reports: ``<output_dir>.tune`` beside the build folder."""
+    out = Path(output_dir).resolve()
+    return out.parent / f"{out.name}.tune"
+
+
+def tune(
+    model: str | Path, *, target: str | Path = "cpu-x86", objectives: Sequence[str] = ("latency", "accuracy", "size"),
+    constraints: Mapping[str, float] | None = None, trials: int = 30, devices: Sequence[str] = ("local:cpu",),
+    executor: str = "local", address: str | None = None, seed: int = 0, calibration_data: Any = None,
+    validation_data: Any = None, output_dir: str | Path = "build/edgekit", formats: Sequence[str] | None = None,
+    precisions: Sequence[str] | None = None, threads: Sequence[int] | None = None, runs: int = 50,
+    min_seconds: float = 1.0, warmup: int = 10, token: str | None = None, parallel: int | None = None,
+    input_shapes: Mapping[str, Sequence[int]] | None = None, tolerances: Mapping[str, float] | None = None,
+    progress: ProgressCallback | None = None, on_trial: Callable[[TrialRecord], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> TuneResult:
+    """Search the builds of ``model`` for ``target`` for the Pareto front of ``objectives`` under ``constraints``.
+
+    Each of ``trials`` trials is a real build (``edgekit.convert`` of one format, precision, quantization scheme
+    and float-layer set), validated, then measured with the profiling protocol on one of ``devices``
+    (``local:cpu`` or agents, same profile) at one thread count. The space comes from the target profile and the
+    routes, the float-layer sets from the divergence trace of the plain int8 artifact (``edgekit.tune.space``).
+    Optuna's multi-objective TPE sampler (``seed``) searches it with the constraints (``max_latency_ms``,
+    ``min_accuracy``, ``min_cosine``, ``min_top1``, ``max_size_bytes``, ``max_peak_memory_bytes``) as its
+    constraint values. The study is stored in SQLite in ``<output_dir>.tune`` (``tune_folder``): calling again
+    with the same arguments resumes it up to ``trials`` ended trials; builds are cached by content hash and
+    never built twice. ``executor="ray"`` (with the cluster ``address``) runs builds and measurements as Ray
+    tasks, measurements pinned to the node holding each device. A failed trial (route error, validation
+    failure, device gone) is recorded with its reason. Returns every trial and the front; writes
+    ``tune.json`` and ``tune-report.html`` in the tune folder; ``select`` promotes a point to ``output_dir``.
+    """
+    from edgekit.tune.choose import open_executor
+
+    objectives = check_objectives(tuple(objectives))
+    bounds = check_constraints(dict(constraints or {}))
+    devices = tuple(devices)
+    if trials < 1 or not devices or len(set(devices)) != len(devices):
+        raise InvalidOptionError("tune needs trials >= 1 and at least one device, without repeats",
+                                 "e.g. trials=30, devices=['local:cpu']")
+    folder = tune_folder(output_dir)
+    profile, sources, space = _setup(model, target, folder, calibration_data, validation_data, formats, precisions, threads,
+                                     {"input_shapes": dict(input_shapes) if input_shapes else None,
+                                      "tolerances": dict(tolerances) if tolerances else None})
+    identity = identity_of(model=sources.model.sha256, calibration=sources.calibration, validation=sources.validation,
+                           target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
+                           base_space=space.model_dump(mode="json"), options=sources.options)
+    study = Study(folder, identity, objectives, seed)
+    notes = [f"trial {n} was interrupted by an earlier run; its configuration is asked again" for n in study.close_interrupted()]
+    workers = parallel or (1 if executor == "local" else max(2, 2 * len(devices)))
+    pool = open_executor(executor, address, max_workers=workers, devices=devices)
+    emit = progress or ignore
+    try:
+        if study.space is None:
+            traced, found = _prime(pool, sources, space, emit)
+            study.study.set_user_attr("space_notes", found)
+            study.set_space(traced)
+            for config in _baselines(traced):
+                study.enqueue(params_of(config, traced))
+        measuring = Measuring(devices=devices, device_profile=str(target), runs=runs, min_seconds=min_seconds, warmup=warmup,
+                              token=token)
+        loop = Loop(study, study.space, pool, sources, measuring, bounds, parallel=workers, progress=emit,
+                    cancel=cancel or threading.Event())
+
+        def snapshot() -> TuneResult:
+            result = TuneResult(
+                model=sources.model.path, target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
+                study=str(study.path), folder=str(folder), output_dir=str(Path(output_dir).resolve()), space=study.space,
+                space_size=study.space.size(), devices=devices, lost_devices=loop.lost, trials=tuple(study.records()),
+                notes=tuple([*study.study.user_attrs.get("space_notes", []), *notes, *loop.notes]),
+            )
+            result.save_json(folder / JSON_NAME)  # after every trial: a live view, and what a killed run leaves
+            result.save_html(folder / HTML_NAME)
+            return result
+
+        def ended(record: TrialRecord) -> None:
+            snapshot()
+            (on_trial or (lambda record: None))(record)
+
+        loop.on_trial = ended
+        loop.run(trials)
+    finally:
+        pool.shutdown(wait=True)
+    return snapshot()
+
+
+def _setup(model: str | Path, target: str | Path, folder: Path, calibration_data: Any, validation_data: Any,
+           formats: Sequence[str] | None, precisions: Sequence[str] | None, threads: Sequence[int] | None,
+           options: dict[str, Any]) -> tuple[Any, Sources, SearchSpace]:
+    """The profile, the files every trial builds from (arrays saved into the tune folder) and the search space."""
+    from edgekit.plan import framework_of
+    from edgekit.profiles import load_profile
+
+    if not isinstance(model, str | Path) or not Path(model).exists():
+        raise InvalidOptionError(f"tune takes a model file or folder; {model!r} is not one",
+                                 "save the model (.keras, .onnx, .pt2, ...) and give its path: trials load it in workers")
+    profile = load_profile(target)
+    framework = framework_of(model)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    sources = Sources(
+        model=DataFile.of(model), calibration=_data_file(calibration_data, folder, "calibration"),
+        validation=_data_file(validation_data, folder, "validation"), cache_dir=str(folder),
+        options={"target": str(target), **options, "name": Path(model).name.split(".")[0] or "model"},
+    )
+    space = base_space(profile, framework, os.cpu_count() or 1, tuple(formats) if formats else None,
+                       tuple(precisions) if precisions else None)
+    if threads:
+        space = space.model_copy(update={"threads": tuple(sorted(set(threads)))})
+    if not space.formats:
+        raise InvalidOptionError(f"no route builds a {framework} model for {profile.name} with these formats and precisions",
+                                 f"the profile's formats: {', '.join(profile.formats)}")
+    return profile, sources, space
+
+
+def _data_file(data: Any, folder: Path, what: str) -> DataFile | None:
+    """A data path as it is, or in-memory arrays saved once into the tune folder (content-hashed like a file)."""
+    if data is None:
+        return None
+    if isinstance(data, str | Path):
+        return DataFile.of(data)
+    import io
+
+    import numpy as np
+
+    from edgekit.atomic import atomic_write_bytes
+
+    path = folder / "data" / f"{what}.npy"
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(data), allow_pickle=False)
+    if not path.is_file() or path.read_bytes() != buffer.getvalue():
+        atomic_write_bytes(path, buffer.getvalue())
+    return DataFile.of(path)
+
+
+def _plain(space: SearchSpace, fmt: str, precision: str) -> TrialConfig:
+    fspace = space.formats[fmt]
+    quantization = ({"per_channel": fspace.per_channel[0], "calibration_method": fspace.calibration_methods[0],
+                     "activations": fspace.activations[0]} if precision == "int8" else {})
+    return TrialConfig(format=fmt, precision=precision, quantization=quantization, threads=space.threads[0],
+                       accelerator=fspace.accelerator)
+
+
+def _baselines(space: SearchSpace) -> list[TrialConfig]:
+    """The trials a study starts with: fp32 and plain int8 of every format (what ``edgekit convert`` builds)."""
+    return [_plain(space, fmt, p) for fmt, fs in space.formats.items() for p in ("fp32", "int8") if p in fs.precisions]
+
+
+def _prime(pool: Any, sources: Sources, space: SearchSpace, emit: ProgressCallback) -> tuple[SearchSpace, list[str]]:
+    """Build fp32 and plain int8 of each format that has int8 and trace them: the float-layer sets of the space."""
+    formats = [fmt for fmt, fs in space.formats.items() if "int8" in fs.precisions and "fp32" in fs.precisions]
+    if not formats:
+        return space, []
+    emit(ProgressEvent("tune:trace", 0.0, f"building fp32 and int8 of {', '.join(formats)} for the divergence trace"))
+    futures = {(fmt, p): pool.submit(build_trial, BuildRequest(plan=sources.plan(_plain(space, fmt, p)),
+                                                               cache_dir=sources.cache_dir))
+               for fmt in formats for p in ("fp32", "int8")}
+    wait(list(futures.values()))
+    notes, culprits, traces = [], {}, {}
+    data = sources.validation or sources.calibration
+    for fmt in formats:
+        fp32, int8 = (_result(futures[(fmt, p)]) for p in ("fp32", "int8"))
+        if data is None or isinstance(fp32, str) or isinstance(int8, str) or not fp32.artifact or not int8.artifact:
+            why = next((r for r in (fp32, int8) if isinstance(r, str)), None) or "no data or no artifact to trace"
+            notes.append(f"{fmt}: no float-layer sets ({why})")
+            continue
+        traces[fmt] = pool.submit(trace_culprits, TraceRequest(artifact=int8.artifact, reference=fp32.artifact, data=data.path))
+    for fmt, future in traces.items():
+        try:
+            culprits[fmt] = future.result()
+        except Exception as exc:  # a trace that fails leaves that format without float sets, said so
+            notes.append(f"{fmt}: the divergence trace failed ({describe(exc)}): no float-layer sets")
+    emit(ProgressEvent("tune:trace", 1.0, "search space ready"))
+    return with_float_sets(space, culprits), notes
+
+
+def _result(future: Any) -> Any:
+    try:
+        return future.result()
+    except Exception as exc:
+        return describe(exc)
+
+
+__all__ = ["TuneResult", "thread_choices", "tune", "tune_folder"]

@@ -1,0 +1,220 @@
+"""The trial loop: ask Optuna for a configuration, build it as one task, measure it on a free device as another,
+tell the study. Every task goes through the ``TrialExecutor``; a trial that fails (route error, validation
+failure, executor error, device gone) is told as failed with its reason and the study goes on. A device that
+cannot be reached is taken out of the pool: only the trial it was measuring is lost.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgekit.plan import BuildOptions
+from edgekit.plan_file import DataFile, PlanFile
+from edgekit.progress import ProgressCallback, ProgressEvent
+from edgekit.tune.executor import TrialExecutor, device_resource
+from edgekit.tune.front import TrialRecord, constraint_values, values_of, violations_of
+from edgekit.tune.space import SearchSpace, TrialConfig, suggest
+from edgekit.tune.study import Study
+from edgekit.tune.tasks import (
+    BuildOutcome,
+    BuildRequest,
+    Measurement,
+    MeasureRequest,
+    build_dir_of,
+    build_trial,
+    describe,
+    measure_trial,
+)
+
+MAX_REPEATS = 40  # configurations already tried, proposed in a row, before the search is taken as exhausted
+
+
+@dataclass(frozen=True)
+class Measuring:
+    """How each trial is measured (the profiling protocol's settings) and where."""
+
+    devices: tuple[str, ...]
+    device_profile: str | None
+    runs: int = 50
+    min_seconds: float = 1.0
+    warmup: int = 10
+    token: str | None = None
+    timeout: float = 300.0
+
+    def request(self, artifact: str, device: str, threads: int) -> MeasureRequest:
+        return MeasureRequest(artifact=artifact, device=device, device_profile=self.device_profile, threads=threads,
+                              runs=self.runs, min_seconds=self.min_seconds, warmup=self.warmup, token=self.token,
+                              timeout=self.timeout)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The model and data every trial builds from, and the options every build shares."""
+
+    model: DataFile
+    calibration: DataFile | None
+    validation: DataFile | None
+    options: dict[str, Any]  # BuildOptions fields shared by all trials (target, input shapes, tolerances, ...)
+    cache_dir: str
+
+    def plan(self, config: TrialConfig) -> PlanFile:
+        """The plan of one configuration, its output folder the cache folder named by its key."""
+        options = BuildOptions.of({**self.options, "formats": (config.format,), "precision": (config.precision,),
+                                   "quantization": config.quantization or None, "float_layers": config.float_layers,
+                                   "rescue": False})
+        plan = PlanFile(model=self.model, calibration_data=self.calibration, validation_data=self.validation, options=options)
+        folder = build_dir_of(self.cache_dir, plan.key)
+        return plan.model_copy(update={"options": options.model_copy(update={"output_dir": str(folder)})})
+
+
+@dataclass
+class Loop:
+    """One run of the trial loop (state of the tasks in flight)."""
+
+    study: Study
+    space: SearchSpace
+    executor: TrialExecutor
+    sources: Sources
+    measuring: Measuring
+    constraints: dict[str, float]
+    parallel: int = 1
+    progress: ProgressCallback = lambda event: None
+    on_trial: Callable[[TrialRecord], None] = lambda record: None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    free: list[str] = field(default_factory=list)
+    lost: dict[str, str] = field(default_factory=dict)  # device -> why it was taken out of the pool
+    builds: dict[Future, tuple[Any, TrialConfig, str]] = field(default_factory=dict)
+    deferred: list[tuple[Any, TrialConfig, PlanFile]] = field(default_factory=list)  # same key as a build in flight
+    waiting: deque = field(default_factory=deque)  # built, waiting for a device
+    measures: dict[Future, tuple[Any, TrialConfig, BuildOutcome, str]] = field(default_factory=dict)
+    seen: dict[tuple[str, int], TrialRecord] = field(default_factory=dict)  # (build key, threads) -> the trial that ended
+    repeats: int = 0  # duplicates proposed in a row
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, trials: int) -> None:
+        """Run until ``trials`` trials have ended in the study (counting those of earlier runs), or cancel."""
+        self.free = [d for d in self.measuring.devices if d not in self.lost]
+        for record in self.study.records():
+            self._remember(record)
+        while True:
+            self._ask(trials)
+            self._measure_waiting()
+            futures = [*self.builds, *self.measures]
+            if not futures:
+                break
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future in self.builds:
+                    self._built(future)
+                else:
+                    self._measured(future)
+
+    def _in_flight(self) -> int:
+        return len(self.builds) + len(self.deferred) + len(self.waiting) + len(self.measures)
+
+    def _ask(self, trials: int) -> None:
+        while (not self.cancel.is_set() and len(self.lost) < len(self.measuring.devices) and self._in_flight() < self.parallel
+               and self.repeats < MAX_REPEATS and self.study.finished() + self._in_flight() < trials):
+            trial = self.study.ask()
+            config = suggest(trial, self.space)
+            trial.set_user_attr("config", config.model_dump(mode="json"))
+            plan = self.sources.plan(config)
+            if (plan.key, config.threads) in self.seen:
+                self._duplicate(trial, config, self.seen[(plan.key, config.threads)])
+                continue
+            self.repeats = 0
+            if any(key == plan.key for _, _, key in self.builds.values()):
+                self.deferred.append((trial, config, plan))
+            else:
+                self._submit_build(trial, config, plan)
+
+    def _duplicate(self, trial: Any, config: TrialConfig, original: TrialRecord) -> None:
+        """A configuration that already ended: told with the same result, not built or measured again, not counted."""
+        self.repeats += 1
+        record = original.model_copy(update={"number": trial.number, "config": config, "state": "duplicate",
+                                             "reason": f"duplicate of trial {original.number}: not built or measured again"})
+        bounds = (constraint_values(original.build, original.measurement, self.constraints)
+                  if original.state == "complete" and original.build and original.measurement else [])
+        self.study.tell(trial, record, bounds)
+        if self.repeats == MAX_REPEATS:
+            self.notes.append(f"the sampler proposed {MAX_REPEATS} configurations in a row that were already tried "
+                              f"({len(self.seen)} distinct tried of a space of {self.space.size()}): the search stopped there")
+
+    def _remember(self, record: TrialRecord) -> None:
+        """Configurations whose result stands: measured ones, and builds that failed (a route or validation failure)."""
+        build = record.build
+        if build is not None and (record.state == "complete" or (record.state == "failed" and build.status == "failed")):
+            self.seen.setdefault((build.key, record.config.threads), record)
+
+    def _submit_build(self, trial: Any, config: TrialConfig, plan: PlanFile) -> None:
+        self.progress(ProgressEvent("tune:build", 0.0, f"trial {trial.number}: building {config.label()}"))
+        future = self.executor.submit(build_trial, BuildRequest(plan=plan, cache_dir=self.sources.cache_dir))
+        self.builds[future] = (trial, config, plan.key)
+
+    def _built(self, future: Future) -> None:
+        trial, config, key = self.builds.pop(future)
+        for item in [d for d in self.deferred if d[2].key == key]:
+            self.deferred.remove(item)
+            self._submit_build(*item)
+        try:
+            outcome = future.result()
+        except Exception as exc:  # the executor's failure (a lost worker, a node gone): this trial only
+            self._finish(trial, config, "failed", f"build task failed: {describe(exc)}")
+            return
+        if outcome.status != "built" or outcome.artifact is None:
+            self._finish(trial, config, "failed", outcome.reason or "no artifact", build=outcome)
+            return
+        self.waiting.append((trial, config, outcome))
+
+    def _measure_waiting(self) -> None:
+        while self.waiting and self.free:
+            trial, config, outcome = self.waiting.popleft()
+            device = self.free.pop(0)
+            self.progress(ProgressEvent("tune:measure", 0.0, f"trial {trial.number}: measuring on {device}"))
+            request = self.measuring.request(outcome.artifact, device, config.threads)
+            future = self.executor.submit(measure_trial, request, resources={device_resource(device): 1})
+            self.measures[future] = (trial, config, outcome, device)
+        if not self.free and not self.measures:  # every device is gone: what waits cannot be measured
+            while self.waiting:
+                trial, config, outcome = self.waiting.popleft()
+                self._finish(trial, config, "failed", "no device left to measure on: "
+                             + "; ".join(f"{d}: {why}" for d, why in self.lost.items()), build=outcome)
+
+    def _measured(self, future: Future) -> None:
+        trial, config, outcome, device = self.measures.pop(future)
+        try:
+            measurement: Measurement = future.result()
+        except Exception as exc:
+            measurement = Measurement(status="failed", device=device, reason=f"measure task failed: {describe(exc)}")
+        if measurement.device_gone:
+            self.lost[device] = measurement.reason or "unreachable"
+        else:
+            self.free.append(device)
+        if measurement.status != "complete":
+            prefix = f"device gone ({device})" if measurement.device_gone else f"measurement failed on {device}"
+            self._finish(trial, config, "failed", f"{prefix}: {measurement.reason}", build=outcome, measurement=measurement)
+            return
+        values = values_of(outcome, measurement)
+        missing = [name for name in self.study.objectives if values.get(name) is None]
+        if missing:
+            self._finish(trial, config, "failed", f"not measured: {', '.join(missing)}", build=outcome, measurement=measurement)
+            return
+        bounds = constraint_values(outcome, measurement, self.constraints)
+        record = TrialRecord(number=trial.number, config=config, state="complete", build=outcome, measurement=measurement,
+                             values={k: v for k, v in values.items() if v is not None},
+                             violations=violations_of(self.constraints, bounds))
+        self.study.tell(trial, record, bounds)
+        self._remember(record)
+        self.on_trial(record)
+
+    def _finish(self, trial: Any, config: TrialConfig, state: str, reason: str, build: BuildOutcome | None = None,
+                measurement: Measurement | None = None) -> None:
+        record = TrialRecord(number=trial.number, config=config, state=state, reason=reason, build=build,
+                             measurement=measurement)
+        self.study.tell(trial, record, [1.0] * len(self.constraints))
+        self._remember(record)
+        self.on_trial(record)
