@@ -2,7 +2,8 @@
 
 Each artifact is timed in a fresh process by the profiling child (``edgekit.profiling.local``), one thread,
 with a shorter protocol than a profile run (the curve compares candidates of one model on one machine in
-one run, so the medians are read as ratios, with their confidence interval recorded next to them).
+one run, so the medians are read as ratios, with their confidence interval recorded next to them). A
+candidate is timed next to the plain int8 artifact, and the ratio of the two is recorded with them.
 """
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ from edgekit.profiling.protocol import Settings
 #: the protocol for a rescue candidate: warm-up, then at least 30 timed runs over at least half a second
 SETTINGS = Settings(warmup_runs=5, min_runs=30, min_seconds=0.5, max_runs=2000, threads=1, op_profile_runs=0,
                     timeout_seconds=60.0)
+
+
+def measure_against(path: str | Path, baseline: str | Path, fmt: str) -> dict[str, Any]:
+    """The latency of ``path`` and, measured right after it on the same machine, of ``baseline`` (the plain
+    int8 artifact): their ratio stays readable when the machine's load drifts between candidates."""
+    found = measure_latency(path, fmt)
+    plain = measure_latency(baseline, fmt).get("latency_ms")
+    if found.get("latency_ms") and plain:
+        found.update(plain_latency_ms=plain, latency_vs_plain=round(found["latency_ms"] / plain, 3))
+    return found
 
 
 def measure_latency(path: str | Path, fmt: str, settings: Settings = SETTINGS) -> dict[str, Any]:

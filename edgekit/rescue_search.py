@@ -23,7 +23,7 @@ from typing import Any
 from edgekit.errors import EdgekitError
 from edgekit.options import Tolerances
 from edgekit.rescue_cost import int8_compute_share
-from edgekit.rescue_latency import measure_latency
+from edgekit.rescue_latency import measure_against
 from edgekit.rescue_remedies import Allowed, Remedy, elementwise_remedy, float_remedies, scheme_remedies
 from edgekit.rescue_sensitivity import candidates, measured_order, uncertain
 from edgekit.session import RouteJob
@@ -67,8 +67,13 @@ class Search:
     shares: dict[str, float | None] = field(default_factory=dict)  # artifact path -> int8 share of compute
     sensitivity: list[dict[str, Any]] = field(default_factory=list)  # the measured per-group pass, when it ran
     built: dict[tuple[Any, ...], tuple[RouteJob, Artifact]] = field(default_factory=dict)  # builds by job content
-    timed: bool = True  # time every candidate (edgekit.rescue_latency)
+    timed: bool = True  # time every candidate next to the plain artifact (edgekit.rescue_latency)
     stop: str = ""
+
+    plain: str = ""  # the plain int8 artifact, against which every candidate is timed (default: ``artifact``)
+
+    def __post_init__(self) -> None:
+        self.plain = self.plain or str(self.artifact.path)
 
     def run(self) -> None:
         """Search until the target is met, the budget runs out or no remedy improves."""
@@ -203,7 +208,8 @@ class Search:
                 return None
             self.notes.append(f"{', '.join(r.detail for r in remedies)}: the route cannot build it ({exc.message})")
             return None
-        entry.update(point(job, artifact, timed=self.timed), seconds=round(time.monotonic() - started, 2), accepted=False)
+        seconds = round(time.monotonic() - started, 2)  # the build and its validation; the timing comes after
+        entry.update(point(job, artifact, self.plain if self.timed else None), seconds=seconds, accepted=False)
         self.shares[artifact.path] = entry["int8_compute_share"]
         self.tries.append(entry)
         self.built[key] = job, artifact
@@ -220,7 +226,7 @@ class Search:
                 break
         measured = next((t for t in reversed(self.tries) if t.get("float_layers") == list(job.float_layers)
                          and t.get("scheme") == job.scheme.model_dump()), {})
-        latency = {k: v for k, v in measured.items() if k.startswith("latency") or k == "executed_precision"}
+        latency = {k: v for k, v in measured.items() if "latency" in k or k == "executed_precision"}
         self.curve.append({**point(job, artifact), **latency, "remedies": [r.kind for r in remedies]})
         return True
 
@@ -248,11 +254,12 @@ def _gain(new: tuple[bool, float, float], old: tuple[bool, float, float]) -> flo
     return (new[1] - old[1]) + (new[2] - old[2])
 
 
-def point(job: RouteJob, artifact: Artifact, timed: bool = False) -> dict[str, Any]:
-    """One point of the accuracy-vs-int8-share curve (``timed``: with its measured median latency)."""
+def point(job: RouteJob, artifact: Artifact, plain: str | None = None) -> dict[str, Any]:
+    """One point of the accuracy-vs-int8-share curve; with the path of the ``plain`` int8 artifact, its median
+    latency measured next to the plain one's."""
     found = {
         "float_layers": list(job.float_layers), "scheme": job.scheme.model_dump(),
         "cosine": artifact.validation.cosine, "top1_agreement": artifact.validation.top1_agreement,
         "int8_compute_share": int8_compute_share(artifact.path, artifact.format), "size_bytes": artifact.size_bytes,
     }
-    return {**found, **measure_latency(artifact.path, artifact.format)} if timed else found
+    return {**found, **measure_against(artifact.path, plain, artifact.format)} if plain else found

@@ -50,6 +50,7 @@ def test_the_measured_pass_ranks_groups_by_their_real_gain_and_times_each(tmp_pa
     assert all(abs(gains[name]) < 0.1 for name in ("hidden", "wide"))  # healthy layers: no real gain
     for entry in search.tries:  # each candidate timed as edgekit profile times it
         assert entry["sensitivity"] and 0 < entry["latency_ms"] < 50 and entry["latency_runs"] >= 30
+        assert entry["plain_latency_ms"] > 0 and entry["latency_vs_plain"] == round(entry["latency_ms"] / entry["plain_latency_ms"], 3)
         low, high = entry["latency_ci_ms"]
         assert low <= entry["latency_ms"] <= high
     again = search._try([groups[1]])  # a candidate already built is not built again
