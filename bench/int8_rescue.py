@@ -62,7 +62,11 @@ def main() -> None:
     parser.add_argument("--no-digits", action="store_true", help="skip the planted digits CNN")
     parser.add_argument("--rescue-budget", type=float, default=None, help="seconds per route (default: scaled by model size)")
     parser.add_argument("--merge", action="store_true", help="keep the other zoo models of an earlier results file")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the results file")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads(RESULTS.read_text()), RESULTS.with_suffix(".png"))
+        return
     results: dict = {"target": TARGET, "zoo_target": {"cosine": 0.99}, "formats": {}, "zoo": {}}
     if args.merge and RESULTS.exists():
         earlier = json.loads(RESULTS.read_text())
@@ -144,7 +148,7 @@ def _rescue_row(record: dict) -> dict:
     row = {key: record.get(key) for key in ("met", "stopped", "float_layers", "scheme_changes", "seconds", "budget_s",
                                             "notes", "reference_latency_ms", "latency_ms")}
     row["builds"] = len(record["tries"]) + 1
-    keys = ("cosine", "top1_agreement", "int8_compute_share", "latency_ms", "latency_ci_ms", "size_bytes")
+    keys = ("cosine", "top1_agreement", "int8_compute_share", "latency_ms", "latency_ci_ms", "latency_vs_plain", "size_bytes")
     row["curve"] = [{**{k: c.get(k) for k in keys}, "remedies": c.get("remedies", []), "float_layers": len(c["float_layers"]),
                      "scheme": {k: v for k, v in c["scheme"].items() if record["curve"][0]["scheme"].get(k) != v}}
                     for c in record["curve"]]
@@ -172,14 +176,14 @@ def plot(results: dict, path: Path) -> None:
             rescue = results["zoo"][name].get(fmt, {}).get("rescue")
             if not rescue:
                 continue
-            points = [c for c in [rescue["curve"][0], *rescue["candidates"]] if c.get("cosine") is not None]
-            curve = rescue["curve"]
-            for ax, key in ((share_ax, "int8_compute_share"), (time_ax, "latency_ms")):
+            curve = [{**rescue["curve"][0], "latency_vs_plain": 1.0}, *rescue["curve"][1:]]
+            points = [c for c in [curve[0], *rescue["candidates"]] if c.get("cosine") is not None]
+            for ax, key in ((share_ax, "int8_compute_share"), (time_ax, "latency_vs_plain")):
                 ax.scatter([p.get(key) or np.nan for p in points], [p["cosine"] for p in points], s=14, alpha=0.45,
                            color=colours[fmt])
                 ax.plot([c.get(key) or np.nan for c in curve], [c["cosine"] for c in curve], "-o", color=colours[fmt],
                         label=f"{fmt} ({'met' if rescue['met'] else 'not met'})")
-        for ax, label in ((share_ax, "share of MACs with int8 weights"), (time_ax, "median latency, ms (1 thread)")):
+        for ax, label in ((share_ax, "share of MACs with int8 weights"), (time_ax, "median latency / plain int8's, timed side by side (1 thread)")):
             ax.axhline(results["target"]["cosine"] if "cosine" in results["target"] else 0.99, color="grey", ls="--", lw=0.8)
             ax.set_xlabel(label)
             ax.set_ylabel("cosine vs fp32 (held-out)")
