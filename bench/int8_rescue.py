@@ -183,7 +183,8 @@ def plot(results: dict, path: Path) -> None:
                            color=colours[fmt])
                 ax.plot([c.get(key) or np.nan for c in curve], [c["cosine"] for c in curve], "-o", color=colours[fmt],
                         label=f"{fmt} ({'met' if rescue['met'] else 'not met'})")
-        for ax, label in ((share_ax, "share of MACs with int8 weights"), (time_ax, "median latency / plain int8's, timed side by side (1 thread)")):
+        labels = ("share of MACs with int8 weights", "median latency / plain int8's, timed side by side (1 thread)")
+        for ax, label in zip((share_ax, time_ax), labels):
             ax.axhline(results["target"]["cosine"] if "cosine" in results["target"] else 0.99, color="grey", ls="--", lw=0.8)
             ax.set_xlabel(label)
             ax.set_ylabel("cosine vs fp32 (held-out)")

@@ -84,11 +84,17 @@ def scheme_remedies(job: RouteJob, allowed: Allowed, op_types: set[str], tried: 
     return [r for r in found if r.detail not in tried]
 
 
+def floats_allowed(job: RouteJob, allowed: Allowed) -> bool:
+    """Whether layers may be kept in float here (not on an integer-only device, litert-torch, or TFLite int16x8)."""
+    int16x8 = job.format == "tflite" and job.scheme.activations == "int16"
+    return allowed.float_layers and not allowed.torch_tflite and not int16x8
+
+
 def float_remedies(job: RouteJob, report: Any, allowed: Allowed) -> list[Remedy]:
     """Groups of layers to keep in float, most harmful first: the trace's culprits (a sensitive head as one
     group), then the other layers adding at least ``MIN_SHARE`` of the error, by added error. Layers already in
     float are left out; so is a group left empty."""
-    if not allowed.float_layers or allowed.torch_tflite or (job.format == "tflite" and job.scheme.activations == "int16"):
+    if not floats_allowed(job, allowed):
         return []
     kept = set(job.float_layers)
     found: list[Remedy] = []

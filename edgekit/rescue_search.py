@@ -24,7 +24,7 @@ from edgekit.errors import EdgekitError
 from edgekit.options import Tolerances
 from edgekit.rescue_cost import int8_compute_share
 from edgekit.rescue_latency import measure_against
-from edgekit.rescue_remedies import Allowed, Remedy, elementwise_remedy, float_remedies, scheme_remedies
+from edgekit.rescue_remedies import Allowed, Remedy, elementwise_remedy, float_remedies, floats_allowed, scheme_remedies
 from edgekit.rescue_sensitivity import candidates, measured_order, uncertain
 from edgekit.session import RouteJob
 from edgekit.specs import Artifact
@@ -116,13 +116,14 @@ class Search:
         groups = float_remedies(self.job, report, self.allowed)[:MAX_GROUPS]
         if not uncertain(report):
             return self._float_search(groups) or any(self._try_accept(r) for r in [*later, *last])
+        self.curve[-1]["attribution"] = "uncertain: whole-model changes, then measured per-group sensitivity"
         if any(self._try_accept(r) for r in later):
             return True
-        if not meets(self.artifact, self.target):
-            self.curve[-1]["attribution"] = "uncertain: measured per-group sensitivity"
         elementwise = elementwise_remedy(self.job, report, self.allowed, self.tried)
         if elementwise is not None and self._try_accept(elementwise):
             return True
+        if not floats_allowed(self.job, self.allowed):
+            return any(self._try_accept(r) for r in last)
         measured = candidates(groups, report, set(self.job.float_layers))
         base = score(self.artifact, self.target)
         ranked = measured_order(self, measured, lambda artifact: _gain(score(artifact, self.target), base))

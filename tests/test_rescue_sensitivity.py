@@ -39,7 +39,8 @@ def test_the_measured_pass_ranks_groups_by_their_real_gain_and_times_each(tmp_pa
     target = job.tolerances
     search = Search(session.build_route, target, feeds[100:], Allowed(float_layers=True, int16=True), Path(),
                     tmp_path / "work", time.monotonic() + 600, job, plain)
-    groups = [Remedy("float", "hidden", layers=("hidden",)), Remedy("float", "outlier", layers=("outlier/MatMulAddFusion", "head")),
+    groups = [Remedy("float", "hidden", layers=("hidden",)),
+              Remedy("float", "outlier", layers=("outlier/MatMulAddFusion", "head")),
               Remedy("float", "wide", layers=("wide",))]
     base = score(plain, target)
     ranked = measured_order(search, groups, lambda artifact: _gain(score(artifact, target), base))
@@ -50,7 +51,8 @@ def test_the_measured_pass_ranks_groups_by_their_real_gain_and_times_each(tmp_pa
     assert all(abs(gains[name]) < 0.1 for name in ("hidden", "wide"))  # healthy layers: no real gain
     for entry in search.tries:  # each candidate timed as edgekit profile times it
         assert entry["sensitivity"] and 0 < entry["latency_ms"] < 50 and entry["latency_runs"] >= 30
-        assert entry["plain_latency_ms"] > 0 and entry["latency_vs_plain"] == round(entry["latency_ms"] / entry["plain_latency_ms"], 3)
+        ratio = round(entry["latency_ms"] / entry["plain_latency_ms"], 3)
+        assert entry["plain_latency_ms"] > 0 and entry["latency_vs_plain"] == ratio
         low, high = entry["latency_ci_ms"]
         assert low <= entry["latency_ms"] <= high
     again = search._try([groups[1]])  # a candidate already built is not built again
@@ -79,3 +81,16 @@ def test_uncertain_attribution_and_its_candidates(tmp_path: Path, feeds: list) -
     assert len(found) == 3 and all(len(g.layers) == 1 and g.layers[0] != "head" for g in found)
     added = {layer.name: layer.added_error for layer in report.layers}
     assert [added[g.layers[0]] for g in found] == sorted((added[g.layers[0]] for g in found), reverse=True)
+
+
+def test_an_integer_only_device_gets_no_measured_float_group(tmp_path: Path, feeds: list) -> None:
+    session, job, plain = _plain(tmp_path, feeds)
+    edgekit.convert(outlier_onnx(), formats="onnx", precision="fp32", output_dir=tmp_path / "fp32", rescue=False)
+    report = edgekit.debug(plain.path, np.stack([f["x"] for f in feeds[100:116]]), reference=tmp_path / "fp32" / "model_fp32.onnx")
+    flat = report.model_copy(update={"culprits": []})  # as if no layer stood out
+    search = Search(session.build_route, job.tolerances, feeds[100:], Allowed(float_layers=False, int16=False), Path(),
+                    tmp_path / "work", time.monotonic() + 600, job, plain, curve=[{}], timed=False)
+    search._round(flat)
+    kinds = [r["kind"] for t in search.tries for r in t["remedies"]]
+    assert kinds and all(kind not in ("float", "head_float", "elementwise_float") for kind in kinds), kinds
+    assert search.sensitivity == [] and search.curve[0]["attribution"].startswith("uncertain")
