@@ -69,7 +69,6 @@ class Search:
     built: dict[tuple[Any, ...], tuple[RouteJob, Artifact]] = field(default_factory=dict)  # builds by job content
     timed: bool = True  # time every candidate next to the plain artifact (edgekit.rescue_latency)
     stop: str = ""
-
     plain: str = ""  # the plain int8 artifact, against which every candidate is timed (default: ``artifact``)
 
     def __post_init__(self) -> None:
@@ -134,7 +133,7 @@ class Search:
         built = self._try([], float_layers=())
         if built is not None and meets(built[1], self.target):
             self.job, self.artifact = built
-            self.curve.append({**point(*built), "remedies": ["drop_float_layers"]})
+            self.curve.append({**point(*built), **self._latency(built[0]), "remedies": ["drop_float_layers"]})
             self.tries[-1]["accepted"] = True
 
     def _try_accept(self, remedy: Remedy) -> bool:
@@ -225,11 +224,14 @@ class Search:
             if entry.get("float_layers") == list(job.float_layers) and entry.get("scheme") == job.scheme.model_dump():
                 entry["accepted"] = True
                 break
+        self.curve.append({**point(job, artifact), **self._latency(job), "remedies": [r.kind for r in remedies]})
+        return True
+
+    def _latency(self, job: RouteJob) -> dict[str, Any]:
+        """The latency fields measured when ``job`` was tried."""
         measured = next((t for t in reversed(self.tries) if t.get("float_layers") == list(job.float_layers)
                          and t.get("scheme") == job.scheme.model_dump()), {})
-        latency = {k: v for k, v in measured.items() if "latency" in k or k == "executed_precision"}
-        self.curve.append({**point(job, artifact), **latency, "remedies": [r.kind for r in remedies]})
-        return True
+        return {k: v for k, v in measured.items() if "latency" in k or k == "executed_precision"}
 
     def _affordable(self, artifact: Artifact) -> bool:
         """The artifact keeps at least the floor of its compute with int8 weights (recorded when it does not)."""
