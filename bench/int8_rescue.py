@@ -61,7 +61,9 @@ def main() -> None:
     parser.add_argument("--zoo", default=",".join(ZOO), help="zoo models to add (empty: none)")
     parser.add_argument("--no-digits", action="store_true", help="skip the planted digits CNN")
     parser.add_argument("--rescue-budget", type=float, default=None, help="seconds per route (default: scaled by model size)")
-    parser.add_argument("--merge", action="store_true", help="keep the other zoo models of an earlier results file")
+    parser.add_argument("--merge", action="store_true", help="keep the other zoo models of the results file (re-read at "
+                        "each write, so runs for different models can share it)")
+    parser.add_argument("--formats", default=",".join(FORMATS), help="formats of the zoo models")
     parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the results file")
     args = parser.parse_args()
     if args.plot_only:
@@ -73,8 +75,12 @@ def main() -> None:
         results["zoo"] = earlier.get("zoo", {})
         if args.no_digits:
             results.update({k: earlier[k] for k in ("model", "formats") if k in earlier})
+    formats = tuple(f for f in args.formats.split(",") if f)
     for name in [n for n in args.zoo.split(",") if n]:
-        results["zoo"][name] = zoo_model(name, args.rescue_budget)
+        row = zoo_model(name, args.rescue_budget, formats)
+        if args.merge and RESULTS.exists():  # another run may have written its models meanwhile
+            results["zoo"] = {**json.loads(RESULTS.read_text()).get("zoo", {}), name: row}
+        results["zoo"][name] = row
         _write(results)
     if not args.no_digits:
         results.update(digits(args.runs))
@@ -88,7 +94,7 @@ def _write(results: dict) -> None:
     plot(results, RESULTS.with_suffix(".png"))
 
 
-def zoo_model(name: str, budget: float | None) -> dict:
+def zoo_model(name: str, budget: float | None, formats: tuple[str, ...] = FORMATS) -> dict:
     """fp32, plain and rescued int8 of one zoo model in every format with a route from ONNX (TFLite through the
     ONNX -> TFLite route), each with its median latency; the rescue's curve with every candidate's latency."""
     sys.path.insert(0, str(ROOT / "bench"))
@@ -103,7 +109,7 @@ def zoo_model(name: str, budget: float | None) -> dict:
     calibration, evaluation = model.make_data(source, 64, "calibration"), model.make_data(source, 32, "evaluation")
     single = len(source.input_names) == 1
     as_data = (lambda feeds: np.concatenate([f[source.input_names[0]] for f in feeds])) if single else (lambda feeds: feeds)
-    common = dict(formats=list(FORMATS), calibration_data=as_data(calibration), validation_data=as_data(evaluation),
+    common = dict(formats=list(formats), calibration_data=as_data(calibration), validation_data=as_data(evaluation),
                   calibration_samples=len(calibration), validation_samples=len(evaluation),
                   input_shapes=model.input_shapes or None, name="model")
     row: dict = {"covers": model.covers}
@@ -116,7 +122,7 @@ def zoo_model(name: str, budget: float | None) -> dict:
                                   rescue_budget_s=budget, **common)
         rescued_s = time.perf_counter() - started
         records = read_manifest(Path(f"{tmp}/rescued"))["config"].get("run", {}).get("rescue", {})
-        for fmt in FORMATS:
+        for fmt in formats:
             entry: dict = {"plain_build_s": round(plain_s, 1), "rescued_build_s": round(rescued_s, 1)}
             for label, build, precision in (("fp32", plain, "fp32"), ("int8", plain, "int8"), ("int8_rescued", rescued, "int8")):
                 entry[label] = _artifact_row(build, fmt, precision)
