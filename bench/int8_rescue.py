@@ -172,15 +172,17 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = [m for m, row in results["zoo"].items() if any("rescue" in row.get(f, {}) for f in FORMATS)]
+    models = [m for m, row in results["zoo"].items()  # rows of this bench's format (every candidate recorded)
+              if any("candidates" in (row.get(f) or {}).get("rescue", {}) for f in FORMATS if isinstance(row.get(f), dict))]
     if not models:
         return
     fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.6 * len(models)), squeeze=False)
     colours = dict(zip(FORMATS, ("tab:blue", "tab:orange", "tab:green")))
     for (share_ax, time_ax), name in zip(axes, models):
         for fmt in FORMATS:
-            rescue = results["zoo"][name].get(fmt, {}).get("rescue")
-            if not rescue:
+            entry = results["zoo"][name].get(fmt)
+            rescue = entry.get("rescue") if isinstance(entry, dict) else None
+            if not rescue or "candidates" not in rescue:
                 continue
             curve = [{**rescue["curve"][0], "latency_vs_plain": 1.0}, *rescue["curve"][1:]]
             points = [c for c in [curve[0], *rescue["candidates"]] if c.get("cosine") is not None]
