@@ -18,7 +18,8 @@ search stopped, every candidate the rescue built with its accuracy, int8 share a
 sensitivity pass when the trace's attribution was uncertain. Results go to bench/results/int8_rescue.json
 (written after each model, so a run cut short keeps what it measured) and the curves to int8_rescue.png.
 
-    .venv/bin/python bench/int8_rescue.py [--runs 300] [--zoo ppocr-det,silero-vad,ppocr-cls] [--rescue-budget 300] [--merge]
+    .venv/bin/python bench/int8_rescue.py [--runs 300] [--zoo ppocr-det,silero-vad,ppocr-cls] [--formats onnx,openvino,tflite]
+        [--rescue-budget SECONDS] [--no-digits] [--merge] [--plot-only]
 """
 from __future__ import annotations
 
