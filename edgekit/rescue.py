@@ -19,6 +19,7 @@ from typing import Any
 
 from edgekit.errors import InvalidOptionError
 from edgekit.options import Tolerances
+from edgekit.rescue_latency import measure_latency
 from edgekit.rescue_remedies import Allowed
 from edgekit.rescue_search import Search, meets, point
 from edgekit.session import RouteJob
@@ -57,7 +58,8 @@ def parse_target(target: Mapping[str, float] | str) -> Tolerances:
 def allowed_remedies(profile: Any, framework: str, fmt: str) -> Allowed:
     """What the device profile and the route let a rescue change."""
     int16 = profile.int16_activations if profile.int16_activations is not None else profile.allow_float_fallback
-    return Allowed(float_layers=profile.allow_float_fallback, int16=int16, torch_tflite=framework == "torch" and fmt == "tflite")
+    litert_torch = fmt == "tflite" and framework in ("torch", "onnx")  # both quantize with litert-torch's PT2E quantizer
+    return Allowed(float_layers=profile.allow_float_fallback, int16=int16, torch_tflite=litert_torch)
 
 
 def default_budget(int8_size_bytes: int) -> float:
@@ -85,11 +87,13 @@ def rescue_route(
     if meets(plain, target):
         return plain, _record(target, (job, job), plain, [first], [], notes, "target met", started, None)
     if allowed.torch_tflite:
-        notes.append("litert-torch's quantizer takes no remedy (per-channel weights only, already used): "
-                     "convert through ONNX or OpenVINO for mixed precision")
+        notes.append("litert-torch's quantizer (the PyTorch and ONNX routes to TFLite) takes no remedy (per-channel "
+                     "weights only, already used): convert to ONNX or OpenVINO for mixed precision")
         record = _record(target, (job, job), plain, [first], [], notes, "no remedy for this route", started, None)
         return plain.model_copy(update={"notes": (*plain.notes, record["summary"], *notes)}), record
     budget = budget_s if budget_s is not None else default_budget(plain.size_bytes)
+    if budget > 0:
+        first.update(measure_latency(plain.path, plain.format))
     work = job.staging_dir / "rescue"
     search = Search(build, target, feeds, allowed, Path(), work, started + budget, job, plain, curve=[first])
     if time.monotonic() < search.deadline:
@@ -98,15 +102,17 @@ def rescue_route(
         fp32.staging_dir.mkdir(parents=True, exist_ok=True)
         reference = build(fp32)
         search.reference, reference_size = Path(reference.path), reference.size_bytes
+        reference_latency = measure_latency(reference.path, reference.format)
         search.run()
     else:
-        search.stop, reference_size = "time budget", None
+        search.stop, reference_size, reference_latency = "time budget", None, {}
     final = search.artifact if search.job == job else build(search.job)
     if not meets(final, target):
         notes.append(_unfixed(search, allowed))
     curve = search.curve if final is search.artifact else [*search.curve[:-1], {**search.curve[-1], **point(search.job, final)}]
     record = _record(target, (job, search.job), final, curve, search.tries, [*notes, *search.notes], search.stop, started, budget)
-    record["reference_size_bytes"] = reference_size
+    record.update(reference_size_bytes=reference_size, reference_latency_ms=reference_latency.get("latency_ms"),
+                  sensitivity=search.sensitivity)
     return final.model_copy(update={"notes": (*final.notes, record["summary"], *record["notes"])}), record
 
 
@@ -146,7 +152,7 @@ def _record(
         "float_layers": list(chosen.float_layers), "scheme_changes": changes, "curve": curve, "tries": tries,
         "notes": notes, "seconds": round(time.monotonic() - started, 2), "budget_s": budget,
         "size_bytes": final.size_bytes, "cosine": final.validation.cosine, "top1_agreement": final.validation.top1_agreement,
-        "int8_compute_share": share,
+        "int8_compute_share": share, "latency_ms": curve[-1].get("latency_ms"),
     }
 
 

@@ -41,6 +41,7 @@ class Remedy:
     """One change to try; ``layers``: the layers it keeps in float (float remedies only)."""
 
     kind: str  # per_channel | int16_activations | calibration | bias_correction | smooth_quant | float | head_float
+    #          | elementwise_float
     detail: str
     layers: tuple[str, ...] = ()
     scheme: tuple[tuple[str, Any], ...] = ()  # QuantScheme fields it sets
@@ -83,11 +84,17 @@ def scheme_remedies(job: RouteJob, allowed: Allowed, op_types: set[str], tried: 
     return [r for r in found if r.detail not in tried]
 
 
+def floats_allowed(job: RouteJob, allowed: Allowed) -> bool:
+    """Whether layers may be kept in float here (not on an integer-only device, litert-torch, or TFLite int16x8)."""
+    int16x8 = job.format == "tflite" and job.scheme.activations == "int16"
+    return allowed.float_layers and not allowed.torch_tflite and not int16x8
+
+
 def float_remedies(job: RouteJob, report: Any, allowed: Allowed) -> list[Remedy]:
     """Groups of layers to keep in float, most harmful first: the trace's culprits (a sensitive head as one
     group), then the other layers adding at least ``MIN_SHARE`` of the error, by added error. Layers already in
     float are left out; so is a group left empty."""
-    if not allowed.float_layers or allowed.torch_tflite or (job.format == "tflite" and job.scheme.activations == "int16"):
+    if not floats_allowed(job, allowed):
         return []
     kept = set(job.float_layers)
     found: list[Remedy] = []
@@ -106,3 +113,23 @@ def float_remedies(job: RouteJob, report: Any, allowed: Allowed) -> list[Remedy]
         found.append(Remedy("float", f"{layer.name} (added error {layer.added_error:.3g})", layers=(layer.name,)))
         seen.add(layer.name)
     return found
+
+
+#: ops whose int8 rounding adds error without saving weighted compute (activation arithmetic, e.g. HardSwish
+#: decomposed into Add/Clip/Div/Mul, learnable affine blocks)
+_ELEMENTWISE = {"Add", "Mul", "Sub", "Div", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Relu", "LeakyRelu",
+                "PRelu", "BatchNormalization", "Pow", "Sqrt", "Exp", "Softmax"}
+
+
+def elementwise_remedy(job: RouteJob, report: Any, allowed: Allowed, tried: set[str]) -> Remedy | None:
+    """The elementwise ops in float as one group: every convolution and matrix product keeps int8 weights and
+    inputs (the int8 share of compute is unchanged), the activation arithmetic between them is not re-rounded.
+    ONNX only, where the trace's layer names are the quantizer's node names."""
+    if not allowed.float_layers or job.format != "onnx" or any(d.startswith("elementwise ops") for d in tried):
+        return None
+    kept = set(job.float_layers)
+    names = tuple(layer.name for layer in report.layers if layer.op_type in _ELEMENTWISE and layer.name not in kept)
+    if len(names) < 2:
+        return None
+    return Remedy("elementwise_float", f"elementwise ops in float ({len(names)} layers; weighted layers stay int8)",
+                  layers=names)

@@ -5,7 +5,12 @@ or no remedy improving.
 Order per round: per-channel weights; the trace's float groups by ranked greedy with bisection (prefixes
 of 1, 2, 4, ... groups until one meets the target, then bisection down to the smallest prefix that does;
 when none does, the best prefix if it improves); then the whole-model scheme changes that keep every layer
-in int8 (calibration, bias correction, SmoothQuant); then int16 activations.
+in int8 (calibration, bias correction, SmoothQuant); then int16 activations. When the trace's attribution is
+uncertain (``edgekit.rescue_sensitivity``), the whole-model changes come first, then the elementwise ops in
+float as one group, then float groups in the order a measured per-group pass ranks them, then int16.
+
+Every candidate built is timed as ``edgekit profile`` times it (``edgekit.rescue_latency``), so each point of
+the curve carries its latency next to its accuracy and int8 share of compute.
 """
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ from typing import Any
 from edgekit.errors import EdgekitError
 from edgekit.options import Tolerances
 from edgekit.rescue_cost import int8_compute_share
-from edgekit.rescue_remedies import Allowed, Remedy, float_remedies, scheme_remedies
+from edgekit.rescue_latency import measure_against
+from edgekit.rescue_remedies import Allowed, Remedy, elementwise_remedy, float_remedies, floats_allowed, scheme_remedies
+from edgekit.rescue_sensitivity import candidates, measured_order, uncertain
 from edgekit.session import RouteJob
 from edgekit.specs import Artifact
 
@@ -58,7 +65,14 @@ class Search:
     notes: list[str] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
     shares: dict[str, float | None] = field(default_factory=dict)  # artifact path -> int8 share of compute
+    sensitivity: list[dict[str, Any]] = field(default_factory=list)  # the measured per-group pass, when it ran
+    built: dict[tuple[Any, ...], tuple[RouteJob, Artifact]] = field(default_factory=dict)  # builds by job content
+    timed: bool = True  # time every candidate next to the plain artifact (edgekit.rescue_latency)
     stop: str = ""
+    plain: str = ""  # the plain int8 artifact, against which every candidate is timed (default: ``artifact``)
+
+    def __post_init__(self) -> None:
+        self.plain = self.plain or str(self.artifact.path)
 
     def run(self) -> None:
         """Search until the target is met, the budget runs out or no remedy improves."""
@@ -98,16 +112,28 @@ class Search:
         last = [r for r in schemes if r.kind == "int16_activations"]
         if any(self._try_accept(r) for r in first):
             return True
-        if self._float_search(float_remedies(self.job, report, self.allowed)[:MAX_GROUPS]):
+        groups = float_remedies(self.job, report, self.allowed)[:MAX_GROUPS]
+        if not uncertain(report):
+            return self._float_search(groups) or any(self._try_accept(r) for r in [*later, *last])
+        self.curve[-1]["attribution"] = "uncertain: whole-model changes, then measured per-group sensitivity"
+        if any(self._try_accept(r) for r in later):
             return True
-        return any(self._try_accept(r) for r in [*later, *last])
+        elementwise = elementwise_remedy(self.job, report, self.allowed, self.tried)
+        if elementwise is not None and self._try_accept(elementwise):
+            return True
+        if not floats_allowed(self.job, self.allowed):
+            return any(self._try_accept(r) for r in last)
+        measured = candidates(groups, report, set(self.job.float_layers))
+        base = score(self.artifact, self.target)
+        ranked = measured_order(self, measured, lambda artifact: _gain(score(artifact, self.target), base))
+        return self._float_search(ranked) or any(self._try_accept(r) for r in last)
 
     def _drop_float_layers(self) -> None:
         """Once a later scheme change met the target, the float layers accepted before it may not be needed."""
         built = self._try([], float_layers=())
         if built is not None and meets(built[1], self.target):
             self.job, self.artifact = built
-            self.curve.append({**point(*built), "remedies": ["drop_float_layers"]})
+            self.curve.append({**point(*built), **self._latency(built[0]), "remedies": ["drop_float_layers"]})
             self.tries[-1]["accepted"] = True
 
     def _try_accept(self, remedy: Remedy) -> bool:
@@ -162,6 +188,9 @@ class Search:
         job = self.job if float_layers is None else replace(self.job, float_layers=float_layers)
         for remedy in remedies:
             job = remedy.apply(job)
+        key = (frozenset(job.float_layers), job.scheme.model_dump_json())
+        if key in self.built:  # the same candidate again (the sensitivity pass built it already)
+            return self.built[key]
         started = time.monotonic()
         folder = self.work / f"try{len(self.tries)}"
         (folder / "staging").mkdir(parents=True, exist_ok=True)
@@ -179,9 +208,11 @@ class Search:
                 return None
             self.notes.append(f"{', '.join(r.detail for r in remedies)}: the route cannot build it ({exc.message})")
             return None
-        entry.update(point(job, artifact), seconds=round(time.monotonic() - started, 2), accepted=False)
+        seconds = round(time.monotonic() - started, 2)  # the build and its validation; the timing comes after
+        entry.update(point(job, artifact, self.plain if self.timed else None), seconds=seconds, accepted=False)
         self.shares[artifact.path] = entry["int8_compute_share"]
         self.tries.append(entry)
+        self.built[key] = job, artifact
         return job, artifact
 
     def _accept(self, built: tuple[RouteJob, Artifact], remedies: list[Remedy]) -> bool:
@@ -193,8 +224,14 @@ class Search:
             if entry.get("float_layers") == list(job.float_layers) and entry.get("scheme") == job.scheme.model_dump():
                 entry["accepted"] = True
                 break
-        self.curve.append({**point(job, artifact), "remedies": [r.kind for r in remedies]})
+        self.curve.append({**point(job, artifact), **self._latency(job), "remedies": [r.kind for r in remedies]})
         return True
+
+    def _latency(self, job: RouteJob) -> dict[str, Any]:
+        """The latency fields measured when ``job`` was tried."""
+        measured = next((t for t in reversed(self.tries) if t.get("float_layers") == list(job.float_layers)
+                         and t.get("scheme") == job.scheme.model_dump()), {})
+        return {k: v for k, v in measured.items() if "latency" in k or k == "executed_precision"}
 
     def _affordable(self, artifact: Artifact) -> bool:
         """The artifact keeps at least the floor of its compute with int8 weights (recorded when it does not)."""
@@ -220,10 +257,12 @@ def _gain(new: tuple[bool, float, float], old: tuple[bool, float, float]) -> flo
     return (new[1] - old[1]) + (new[2] - old[2])
 
 
-def point(job: RouteJob, artifact: Artifact) -> dict[str, Any]:
-    """One point of the accuracy-vs-int8-share curve."""
-    return {
+def point(job: RouteJob, artifact: Artifact, plain: str | None = None) -> dict[str, Any]:
+    """One point of the accuracy-vs-int8-share curve; with the path of the ``plain`` int8 artifact, its median
+    latency measured next to the plain one's."""
+    found = {
         "float_layers": list(job.float_layers), "scheme": job.scheme.model_dump(),
         "cosine": artifact.validation.cosine, "top1_agreement": artifact.validation.top1_agreement,
         "int8_compute_share": int8_compute_share(artifact.path, artifact.format), "size_bytes": artifact.size_bytes,
     }
+    return {**found, **measure_against(artifact.path, plain, artifact.format)} if plain else found

@@ -33,6 +33,9 @@ def test_rescue_onnx_and_openvino_keeps_the_culprit_in_float(tmp_path: Path, mlp
         assert any(name.startswith("outlier") for name in record["float_layers"])
         assert "hidden" not in record["float_layers"]  # the healthy layer stays int8
         assert record["cosine"] >= 0.999
+        assert record["reference_latency_ms"] > 0 and record["curve"][0]["latency_ms"] > 0  # plain int8, timed
+        assert all(t["latency_ms"] > 0 and t["latency_vs_plain"] > 0 for t in record["tries"] if "error" not in t)
+        assert record["latency_ms"] == record["curve"][-1]["latency_ms"]
     artifact = build.artifact("onnx", "int8")
     assert any(note.startswith("accuracy rescue: met the target") for note in artifact.notes)
 

@@ -144,3 +144,13 @@ def test_rescue_is_on_by_default_and_free_when_plain_int8_passes(tmp_path: Path,
     edgekit.convert(outlier_onnx(), formats="onnx", precision="int8", calibration_data=mlp_data[:100],
                     validation_data=mlp_data[100:], output_dir=tmp_path / "plain", rescue=False)
     assert "rescue" not in read_manifest(tmp_path / "plain")["config"]
+
+
+def test_onnx_to_tflite_rescue_says_litert_torch_takes_no_remedy(tmp_path: Path, mlp_data: np.ndarray) -> None:
+    build = edgekit.convert(outlier_onnx(), formats="tflite", precision="int8", calibration_data=mlp_data[:100],
+                            validation_data=mlp_data[100:], output_dir=tmp_path, accuracy_target={"cosine": 0.999})
+    record = read_manifest(tmp_path)["config"]["run"]["rescue"]["tflite/int8"]
+    assert record["stopped"] == "no remedy for this route" and record["tries"] == []  # no float layer was proposed
+    assert not record["met"] and record["curve"][0]["cosine"] < 0.999 and record["float_layers"] == []
+    assert any("the PyTorch and ONNX routes to TFLite" in note for note in record["notes"])
+    assert build.artifact("tflite", "int8").validation.status == "failed"
