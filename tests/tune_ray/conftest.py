@@ -11,8 +11,6 @@ import importlib.util
 import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,9 +23,20 @@ INSIDE = "EDGEKIT_TEST_NETNS_REPORTS"
 TESTS = Path(__file__).resolve().parents[1]
 LAUNCHER = TESTS.parent / "bench" / "loopback_netns.py"
 INNER_TIMEOUT_S = 900
-_spec = importlib.util.spec_from_file_location("edgekit_loopback_netns", LAUNCHER)
-netns = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(netns)
+
+
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"edgekit_bench_{name}", TESTS.parent / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+netns = _bench_module("loopback_netns")
+local_ray = _bench_module("local_ray")
+
+
+_CONFIG: list[pytest.Config] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,7 +60,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 _PROBLEM = pytest.StashKey[str | None]()
-_CONFIG: list[pytest.Config] = []
 _REPORTS = pytest.StashKey[dict]()
 
 
@@ -83,8 +91,9 @@ def _run_inside(config: pytest.Config, items: list[pytest.Item]) -> dict:
     """Run ``items`` in one pytest process inside a loopback-only namespace; their reports by node id."""
     with tempfile.TemporaryDirectory(prefix="edgekit-netns-") as folder:
         reports_path = Path(folder) / "reports.jsonl"
+        path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))  # the nodes import tune_ray
         env = {**os.environ, INSIDE: str(reports_path), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
-               "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
+               "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": path}
         command = [sys.executable, str(LAUNCHER), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
                    *[item.nodeid for item in items]]
         try:
@@ -108,79 +117,23 @@ def _lost(item: pytest.Item, output: str) -> pytest.TestReport:
 
 # --- Ray clusters (inside the namespace) ---
 
-class Node:
-    """A Ray node started in its own process group, stopped by killing that group (never `ray stop`)."""
-
-    def __init__(self, command: list[str], log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.process.poll() is None or sig == signal.SIGKILL:
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                pass
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        """SIGTERM the node's group, then SIGKILL what is left of it."""
-        self.kill(signal.SIGTERM)
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def wait_for_resource(address: str, resource: str, present: bool = True, timeout: float = 120.0) -> None:
-    """Wait until a node holding ``resource`` has joined (or left) the cluster at ``address``."""
-    code = ("import ray,sys,time; ray.init(address=sys.argv[1], logging_level='ERROR'); d=time.monotonic()+float(sys.argv[4])\n"
-            "while (sys.argv[2] in ray.cluster_resources()) != (sys.argv[3] == '1'):\n"
-            "    assert time.monotonic() < d, ray.cluster_resources(); time.sleep(0.3)")
-    subprocess.run([sys.executable, "-c", code, address, resource, "1" if present else "0", str(timeout)], check=True,
-                   capture_output=True, timeout=timeout + 60)
-
-
-def device_node(address: str, device: str, log: Path, num_cpus: int = 0) -> Node:
-    """`edgekit ray-node --address ... --device ...`: a node holding ``device``, started and joined."""
-    from edgekit.tune.executor import device_resource
-
-    node = Node([sys.executable, "-m", "edgekit.cli", "ray-node", "--address", address, "--device", device,
-                 "--num-cpus", str(num_cpus)], log)
-    wait_for_resource(address, device_resource(device))
-    return node
-
-
 @pytest.fixture(scope="module")
-def ray_head() -> Iterator[str]:
-    """`ray start --head` with one CPU on 127.0.0.1 in its own short temp folder; yields its address."""
+def ray_head() -> Iterator[local_ray.Head]:
+    """`ray start --head` with one CPU on 127.0.0.1 (bench/local_ray.py)."""
     if INSIDE not in os.environ:
         pytest.fail("Ray clusters start only inside the loopback namespace (mark the test loopback_netns)")
-    temp = Path(tempfile.mkdtemp(prefix="ekray", dir="/tmp"))  # Ray's socket paths must stay short
-    address = "127.0.0.1:6379"
-    head = Node([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port", "6379",
-                 "--num-cpus", "1", "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", str(temp)],
-                temp.parent / f"{temp.name}-head.log")
+    head = local_ray.Head(num_cpus=1)
     try:
-        wait_for_resource(address, "CPU")
-        yield address
+        yield head
     finally:
         head.stop()
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def two_nodes(ray_head: str) -> Iterator[str]:
+def two_nodes(ray_head: local_ray.Head) -> Iterator[str]:
     """The head (1 CPU, builds) and a measurement-only node holding device ``bench-b``; yields the head's address."""
-    log = Path(tempfile.gettempdir()) / f"ekray-node-{os.getpid()}.log"
-    node = device_node(ray_head, "bench-b", log)
+    node = ray_head.join(["bench-b"])
     try:
-        yield ray_head
+        yield ray_head.address
     finally:
         node.stop()
-        log.unlink(missing_ok=True)

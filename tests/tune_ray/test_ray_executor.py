@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
-from tune_ray import ray_tasks
-from tune_ray.conftest import device_node
 
 from edgekit.errors import ClusterError, TaskLostError
 from edgekit.tune.executor import device_resource
+from tune_ray import ray_tasks
+
 
 @pytest.mark.loopback_netns
 @pytest.mark.slow
@@ -69,11 +69,11 @@ def test_a_device_no_node_holds_fails_within_the_wait(two_nodes, agent_artifacts
 
 @pytest.mark.loopback_netns
 @pytest.mark.slow
-def test_a_killed_node_loses_only_its_task(two_nodes, agent_artifacts, tmp_path):
+def test_a_killed_node_loses_only_its_task(ray_head, two_nodes, agent_artifacts, tmp_path):
     from edgekit.tune.ray_executor import RayExecutor
 
     artifact = Path(agent_artifacts["onnx"]).read_bytes()
-    doomed = device_node(two_nodes, "doomed", tmp_path / "doomed.log")
+    doomed = ray_head.join(["doomed"], log=tmp_path / "doomed.log")
     flag = tmp_path / "measuring"
     with RayExecutor(two_nodes, device_wait=5.0) as executor:
         lost = executor.submit(ray_tasks.measure, artifact, runs=1_000_000, min_seconds=120, started_flag=str(flag),
@@ -90,7 +90,7 @@ def test_a_killed_node_loses_only_its_task(two_nodes, agent_artifacts, tmp_path)
         detected = time.monotonic() - killed
         survivor = other.result(timeout=300)
         again = executor.submit(ray_tasks.measure, artifact, resources={device_resource("bench-b"): 1}).result(timeout=300)
-    assert caught.value.hint and detected < 60.0
+    assert "node it was running on is dead" in caught.value.message and caught.value.hint and detected < 60.0
     assert survivor["status"] == "complete" and again["status"] == "complete"
 
 
