@@ -43,10 +43,10 @@ class RayFuture(Future):
         self._cancel_task = cancel_task
 
     def cancel(self) -> bool:
-        if self.done():
+        if not super().cancel():  # cancelled first, so that Ray's cancellation error is not taken for a loss
             return False
         self._cancel_task(self.ref)
-        return super().cancel()
+        return True
 
 
 @dataclass
@@ -175,8 +175,8 @@ class RayExecutor:
                 elif task.absent_since is None:
                     task.absent_since = now
                 elif now - task.absent_since >= self._device_wait:
-                    self._cancel_task(task.future.ref)
-                    _set(task.future, exception=_no_node(absent, task.name, self._device_wait))
+                    _set(task.future, exception=_no_node(absent, task.name, self._device_wait))  # before the
+                    self._cancel_task(task.future.ref)  # cancellation's own error reaches the future
 
 
 def _connect(ray: Any, address: str | None, *, num_cpus: int | None, devices: Sequence[str], connect_timeout: float,

@@ -69,6 +69,26 @@ def test_a_device_no_node_holds_fails_within_the_wait(two_nodes, agent_artifacts
 
 @pytest.mark.loopback_netns
 @pytest.mark.slow
+def test_cancelling_a_measurement_frees_its_device(two_nodes, agent_artifacts, tmp_path):
+    from edgekit.tune.ray_executor import RayExecutor
+
+    artifact = Path(agent_artifacts["onnx"]).read_bytes()
+    flag = tmp_path / "measuring"
+    with RayExecutor(two_nodes) as executor:
+        endless = executor.submit(ray_tasks.measure, artifact, runs=1_000_000, min_seconds=600, started_flag=str(flag),
+                                  resources={device_resource("bench-b"): 1})
+        deadline = time.monotonic() + 120
+        while not flag.exists():
+            assert time.monotonic() < deadline and not endless.done(), "the measurement never started"
+            time.sleep(0.1)
+        assert endless.cancel() and endless.cancelled()
+        started = time.monotonic()
+        after = executor.submit(ray_tasks.measure, artifact, resources={device_resource("bench-b"): 1}).result(timeout=300)
+    assert after["status"] == "complete" and time.monotonic() - started < 120
+
+
+@pytest.mark.loopback_netns
+@pytest.mark.slow
 def test_a_killed_node_loses_only_its_task(ray_head, two_nodes, agent_artifacts, tmp_path):
     from edgekit.tune.ray_executor import RayExecutor
 
