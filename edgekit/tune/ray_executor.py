@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import wait as wait_futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from edgekit.dependencies import install_line, require
@@ -55,8 +55,8 @@ class _Pinned:
 
     future: RayFuture
     needs: dict[str, float]
+    name: str
     absent_since: float | None = None
-    name: str = field(default="task")
 
 
 class RayExecutor:
@@ -91,7 +91,9 @@ class RayExecutor:
                **kwargs: Any) -> Future[T]:
         """Run ``fn(*args, **kwargs)`` as a Ray task needing ``resources`` (custom resources, ``CPU``)."""
         needs = {name: float(amount) for name, amount in (resources or {}).items()}
-        cpus = needs.pop("CPU", 0.0 if needs else 1.0)
+        cpus = needs.pop("CPU", None)
+        if cpus is None:
+            cpus = 0.0 if needs else 1.0  # a device task holds its device, not a build's CPU
         name = getattr(fn, "__qualname__", type(fn).__name__)
         options: dict[str, Any] = {"num_cpus": cpus, "name": name}
         if needs:
@@ -103,7 +105,7 @@ class RayExecutor:
         with self._lock:
             self._futures.add(future)
             if needs:
-                self._pinned.append(_Pinned(future, needs, name=name))
+                self._pinned.append(_Pinned(future, needs, name))
                 self._start_watchdog()
         ref.future().add_done_callback(lambda done: self._settle(future, done, name))
         return future

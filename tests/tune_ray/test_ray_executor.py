@@ -159,3 +159,15 @@ def test_device_resources_are_plain_ray_resource_names():
     assert command[command.index("--resources") + 1] == '{"edgekit_device_pixel_7": 1, "edgekit_device_rpi5": 1}'
     assert command[command.index("--address") + 1] == "10.0.0.5:6379" and "--block" in command
     assert command[-2:] == ["--num-cpus", "0"]
+
+
+def test_a_head_without_a_token_makes_one_with_ray(tmp_path, monkeypatch):
+    from edgekit.tune.ray_node import has_token, node_environment
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    assert not has_token()
+    env = node_environment(head=True)
+    token = (tmp_path / ".ray" / "auth_token").read_text()
+    assert env["RAY_AUTH_MODE"] == "token" and len(token) >= 32 and has_token()
