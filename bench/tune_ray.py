@@ -67,6 +67,14 @@ def _run_all(executor, trials: int, *args) -> tuple[float, list[dict]]:
     return time.perf_counter() - started, results
 
 
+def _busy(sequential: list[dict], on_ray: list[dict], ray_s: float, nodes: int) -> dict:
+    """The trials' own seconds in each run (a busy machine slows one run more than the other) and how busy the
+    Ray nodes were: the sum of trial seconds over nodes x wall time (1.0: never idle)."""
+    ray_sum = sum(r["seconds"] for r in on_ray)
+    return {"sequential_trial_seconds_sum": round(sum(r["seconds"] for r in sequential), 2),
+            "ray_trial_seconds_sum": round(ray_sum, 2), "ray_node_utilisation": round(ray_sum / (nodes * ray_s), 3)}
+
+
 def bench(trials: int) -> dict:
     sys.path.insert(0, str(HERE.parent / "examples"))
     sys.path.insert(0, str(HERE))
@@ -105,6 +113,7 @@ def bench(trials: int) -> dict:
         "sequential_s": round(sequential_s, 2), "ray_two_nodes_s": round(ray_s, 2),
         "ratio_ray_over_sequential": round(ray_s / sequential_s, 3),
         "trials_per_node": {node: sum(r["node"] == node for r in on_ray) for node in nodes},
+        **_busy(sequential, on_ray, ray_s, len(nodes)),
         "same_artifacts": sum(same), "trials_with_artifact": sum("sha256" in r for r in sequential),
         "sequential": sequential, "ray": on_ray,
     }
