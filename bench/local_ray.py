@@ -49,16 +49,16 @@ class Node:
 WAIT = """
 import ray, sys, time
 ray.init(address=sys.argv[1], logging_level="ERROR")
-deadline = time.monotonic() + float(sys.argv[4])
-while (sys.argv[2] in ray.cluster_resources()) != (sys.argv[3] == "1"):
-    assert time.monotonic() < deadline, ray.cluster_resources()
+resource, nodes, deadline = sys.argv[2], int(sys.argv[3]), time.monotonic() + float(sys.argv[4])
+while (resource and resource not in ray.cluster_resources()) or sum(n["Alive"] for n in ray.nodes()) < nodes:
+    assert time.monotonic() < deadline, (ray.cluster_resources(), ray.nodes())
     time.sleep(0.3)
 """
 
 
-def wait_for_resource(address: str, resource: str, present: bool = True, timeout: float = 120.0) -> None:
-    """Wait (in a separate driver) until a node holding ``resource`` has joined, or left, the cluster."""
-    subprocess.run([sys.executable, "-c", WAIT, address, resource, "1" if present else "0", str(timeout)], check=True,
+def wait_for(address: str, resource: str = "", nodes: int = 1, timeout: float = 120.0) -> None:
+    """Wait (in a separate driver) until the cluster has ``resource`` and at least ``nodes`` live nodes."""
+    subprocess.run([sys.executable, "-c", WAIT, address, resource, str(nodes), str(timeout)], check=True,
                    capture_output=True, timeout=timeout + 60)
 
 
@@ -71,7 +71,8 @@ class Head:
         self.node = Node([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port",
                           str(HEAD_PORT), "--num-cpus", str(num_cpus), "--include-dashboard=false",
                           "--disable-usage-stats", "--temp-dir", str(self.temp)], self.temp / "head.log")
-        wait_for_resource(self.address, "CPU")
+        self.joined: list[Node] = []
+        wait_for(self.address, "CPU")
 
     def join(self, devices: list[str], num_cpus: int = 0, log: Path | None = None) -> Node:
         """`edgekit ray-node --address HEAD --device ...`: a node holding ``devices``, started and joined."""
@@ -81,7 +82,8 @@ class Head:
         for device in devices:
             command += ["--device", device]
         node = Node(command, log or self.temp / f"node-{'-'.join(devices) or 'cpu'}.log")
-        wait_for_resource(self.address, device_resource(devices[0]) if devices else "CPU")
+        self.joined = [other for other in self.joined if other.process.poll() is None] + [node]
+        wait_for(self.address, device_resource(devices[0]) if devices else "", nodes=1 + len(self.joined))
         return node
 
     def stop(self) -> None:

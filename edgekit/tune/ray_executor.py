@@ -194,13 +194,14 @@ def _connect(ray: Any, address: str | None, *, num_cpus: int | None, devices: Se
         ray.init(address=address, log_to_driver=log_to_driver, logging_level=logging.WARNING,
                  **(local if address is None else {}))
     except ray.exceptions.AuthenticationError as exc:
-        raise ClusterError(f"the Ray cluster at {target} refused this client's token",
+        raise ClusterError(f"Ray token authentication is on but this client has no token for {target}",
                            "use the head's token: set RAY_AUTH_TOKEN (`ray get-auth-token` on the head prints it) or "
                            "copy the head's ~/.ray/auth_token", detail=str(exc)) from None
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
-        raise ClusterError(f"cannot start or join {target}: {first_line(exc, 200)}",
-                           "check the address (the head prints it: `ray start --head`) and that this machine reaches it",
-                           detail=str(exc)) from None
+        hint = ("the address answers, so check the token (RAY_AUTH_TOKEN must be what `ray get-auth-token` prints on the "
+                "head; Ray logs InvalidAuthToken when it is not) and that both run the same Ray version"
+                if address not in (None, "auto") else "see Ray's message above")
+        raise ClusterError(f"cannot start or join {target}: {first_line(exc, 200)}", hint, detail=str(exc)) from None
     return True
 
 

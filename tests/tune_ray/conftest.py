@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -96,12 +97,18 @@ def _run_inside(config: pytest.Config, items: list[pytest.Item]) -> dict:
                "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": path}
         command = [sys.executable, str(LAUNCHER), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-x",
                    *[item.nodeid for item in items]]
+        inner = subprocess.Popen(command, cwd=config.rootpath, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
         try:
-            done = subprocess.run(command, cwd=config.rootpath, env=env, capture_output=True, text=True,
-                                  timeout=INNER_TIMEOUT_S)
-            output = done.stdout[-6000:] + done.stderr[-3000:]
-        except subprocess.TimeoutExpired as exc:
-            output = f"the loopback-namespace run timed out after {INNER_TIMEOUT_S} s\n{exc.stdout or ''}"
+            output = inner.communicate(timeout=INNER_TIMEOUT_S)[0][-8000:]
+        except subprocess.TimeoutExpired:  # Ctrl-C, so that its fixtures stop the Ray nodes they started
+            inner.send_signal(signal.SIGINT)
+            try:
+                output = inner.communicate(timeout=120)[0][-8000:]
+            except subprocess.TimeoutExpired:
+                inner.kill()
+                output = inner.communicate()[0][-8000:]
+            output = f"the loopback-namespace run timed out after {INNER_TIMEOUT_S} s\n{output}"
         reports: dict = {"": output}
         if reports_path.exists():
             for line in reports_path.read_text(encoding="utf-8").splitlines():

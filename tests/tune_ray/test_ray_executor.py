@@ -1,6 +1,7 @@
 """RayExecutor on real local Ray clusters (loopback only): builds on CPU nodes, measurements on device nodes."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -48,6 +49,23 @@ def test_build_on_the_cpu_node_and_measure_on_the_device_node(two_nodes, digits_
     assert built["verdict"] == "passed" and built["samples"] == 40 and built["cosine"] > 0.9999
     assert built["artifact"][:64].count(b"\x00") < 64 and len(built["artifact"]) > 10_000
     assert measured["status"] == "complete" and measured["runs"] >= 20 and 0 < measured["median_ms"] < 100
+
+
+@pytest.mark.loopback_netns
+@pytest.mark.slow
+def test_builds_run_on_both_cpu_nodes_at_once(ray_head, two_nodes, agent_artifacts, tmp_path):
+    from edgekit.tune.ray_executor import RayExecutor
+
+    artifact = Path(agent_artifacts["onnx"]).read_bytes()
+    second = ray_head.join([], num_cpus=1, log=tmp_path / "cpu-node.log")
+    try:
+        with RayExecutor(two_nodes) as executor:
+            futures = [executor.submit(ray_tasks.measure_together, artifact, str(tmp_path), index, 2) for index in range(2)]
+            results = [future.result(timeout=300) for future in futures]
+    finally:
+        second.stop()
+    assert len({r["node"] for r in results}) == 2  # one CPU each: together means one on each node
+    assert all(r["status"] == "complete" for r in results)
 
 
 @pytest.mark.loopback_netns
@@ -112,6 +130,31 @@ def test_a_killed_node_loses_only_its_task(ray_head, two_nodes, agent_artifacts,
         again = executor.submit(ray_tasks.measure, artifact, resources={device_resource("bench-b"): 1}).result(timeout=300)
     assert "node it was running on is dead" in caught.value.message and caught.value.hint and detected < 60.0
     assert survivor["status"] == "complete" and again["status"] == "complete"
+
+
+CONNECT = """
+import sys
+from edgekit.errors import ClusterError
+from edgekit.tune.ray_executor import RayExecutor
+try:
+    RayExecutor(sys.argv[1]).shutdown()
+    print("joined")
+except ClusterError as exc:
+    print(exc.message)
+    print(exc.hint)
+"""
+
+
+@pytest.mark.loopback_netns
+@pytest.mark.slow
+def test_a_client_with_a_wrong_token_is_refused(ray_head, tmp_path):
+    env = {**os.environ, "HOME": str(tmp_path), "RAY_AUTH_TOKEN": "a-wrong-token-0123456789abcdef01"}
+    done = subprocess.run([sys.executable, "-c", CONNECT, ray_head.address], capture_output=True, text=True, timeout=180,
+                          env=env)
+    lines = done.stdout.splitlines()
+    assert lines[:1] == ["cannot start or join 127.0.0.1:6379: Failed to connect to Ray cluster at 127.0.0.1:6379"], done.stdout
+    assert "RAY_AUTH_TOKEN must be what `ray get-auth-token` prints" in lines[1]
+    assert "InvalidAuthToken" in done.stderr  # what Ray logs while it retries
 
 
 @pytest.mark.loopback_netns
