@@ -343,11 +343,13 @@ def gui_command(paths: tuple[str, ...]) -> None:
 
 from edgekit.agent.cli import agent_command  # noqa: E402
 from edgekit.tune.cli import tune_command  # noqa: E402
+from edgekit.tune.ray_node import ray_node_command  # noqa: E402
 
 main.add_command(agent_command)
 main.add_command(clean_command)
 main.add_command(data_command)
 main.add_command(tune_command)
+main.add_command(ray_node_command)
 
 if __name__ == "__main__":
     main()

@@ -100,6 +100,14 @@ class MissingDependencyError(EdgekitError):
     """A package that a route, runner or front end needs is not installed; the hint is the line that installs it."""
 
 
+class ClusterError(EdgekitError):
+    """A distributed executor cannot reach its cluster, or the cluster cannot run a task (no node holds its device)."""
+
+
+class TaskLostError(ClusterError):
+    """A task was lost with the node or worker running it (a crash, a killed node, a device gone); others go on."""
+
+
 class ValidationFailedError(EdgekitError):
     """One or more artifacts did not pass validation (a failed gate, exit code 1)."""
 

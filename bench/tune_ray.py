@@ -1,0 +1,139 @@
+"""Tune scale-out on Ray: 20 trial-like builds on a local two-node Ray cluster versus one after the other.
+
+Each trial is a real ``edgekit.convert`` of the digits example (a configuration of format, precision and
+calibration samples, as a tune trial would ask), returning its artifact's size, sha256 and parity. The same 20
+trials run once sequentially in this process's executor (edgekit.tune.executor.LocalExecutor, one worker) and once
+through RayExecutor on a cluster of two one-CPU nodes (`ray start --head` + `edgekit ray-node`), in the same run.
+The wall-time ratio (Ray / sequential), where each trial ran, and whether both runs produced the same artifacts go
+to bench/results/tune_ray.json. The cluster lives in a loopback-only network namespace (bench/loopback_netns.py:
+root on Linux) so that Ray talks to nothing but 127.0.0.1.
+
+    .venv/bin/python bench/tune_ray.py [--trials 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "tune_ray.json"
+INSIDE = "EDGEKIT_BENCH_NETNS"
+CONFIGS = [("onnx", "fp32"), ("onnx", "int8"), ("openvino", "fp32"), ("openvino", "int8"), ("tflite", "fp32")]
+CALIBRATION = (50, 100, 150, 200)
+
+
+def trial(number: int, model: bytes, calibration: np.ndarray, validation: np.ndarray) -> dict:
+    """One trial-like build: convert the model for one configuration; what it made and where it ran."""
+    import edgekit
+
+    fmt, precision = CONFIGS[number % len(CONFIGS)]
+    samples = CALIBRATION[(number // len(CONFIGS)) % len(CALIBRATION)]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edgekit-trial-") as folder:
+        source = Path(folder) / "digits.keras"
+        source.write_bytes(model)
+        build = edgekit.convert(source, formats=[fmt], precision=precision, calibration_data=calibration[:samples],
+                                validation_data=validation, calibration_samples=samples, output_dir=Path(folder) / "out")
+        artifact = build.artifacts[0] if build.artifacts else None
+        made = {"sha256": artifact.sha256, "size_bytes": artifact.size_bytes, "cosine": artifact.validation.cosine,
+                "verdict": artifact.verdict} if artifact else {"error": build.failures[0].error}
+    return {"trial": number, "format": fmt, "precision": precision, "calibration_samples": samples, **made,
+            "seconds": round(time.perf_counter() - started, 3), "node": _node()}
+
+
+def _node() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()[:8] if ray.is_initialized() else "local"
+    except ImportError:
+        return "local"
+
+
+def _run_all(executor, trials: int, *args) -> tuple[float, list[dict]]:
+    started = time.perf_counter()
+    futures: list[Future] = [executor.submit(trial, number, *args) for number in range(trials)]
+    results = [future.result() for future in futures]
+    return time.perf_counter() - started, results
+
+
+def _busy(sequential: list[dict], on_ray: list[dict], ray_s: float, nodes: int) -> dict:
+    """The trials' own seconds in each run (a busy machine slows one run more than the other) and how busy the
+    Ray nodes were: the sum of trial seconds over nodes x wall time (1.0: never idle)."""
+    ray_sum = sum(r["seconds"] for r in on_ray)
+    return {"sequential_trial_seconds_sum": round(sum(r["seconds"] for r in sequential), 2),
+            "ray_trial_seconds_sum": round(ray_sum, 2), "ray_node_utilisation": round(ray_sum / (nodes * ray_s), 3)}
+
+
+def bench(trials: int) -> dict:
+    sys.path.insert(0, str(HERE.parent / "examples"))
+    sys.path.insert(0, str(HERE))
+    import local_ray
+    from digits_demo import digits_split, train_classifier
+
+    from edgekit.tune.executor import LocalExecutor
+    from edgekit.tune.ray_executor import RayExecutor
+
+    x_train, x_test, y_train, _ = digits_split()
+    with tempfile.TemporaryDirectory() as folder:
+        model = train_classifier(x_train, y_train, Path(folder) / "digits.keras").read_bytes()
+    args = (model, x_train[:200], x_test[:60])
+
+    local = LocalExecutor(max_workers=1)
+    sequential_s, sequential = _run_all(local, trials, *args)
+    local.shutdown()
+
+    head = local_ray.Head(num_cpus=1)
+    try:
+        worker = head.join([], num_cpus=1)
+        try:
+            with RayExecutor(head.address) as executor:
+                ray_s, on_ray = _run_all(executor, trials, *args)
+        finally:
+            worker.stop()
+    finally:
+        head.stop()
+
+    nodes = sorted({r["node"] for r in on_ray})
+    same = [a.get("sha256") == b.get("sha256") for a, b in zip(sequential, on_ray, strict=True)]
+    return {
+        "what": f"{trials} trial-like edgekit.convert builds of the digits example: two one-CPU Ray nodes vs sequential",
+        "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "trials": trials, "configs": [f"{f} {p}" for f, p in CONFIGS], "calibration_samples": list(CALIBRATION),
+        "sequential_s": round(sequential_s, 2), "ray_two_nodes_s": round(ray_s, 2),
+        "ratio_ray_over_sequential": round(ray_s / sequential_s, 3),
+        "trials_per_node": {node: sum(r["node"] == node for r in on_ray) for node in nodes},
+        **_busy(sequential, on_ray, ray_s, len(nodes)),
+        "same_artifacts": sum(same), "trials_with_artifact": sum("sha256" in r for r in sequential),
+        "sequential": sequential, "ray": on_ray,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=20)
+    args = parser.parse_args(argv)
+    if INSIDE not in os.environ:  # run again inside a loopback-only network namespace
+        env = {**os.environ, INSIDE: "1", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16),
+               "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        os.execve(sys.executable, [sys.executable, str(HERE / "loopback_netns.py"), __file__, *sys.argv[1:]], env)
+    result = bench(args.trials)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("sequential_s", "ray_two_nodes_s", "ratio_ray_over_sequential",
+                                             "trials_per_node", "same_artifacts", "trials_with_artifact")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
