@@ -98,6 +98,8 @@ def main() -> None:
 @click.option("--epochs", type=int, metavar="N", help="Fine-tuning epochs of --prune and --distill.")
 @verdict_options
 @click.option("--layout", type=click.Choice(["NHWC"]), help="Give TFLite artifacts NHWC inputs/outputs (default: the source's).")
+@click.option("--contract", type=click.Path(exists=True, dir_okay=False),
+              help="Deployment contract (.yaml/.json): preprocessing, ranges, labels; written into every artifact.")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
@@ -106,7 +108,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None, layout: str | None, no_rescue: bool = False,
-            rescue_budget: float | None = None, **verdict: Any) -> None:
+            rescue_budget: float | None = None, contract: str | None = None, **verdict: Any) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
 
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
@@ -140,7 +142,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             rescue=False if no_rescue else None, rescue_budget_s=rescue_budget,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data, layout=layout,
             memory_budget=memory_budget, graph_limits=_pairs(graph_limit, "--graph-limit", int),
-            input_values=_pairs(input_value, "--input-value", _parse_numbers), **verdict_kwargs(verdict),
+            input_values=_pairs(input_value, "--input-value", _parse_numbers), contract=contract, **verdict_kwargs(verdict),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))

@@ -15,6 +15,8 @@ from typing import Any
 from edgekit import holdout, limits
 from edgekit.calibration_report import manifest_summary
 from edgekit.compat.gate import complete_static_shapes, finish_artifact, precheck
+from edgekit.contract.build import build_contract, stamp_build
+from edgekit.contract.schema import Contract
 from edgekit.data import Feed, load_feeds
 from edgekit.errors import Cancelled, EdgekitError
 from edgekit.manifest import MANIFEST_NAME, write_manifest
@@ -92,6 +94,7 @@ def convert(
     allow_inconclusive: bool = False,
     output_kinds: Mapping[str, str] | None = None,
     layout: str | None = None,
+    contract: Any = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
@@ -115,6 +118,9 @@ def convert(
     ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps
     or a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
     ``layout="NHWC"`` gives TFLite artifacts NHWC inputs/outputs where the source's rank-4 tensors are NCHW.
+    ``contract`` (a .yaml/.json file, a mapping or an ``edgekit.contract.Contract``) declares the deployment
+    contract; what it leaves out is inferred (``edgekit.contract.infer``), a contradiction with the calibration
+    data is an error, and the result is written into every artifact and the manifest.
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
@@ -145,6 +151,7 @@ class Prepared:
     validation: list[Feed] = field(default_factory=list)
     fixed: dict[str, tuple[int, ...]] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    contract: Contract | None = None  # the build's deployment contract, written into every artifact
 
 
 def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> Prepared:
@@ -171,6 +178,7 @@ def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> 
         calibration_data, validation_data = (without_fixed(d, set(values)) for d in (calibration_data, validation_data))
     prepared = Prepared(original, source, optimization, run=run)
     _load_data(call, plan, prepared, calibration_data, validation_data, labelled)
+    prepared.contract = build_contract(plan, prepared.original, prepared.calibration, prepared.run)
     checks = precheck(source_ops, plan.profile, original, plan.formats, plan.precisions, plan.scheme, prepared.fixed,
                       plan.options.force)
     run["compatibility"] = [report.model_dump(mode="json") for report in checks]
@@ -269,6 +277,7 @@ def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], fail
     """The ``Build`` and its manifest (``config`` = the plan serialised + what the run learned), written last into
     the transaction's build folder (published as a whole by ``txn.commit()``)."""
     out, warning = txn.build_dir, (prepared.run.get("warnings") or [None])[0]
+    artifacts = stamp_build(artifacts, prepared.contract, plan.manifest_config(), out)
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=prepared.original, target=plan.target,
         artifacts=tuple(txn.relocate(limits.noted(a, warning)) for a in artifacts), failures=tuple(failures),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 SCHEMA = "edgekit.contract/1"
 InputKind = Literal["image", "audio", "tensor", "tokens"]
@@ -97,6 +97,13 @@ class Contract(_Frozen):
     precision: str | None = None
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    @model_serializer(mode="wrap")
+    def _schema_key(self, handler: Any) -> dict[str, Any]:  # "schema" in every dump, aliases asked for or not
+        data = handler(self)
+        if isinstance(data, dict) and "schema_" in data:
+            data = {"schema": data.pop("schema_"), **data}
+        return data
 
     def input(self, name: str) -> InputContract | None:
         return next((item for item in self.inputs if item.name == name), None)

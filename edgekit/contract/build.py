@@ -1,0 +1,28 @@
+"""The contract's two steps in a build: completed and checked once the data are loaded, then written into every
+staged artifact (and its reference snippets beside them) before the manifest."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgekit.contract.infer import resolve
+from edgekit.contract.schema import Contract
+from edgekit.contract.stamp import build_hash, stamp_artifacts
+
+
+def build_contract(plan: Any, source: Any, calibration: list[dict], run: dict[str, Any]) -> Contract:
+    """The build's contract from ``plan.contract`` (declared) and what ``source`` and the calibration data say;
+    recorded in the manifest's ``run["contract"]``."""
+    contract = resolve(plan.contract, source, calibration, plan.options.output_kinds, plan.layout)
+    run["contract"] = contract.document()
+    return contract
+
+
+def stamp_build(artifacts: list[Any], contract: Contract | None, plan_config: dict[str, Any], out: Path) -> list[Any]:
+    """Artifacts with the contract written in (each its own I/O), and their snippets under ``out/snippets``."""
+    stamped = stamp_artifacts(artifacts, contract, build_hash(plan_config))
+    if contract is not None and stamped:
+        from edgekit.contract.snippets import write_snippets
+
+        write_snippets(stamped, Path(out) / "snippets")
+    return stamped
