@@ -31,7 +31,8 @@ def for_artifact(contract: Contract, artifact: Any, build: str | None) -> Contra
     def io(item: Any, spec: Any, with_layout: bool) -> Any:
         if spec is None:
             return item
-        update = {"shape": tuple(spec.shape), "dtype": spec.dtype, "scale": spec.scale, "zero_point": spec.zero_point}
+        update = {"name": spec.name, "shape": tuple(spec.shape), "dtype": spec.dtype, "scale": spec.scale,
+                  "zero_point": spec.zero_point}
         if with_layout and spec.layout not in ("other", "scalar"):
             update["layout"] = spec.layout
         return item.model_copy(update=update)
@@ -129,3 +130,27 @@ def diff(expected: Contract, actual: Contract) -> str:
 
     walk(expected.document(), actual.document(), "")
     return "; ".join(changes[:3]) or "(same fields, different bytes)"
+
+
+def read_for_run(path: Path, fmt: str) -> Contract | None:
+    """The contract where the artifact runs (the profiling child, the agent): None where the reader's package
+    is not installed on the device (the host checked the artifact against its manifest already)."""
+    from edgekit.errors import MissingDependencyError
+
+    try:
+        return read(path, fmt)
+    except (MissingDependencyError, ImportError):
+        return None
+
+
+def verify_beside(path: str | Path) -> Contract | None:
+    """``verify`` the artifact at ``path`` against the manifest in its folder, where there is one."""
+    from edgekit.manifest import MANIFEST_NAME, read_manifest
+
+    path = Path(path)
+    if not (path.parent / MANIFEST_NAME).is_file():
+        return read(path)
+    manifest = read_manifest(path.parent)
+    entry = next((e for e in manifest.get("artifacts", []) if isinstance(e, dict)
+                  and Path(str(e.get("path", ""))).name == path.name), None)
+    return verify(path, entry, manifest)

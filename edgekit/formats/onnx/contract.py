@@ -32,5 +32,14 @@ def write_contract(path: Path, text: str) -> list[Path]:
 
 
 def read_contract(path: Path) -> str | None:
-    """The contract JSON the model carries, or None."""
+    """The contract JSON the model carries, or None (read with onnx, or ONNX Runtime on a device without onnx)."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return session.get_modelmeta().custom_metadata_map.get(KEY)
     return next((p.value for p in _load(path).metadata_props if p.key == KEY), None)
