@@ -1,0 +1,67 @@
+"""The issue's "done when" on the digits demo: the contract written into every artifact, 0-255 data refused by
+``edgekit profile`` with the contract line, raw PNGs with the contract applied measured at the build's accuracy."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import edgekit
+from edgekit.contract import stamp
+from edgekit.errors import ContractError
+
+pytestmark = pytest.mark.slow
+QUICK = {"runs": 3, "min_seconds": 0.0, "warmup": 0, "op_profile_runs": 0}
+
+
+def test_every_artifact_carries_the_manifest_contract(digits_contract_build):
+    build = digits_contract_build["build"]
+    manifest = edgekit.read_manifest(build.output_dir)
+    assert len(build.artifacts) == 6 and build.passed
+    for artifact, entry in zip(build.artifacts, manifest["artifacts"]):
+        carried = stamp.verify(artifact.path, entry, manifest)
+        assert carried == artifact.contract
+        image = carried.input(artifact.inputs[0].name)
+        assert (image.kind, image.color, image.range, image.origin["range"]) == ("image", "GRAY", (0.0, 1.0), "declared")
+        assert image.layout == "NHWC" and image.dtype == "float32"
+        probabilities = carried.outputs[0]
+        assert probabilities.labels == tuple(f"digit {i}" for i in range(10))
+        assert probabilities.score_threshold == 0.5
+        assert carried.source_sha256 == build.source.sha256
+        assert carried.build_hash == stamp.build_hash(manifest["config"]["plan"])
+        assert (carried.format, carried.precision) == (artifact.format, artifact.precision)
+
+
+def test_0_255_data_into_a_0_1_artifact_is_refused_with_the_contract_line(digits_contract_build):
+    artifact = digits_contract_build["build"].artifact("tflite", "fp32")
+    with pytest.raises(ContractError) as caught:
+        edgekit.profile(artifact.path, dataset=digits_contract_build["raw255"], **QUICK)
+    assert caught.value.message == (
+        "dataset sample 0 for input 'image' holds values 0 .. 255 (450 of 450 samples outside 0 .. 1): it breaks "
+        "the contract line inputs.image.range = [0.0, 1.0]")
+
+
+def test_raw_pngs_with_the_contract_applied_measure_the_build_accuracy(digits_contract_build):
+    build = digits_contract_build["build"]
+    report = edgekit.profile(build.output_dir, dataset=digits_contract_build["png"], **QUICK)
+    measured = {(r.format, r.precision): r.accuracy for r in report.results}
+    for artifact in build.artifacts:
+        accuracy = measured[(artifact.format, artifact.precision)]
+        assert accuracy.samples == 450
+        assert accuracy.accuracy == pytest.approx(artifact.validation.accuracy, abs=1e-12)
+        assert accuracy.accuracy > 0.95
+    assert measured[("onnx", "fp32")].accuracy == pytest.approx(437 / 450)
+
+
+def test_a_contract_edited_in_the_manifest_refuses_profiling(digits_contract_build, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(digits_contract_build["build"].output_dir, folder)
+    manifest_file = folder / "edgekit-manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    manifest["artifacts"][2]["contract"]["inputs"][0]["range"] = [0.0, 255.0]
+    manifest_file.write_text(json.dumps(manifest))
+    with pytest.raises(ContractError, match=r"the contract in digits_fp32.onnx differs from the manifest's: "
+                                            r"inputs\.image\.range: \[0\.0, 255\.0\] -> \[0\.0, 1\.0\]"):
+        edgekit.profile(folder, **QUICK)
