@@ -178,7 +178,7 @@ def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> 
         calibration_data, validation_data = (without_fixed(d, set(values)) for d in (calibration_data, validation_data))
     prepared = Prepared(original, source, optimization, run=run)
     _load_data(call, plan, prepared, calibration_data, validation_data, labelled)
-    prepared.contract = build_contract(plan, prepared.original, prepared.calibration, prepared.run)
+    prepared.contract = build_contract(plan, prepared.original, prepared.calibration, prepared.validation, prepared.run)
     checks = precheck(source_ops, plan.profile, original, plan.formats, plan.precisions, plan.scheme, prepared.fixed,
                       plan.options.force)
     run["compatibility"] = [report.model_dump(mode="json") for report in checks]

@@ -10,10 +10,11 @@ from edgekit.contract.schema import Contract
 from edgekit.contract.stamp import build_hash, stamp_artifacts
 
 
-def build_contract(plan: Any, source: Any, calibration: list[dict], run: dict[str, Any]) -> Contract:
-    """The build's contract from ``plan.contract`` (declared) and what ``source`` and the calibration data say;
-    recorded in the manifest's ``run["contract"]``."""
-    contract = resolve(plan.contract, source, calibration, plan.options.output_kinds, plan.layout)
+def build_contract(plan: Any, source: Any, calibration: list[dict], validation: list[dict], run: dict[str, Any]) -> Contract:
+    """The build's contract from ``plan.contract`` (declared) and what ``source`` and the user's data (calibration
+    and validation, never generated inputs) say; recorded in the manifest's ``run["contract"]``."""
+    data = calibration + ([] if run.get("validation_data") in ("synthetic", "calibration") else validation)
+    contract = resolve(plan.contract, source, data, plan.options.output_kinds, plan.layout)
     run["contract"] = contract.document()
     return contract
 

@@ -50,11 +50,11 @@ def _shape(array: np.ndarray, item, contract: Contract, what: str) -> None:
     given = array.shape if array.ndim == len(shape) else (1, *array.shape)
     if len(given) == len(shape) and all(d is None or d == g for d, g in zip(shape, given)):
         return
-    swapped = len(shape) == 4 and sorted(map(str, given)) == sorted(map(str, shape))
+    swapped = len(shape) == 4 and len(given) == 4 and None not in shape[1:] and sorted(given[1:]) == sorted(shape[1:])
     field = "layout" if swapped and item.layout else "shape"
     raise ContractError(f"{what} sample 0 for input '{item.name}' has shape {tuple(array.shape)}: it breaks the contract "
                         f"line {contract.line('inputs', item.name, field)}"
-                        + (f" (shape {list(shape)})" if field == "layout" else ""), HINT)
+                        + (f" (shape {contract.line('inputs', item.name, 'shape').split(' = ')[1]})" if field == "layout" else ""), HINT)
 
 
 def _dtype(array: np.ndarray, item, contract: Contract, what: str) -> None:

@@ -54,7 +54,7 @@ def _infer_input(spec: TensorSpec, measured: tuple[float, float] | None, samples
         snapped = _snap(measured)
         if snapped is not None:
             found["range"] = snapped
-            origin["range"] = f"calibration data: {samples} samples, values {measured[0]:.4g} .. {measured[1]:.4g}"
+            origin["range"] = f"the build's data: {samples} samples, values {measured[0]:.4g} .. {measured[1]:.4g}"
     elif spec.dtype.startswith("int") and any(word in spec.name.lower() for word in ("token", "ids")):
         found["kind"], origin["kind"] = "tokens", "source spec: integer input named like token ids"
     found["origin"] = origin
@@ -137,7 +137,7 @@ def contradictions(contract: Contract, source: ModelSource, measured: dict[str, 
         if expected is not None and seen is not None and not _within(seen, expected):
             field = "range" if item.range is not None else "mean"
             problems.append(f"{contract.line('inputs', spec.name, field)}{_std_text(item)} allows values "
-                            f"{expected[0]:.4g} .. {expected[1]:.4g}, but the calibration data ({samples} samples) hold "
+                            f"{expected[0]:.4g} .. {expected[1]:.4g}, but the build's data ({samples} samples) hold "
                             f"{seen[0]:.4g} .. {seen[1]:.4g}")
         channels = channels_of(spec)
         if item.color is not None and channels is not None and (item.color == "GRAY") != (channels == 1):

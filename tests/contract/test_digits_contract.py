@@ -65,3 +65,23 @@ def test_a_contract_edited_in_the_manifest_refuses_profiling(digits_contract_bui
     with pytest.raises(ContractError, match=r"the contract in digits_fp32.onnx differs from the manifest's: "
                                             r"inputs\.image\.range: \[0\.0, 255\.0\] -> \[0\.0, 1\.0\]"):
         edgekit.profile(folder, **QUICK)
+
+
+def test_a_contract_the_calibration_data_contradict_refuses_the_build(digits, digits_keras_file, tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    (tmp_path / "contract.yaml").write_text("inputs:\n  - name: image\n    range: [0, 1]\n")
+    np.save(tmp_path / "raw.npy", digits[0][:64] * 255)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "edgekit.cli", "convert", str(digits_keras_file), "-f", "onnx", "-p", "int8",
+                           "-c", str(tmp_path / "raw.npy"), "--contract", str(tmp_path / "contract.yaml"), "-o", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert ("inputs.image.range = [0.0, 1.0] allows values 0 .. 1, but the build's data (64 samples) hold 0 .. 255"
+            in done.stderr)
+    assert "hint: fix the contract (--contract) or the data" in done.stderr
+    assert not out.exists()
