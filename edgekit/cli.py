@@ -203,23 +203,6 @@ def check_command(model: str, target: str, formats: tuple[str, ...], precision: 
         sys.exit(EXIT_GATE_FAILED)
 
 
-@main.command(name="inspect")
-@click.argument("model", type=click.Path(path_type=str))
-@click.option("--allow-unsafe", is_flag=True, help="Load models that can run code. Only for files you trust.")
-@click.option("--json", "as_json", is_flag=True, help="Print the model's spec as JSON.")
-@friendly_errors
-def inspect_command(model: str, allow_unsafe: bool, as_json: bool) -> None:
-    """Show a model's framework, inputs and outputs (name, shape, dtype, layout) and hash."""
-    from edgekit import inspect
-    from edgekit.console import print_source
-
-    source = inspect(model, allow_unsafe=allow_unsafe)
-    if as_json:
-        click.echo(source.model_dump_json(indent=2))
-    else:
-        print_source(source)
-
-
 # -- profiling and the on-device agent -----------------------------------------------------------------
 
 
@@ -324,10 +307,12 @@ def gui_command(paths: tuple[str, ...]) -> None:
 
 
 from edgekit.agent.cli import agent_command  # noqa: E402
+from edgekit.cli_inspect import inspect_command  # noqa: E402
 
 main.add_command(agent_command)
 main.add_command(clean_command)
 main.add_command(data_command)
+main.add_command(inspect_command)
 
 if __name__ == "__main__":
     main()

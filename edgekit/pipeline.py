@@ -118,9 +118,7 @@ def convert(
     ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps
     or a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
     ``layout="NHWC"`` gives TFLite artifacts NHWC inputs/outputs where the source's rank-4 tensors are NCHW.
-    ``contract`` (a .yaml/.json file, a mapping or an ``edgekit.contract.Contract``) declares the deployment
-    contract; what it leaves out is inferred (``edgekit.contract.infer``), a contradiction with the calibration
-    data is an error, and the result is written into every artifact and the manifest.
+    ``contract`` (.yaml/.json, mapping, ``Contract``): completed, checked, written into each artifact (``edgekit.contract``).
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)

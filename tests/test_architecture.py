@@ -14,7 +14,8 @@ PACKAGE = Path(edgekit.__file__).parent
 #: dependencies (a missing extra named before work), the CLI's own renderers and command modules, and the GUI's
 #: entry point (``edgekit gui``)
 FRONT_END_MODULES = {"edgekit", "edgekit.errors", "edgekit.atomic", "edgekit.dependencies", "edgekit.cli_errors", "edgekit.quiet", "edgekit.console",
-                     "edgekit.profiling.console", "edgekit.divergence.cli", "edgekit.agent.cli", "edgekit.clean", "edgekit.cli_data", "edgekit.data_console", "edgekit.gui.app"}
+                     "edgekit.profiling.console", "edgekit.divergence.cli", "edgekit.agent.cli", "edgekit.clean", "edgekit.cli_data", "edgekit.data_console", "edgekit.gui.app",
+                     "edgekit.cli_inspect", "edgekit.console_artifact"}
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 
