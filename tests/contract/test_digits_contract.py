@@ -85,3 +85,46 @@ def test_a_contract_the_calibration_data_contradict_refuses_the_build(digits, di
             in done.stderr)
     assert "hint: fix the contract (--contract) or the data" in done.stderr
     assert not out.exists()
+
+
+def test_the_python_snippet_reproduces_the_build_accuracy_on_raw_pngs(digits_contract_build):
+    import os
+    import runpy
+    from pathlib import Path
+
+    build = digits_contract_build["build"]
+    folder = Path(build.output_dir) / "snippets"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"digits_{p}_{s}" for p in ("fp32", "int8") for s in ("tflite.py", "tflite.kt", "tflite.cc", "onnx.py", "xml.py")])
+    pngs = sorted(digits_contract_build["png"].rglob("*.png"))
+    assert len(pngs) == 450
+    for artifact in (build.artifact("tflite", "int8"), build.artifact("onnx", "fp32")):
+        snippet = runpy.run_path(str(folder / (Path(artifact.path).name.replace(".", "_") + ".py")))
+        assert snippet["LABELS"] == [f"digit {i}" for i in range(10)] and snippet["SCORE_THRESHOLD"] == 0.5
+        here = os.getcwd()
+        os.chdir(build.output_dir)  # the snippet opens the artifact by its file name
+        try:
+            assert [snippet["run"](png)[0][0] for png in pngs[:3]] == ["digit 0"] * 3  # the whole loop, threshold on
+        finally:
+            os.chdir(here)
+        snippet["run"].__globals__["SCORE_THRESHOLD"] = None  # every class ranked: top-1 over the whole test set
+        runner = edgekit.open_runner(artifact.path)
+        name = runner.inputs[0].name
+        top = [snippet["postprocess"](runner.run({name: snippet["preprocess_image"](png)})[runner.outputs[0].name])[0][0]
+               for png in pngs]
+        correct = sum(label == f"digit {png.parent.name}" for label, png in zip(top, pngs))
+        assert correct / 450 == pytest.approx(artifact.validation.accuracy, abs=1e-12)
+
+
+def test_the_kotlin_and_cpp_snippets_carry_the_contract_values(digits_contract_build):
+    from pathlib import Path
+
+    folder = Path(digits_contract_build["build"].output_dir) / "snippets"
+    kotlin = (folder / "digits_int8_tflite.kt").read_text()
+    cpp = (folder / "digits_int8_tflite.cc").read_text()
+    for text in (kotlin, cpp):
+        assert "$" not in text
+        assert "0.0039215686f" in text  # 1/255: pixels to [0, 1]
+        assert '"digit 0", "digit 1"' in text
+    assert "const val HEIGHT = 8" in kotlin and "const val CHANNELS = 1" in kotlin and "SCORE_THRESHOLD = 0.5f" in kotlin
+    assert "constexpr int kHeight = 8, kWidth = 8, kChannels = 1;" in cpp and "kChannelsFirst = false" in cpp
