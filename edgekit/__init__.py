@@ -29,6 +29,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "is_artifact": "edgekit.artifact_info",
     "Contract": "edgekit.contract",
     "load_contract": "edgekit.contract.io",
+    "contract_from_yaml": "edgekit.contract.io",
     "read_contract": ("edgekit.contract.stamp", "read"),
     "load_profile": "edgekit.profiles",
     "list_profiles": "edgekit.profiles",
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
     from edgekit.calibration_report import data_report
     from edgekit.compat.check import check
     from edgekit.contract import Contract
-    from edgekit.contract.io import load_contract
+    from edgekit.contract.io import contract_from_yaml, load_contract
     from edgekit.contract.stamp import read as read_contract
     from edgekit.data_checks import DataReport
     from edgekit.divergence import debug

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit.gui.contract_panel import ContractPanel
 from edgekit.gui.data_panel import DataReportPanel
 from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
@@ -187,6 +188,8 @@ class ConvertView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.findings, "Findings")
         self.tabs.addTab(self.data_panel, "Calibration data")
+        self.contract_panel = ContractPanel()
+        self.tabs.addTab(self.contract_panel, "Contract")
         right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
                                       "the calibration-data report"))
         right_layout.addWidget(self.tabs, 2)
@@ -206,6 +209,7 @@ class ConvertView(QWidget):
             calibration_data=self.calibration.path(), validation_data=self.validation.path(),
             output_dir=self.output_dir.path(), force=self.force.isChecked(), steps=self.steps.steps,
             train_data=self.steps.train_data.path(), val_data=self.steps.val_data.path(),
+            contract=self.contract_panel.editor.toPlainText(),
         )
 
     def set_options(self, options: ConvertOptions) -> None:
@@ -392,6 +396,7 @@ class ConvertView(QWidget):
         self.findings.resizeRowsToContents()
         self.build_info.setText(f"Artifacts in {build.output_dir}" + optimization_summary(build.optimization))
         self.profile_button.setEnabled(bool(build.artifacts))
+        self.contract_panel.show_build(build)
 
     def _finding(self, artifact: str, severity: str, where: str, message: str, hint: str) -> None:
         colour = {"error": "error", "fallback": "partial", "change": "found"}.get(severity)

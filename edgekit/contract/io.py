@@ -84,3 +84,18 @@ def contract_from_text(text: str | bytes, where: str) -> Contract:
     except ValueError as exc:
         raise ContractError(f"the contract {where} carries is not JSON: {exc}", "rebuild the artifact with edgekit convert") from None
     return parse_contract(document, f"the contract {where} carries")
+
+
+def contract_from_yaml(text: str, where: str = "the contract") -> Contract:
+    """A contract from YAML (or JSON) text, read safely: what the GUI's contract editor holds."""
+    if not text.strip():
+        raise ContractError(f"{where} is empty", f"see {EXAMPLE}")
+    from edgekit.errors import ProfileError
+    from edgekit.yamlfiles import read_yaml_mapping
+
+    try:
+        document = read_yaml_mapping(text, where, EXAMPLE)
+    except ProfileError as exc:
+        raise ContractError(exc.message, exc.hint) from None
+    document.pop("labels_file", None)
+    return parse_contract(document, where)
