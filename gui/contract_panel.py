@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import edgekit
-from edgekit.errors import EdgekitError
 from edgekit.gui.widgets import item, table
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTabWidget, QVBoxLayout, QWidget
+
+import edgekit
+from edgekit.errors import EdgekitError
 
 EXAMPLE = """\
 # The deployment contract (empty: inferred from the model and its calibration data).

@@ -218,10 +218,9 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
         "baseline_rss_bytes": baseline}})
     dataset, dataset_error = None, None
     if job.dataset:
-        from edgekit.profiling.accuracy import load_labelled
-
         from edgekit.contract.stamp import read_for_run
         from edgekit.errors import ContractError
+        from edgekit.profiling.accuracy import load_labelled
 
         try:
             dataset = load_labelled(Path(job.dataset), runner.inputs, read_for_run(Path(job.path), job.format))

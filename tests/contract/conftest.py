@@ -1,8 +1,6 @@
 """A digits build with a declared contract (labels from a file, pixels in [0, 1]) and its test set as raw PNGs."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -31,8 +29,9 @@ def digits_contract_build(tmp_path_factory, digits, digits_keras_file) -> dict:
     """The bundled demo's model built to TFLite, ONNX and OpenVINO at fp32 and int8 with a contract; its
     labelled validation data are the PNG pixels of the test set scaled to [0, 1], so the build measures
     accuracy on exactly what the PNGs hold."""
-    import edgekit
     from PIL import Image
+
+    import edgekit
 
     x_train, x_test, _, y_test = digits
     root = tmp_path_factory.mktemp("digits-contract")
