@@ -14,7 +14,10 @@ def build_contract(plan: Any, source: Any, calibration: list[dict], validation: 
     """The build's contract from ``plan.contract`` (declared) and what ``source`` and the user's data (calibration
     and validation, never generated inputs) say; recorded in the manifest's ``run["contract"]``."""
     data = calibration + ([] if run.get("validation_data") in ("synthetic", "calibration") else validation)
-    contract = resolve(plan.contract, source, data, plan.options.output_kinds, plan.layout)
+    from edgekit.contract.keras_hints import input_hints
+
+    hints = input_hints(source.path) if source.kind == "keras-file" else {}
+    contract = resolve(plan.contract, source, data, plan.options.output_kinds, plan.layout, hints)
     run["contract"] = contract.document()
     return contract
 

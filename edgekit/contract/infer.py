@@ -41,7 +41,8 @@ def channels_of(spec: TensorSpec) -> int | None:
     return spec.shape[1] if spec.layout == "NCHW" else spec.shape[3] if spec.layout == "NHWC" else None
 
 
-def _infer_input(spec: TensorSpec, measured: tuple[float, float] | None, samples: int) -> dict[str, Any]:
+def _infer_input(spec: TensorSpec, measured: tuple[float, float] | None, samples: int,
+                 hint: dict[str, Any] | None = None) -> dict[str, Any]:
     found: dict[str, Any] = {"kind": "tensor", "shape": tuple(spec.shape), "dtype": spec.dtype}
     origin = {"kind": "source spec", "shape": "source spec", "dtype": "source spec"}
     if spec.layout not in ("other", "scalar"):
@@ -52,7 +53,9 @@ def _infer_input(spec: TensorSpec, measured: tuple[float, float] | None, samples
         origin.update(kind=f"source spec: rank 4 with {channels} channel(s)", resize="edgekit's default",
                       color="source spec: 1 channel" if channels == 1 else "assumed: RGB, the usual training order")
         snapped = _snap(measured)
-        if snapped is not None:
+        if hint is not None:  # the model's own preprocessing layer says it
+            found["range"], origin["range"] = hint["range"], hint["origin"]
+        elif snapped is not None:
             found["range"] = snapped
             origin["range"] = f"the build's data: {samples} samples, values {measured[0]:.4g} .. {measured[1]:.4g}"
     elif spec.dtype.startswith("int") and any(word in spec.name.lower() for word in ("token", "ids")):
@@ -99,13 +102,15 @@ def _merge(declared: Any, inferred: dict[str, Any], model: type) -> Any:
 
 
 def resolve(declared: Contract | None, source: ModelSource, feeds: list[dict[str, np.ndarray]],
-            output_kinds: dict[str, str] | None = None, layout: str | None = None) -> Contract:
-    """The build's contract: ``declared`` completed by inference, checked against the calibration ``feeds``."""
+            output_kinds: dict[str, str] | None = None, layout: str | None = None,
+            hints: dict[str, dict[str, Any]] | None = None) -> Contract:
+    """The build's contract: ``declared`` completed by inference (``hints``: what the model's preprocessing layers
+    say, per input), checked against the calibration ``feeds``."""
     declared = declared or Contract()
     _known_names(declared, source)
     measured = measured_ranges(feeds)
-    inputs = tuple(_merge(declared.input(spec.name), {"name": spec.name, **_infer_input(spec, measured.get(spec.name), len(feeds))},
-                          InputContract) for spec in source.inputs)
+    inputs = tuple(_merge(declared.input(spec.name), {"name": spec.name, **_infer_input(
+        spec, measured.get(spec.name), len(feeds), (hints or {}).get(spec.name))}, InputContract) for spec in source.inputs)
     outputs = tuple(_merge(declared.output(spec.name), {"name": spec.name, **_infer_output(spec, source.task, (output_kinds or {}).get(spec.name))},
                            OutputContract) for spec in source.outputs)
     contract = declared.model_copy(update={"inputs": inputs, "outputs": outputs, "source_sha256": source.sha256})

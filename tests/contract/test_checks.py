@@ -150,3 +150,22 @@ def test_an_invalid_contract_file_names_the_field(tmp_path):
     (tmp_path / "bad.yaml").write_text("!!python/object:os.system {}\n")
     with pytest.raises(ContractError, match="not valid YAML"):
         load_contract(tmp_path / "bad.yaml")
+
+
+@pytest.mark.slow
+def test_a_keras_rescaling_layer_says_the_model_takes_0_255_pixels(tmp_path):
+    import keras
+
+    from edgekit.contract.keras_hints import input_hints
+
+    inputs = keras.Input((8, 8, 3), name="pixels")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(x))
+    keras.Model(inputs, outputs).save(tmp_path / "m.keras")
+    hints = input_hints(tmp_path / "m.keras")
+    assert hints == {"pixels": {"range": (0.0, 255.0), "origin": "Keras Rescaling layer (scale 0.00784314, offset -1)"}}
+    source = SOURCE.model_copy(update={"inputs": (TensorSpec(name="pixels", shape=(None, 8, 8, 3), dtype="float32",
+                                                             layout="NHWC"),)})
+    contract = resolve(None, source, [], hints=hints)
+    assert contract.inputs[0].range == (0.0, 255.0)
+    assert contract.inputs[0].origin["range"].startswith("Keras Rescaling layer")
