@@ -75,7 +75,11 @@ def stamp_artifacts(artifacts: list[Any], contract: Contract | None, build: str)
     stamped = []
     for artifact in artifacts:
         mine = for_artifact(contract, artifact, build)
-        written = write(Path(artifact.path), artifact.format, mine)
+        try:
+            written = write(Path(artifact.path), artifact.format, mine)
+        except ContractError as exc:  # a file its carrier cannot rewrite: said on the artifact, never half-written
+            stamped.append(artifact.model_copy(update={"notes": (*artifact.notes, f"no contract written: {exc.message}")}))
+            continue
         files = list(dict.fromkeys([*artifact.files, *map(str, written)]))
         paths = [Path(f) for f in files]
         stamped.append(artifact.model_copy(update={
@@ -144,12 +148,12 @@ def read_for_run(path: Path, fmt: str) -> Contract | None:
 
 
 def verify_beside(path: str | Path) -> Contract | None:
-    """``verify`` the artifact at ``path`` against the manifest in its folder, where there is one."""
+    """``verify`` the artifact at ``path`` against the manifest in its folder, where there is one (else None)."""
     from edgekit.manifest import MANIFEST_NAME, read_manifest
 
     path = Path(path)
     if not (path.parent / MANIFEST_NAME).is_file():
-        return read(path)
+        return None  # nothing to compare with: where it runs, the artifact's own contract applies
     manifest = read_manifest(path.parent)
     entry = next((e for e in manifest.get("artifacts", []) if isinstance(e, dict)
                   and Path(str(e.get("path", ""))).name == path.name), None)
