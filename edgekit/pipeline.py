@@ -275,7 +275,7 @@ def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], fail
     """The ``Build`` and its manifest (``config`` = the plan serialised + what the run learned), written last into
     the transaction's build folder (published as a whole by ``txn.commit()``)."""
     out, warning = txn.build_dir, (prepared.run.get("warnings") or [None])[0]
-    artifacts = stamp_build(artifacts, prepared.contract, plan.manifest_config(), out)
+    artifacts = stamp_build(artifacts, prepared.contract, plan.manifest_config(), out, prepared.run)
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=prepared.original, target=plan.target,
         artifacts=tuple(txn.relocate(limits.noted(a, warning)) for a in artifacts), failures=tuple(failures),

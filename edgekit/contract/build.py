@@ -22,11 +22,15 @@ def build_contract(plan: Any, source: Any, calibration: list[dict], validation: 
     return contract
 
 
-def stamp_build(artifacts: list[Any], contract: Contract | None, plan_config: dict[str, Any], out: Path) -> list[Any]:
-    """Artifacts with the contract written in (each its own I/O), and their snippets under ``out/snippets``."""
+def stamp_build(artifacts: list[Any], contract: Contract | None, plan_config: dict[str, Any], out: Path,
+                run: dict[str, Any]) -> list[Any]:
+    """Artifacts with the contract written in (each its own I/O), and their snippets under ``out/snippets``,
+    listed with their sha256 in the manifest's ``run["snippets"]`` (every file of a build folder is listed)."""
     stamped = stamp_artifacts(artifacts, contract, build_hash(plan_config))
     if contract is not None and stamped:
-        from edgekit.contract.snippets import write_snippets
+        from edgekit.contract.snippets import SNIPPETS, write_snippets
+        from edgekit.session import files_digest
 
-        write_snippets(stamped, Path(out) / "snippets")
+        written = write_snippets(stamped, Path(out) / SNIPPETS)
+        run["snippets"] = {f"{SNIPPETS}/{file.name}": files_digest([file]) for file in written}
     return stamped

@@ -128,3 +128,14 @@ def test_the_kotlin_and_cpp_snippets_carry_the_contract_values(digits_contract_b
         assert '"digit 0", "digit 1"' in text
     assert "const val HEIGHT = 8" in kotlin and "const val CHANNELS = 1" in kotlin and "SCORE_THRESHOLD = 0.5f" in kotlin
     assert "constexpr int kHeight = 8, kWidth = 8, kChannels = 1;" in cpp and "kChannelsFirst = false" in cpp
+
+
+def test_the_snippets_are_listed_in_the_manifest(digits_contract_build):
+    import hashlib
+    from pathlib import Path
+
+    build = digits_contract_build["build"]
+    listed = edgekit.read_manifest(build.output_dir)["config"]["run"]["snippets"]
+    assert len(listed) == 10 and "snippets/digits_fp32_tflite.kt" in listed
+    for name, sha256 in listed.items():
+        assert hashlib.sha256((Path(build.output_dir) / name).read_bytes()).hexdigest() == sha256
