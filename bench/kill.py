@@ -106,6 +106,11 @@ def consistency(out: Path) -> str | None:
             listed.add(path.name)
         if digest.hexdigest() != artifact["sha256"]:
             return f"sha256 mismatch for {artifact['path']}"
+    for name, sha256 in ((manifest.get("config") or {}).get("run") or {}).get("snippets", {}).items():
+        path = out / name
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+            return f"snippet {name} is listed but missing or changed"
+        listed.add(Path(name).parts[0])
     extra = sorted({p.name for p in out.iterdir()} - listed)
     return f"files not in the manifest: {extra}" if extra else None
 

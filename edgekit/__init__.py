@@ -28,6 +28,13 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "CompatibilityReport": "edgekit.compat.report",
     "DivergenceReport": "edgekit.divergence.report",
     "inspect": "edgekit.inspection",
+    "inspect_artifact": "edgekit.artifact_info",
+    "ArtifactInfo": "edgekit.artifact_info",
+    "is_artifact": "edgekit.artifact_info",
+    "Contract": "edgekit.contract",
+    "load_contract": "edgekit.contract.io",
+    "contract_from_yaml": "edgekit.contract.io",
+    "read_contract": ("edgekit.contract.stamp", "read"),
     "load_profile": "edgekit.profiles",
     "list_profiles": "edgekit.profiles",
     "DeviceProfile": "edgekit.profiles",
@@ -62,9 +69,13 @@ __all__ = ["EdgekitError", "__version__", *_LAZY]
 if TYPE_CHECKING:
     from edgekit.agent.client import AgentClient
     from edgekit.agent.discovery import browse as discover_agents
+    from edgekit.artifact_info import ArtifactInfo, inspect_artifact, is_artifact
     from edgekit.calibration_report import data_report
     from edgekit.compat.check import check
     from edgekit.compat.report import CompatibilityReport
+    from edgekit.contract import Contract
+    from edgekit.contract.io import contract_from_yaml, load_contract
+    from edgekit.contract.stamp import read as read_contract
     from edgekit.data_checks import DataReport
     from edgekit.divergence import debug
     from edgekit.divergence.report import DivergenceReport

@@ -100,6 +100,8 @@ def main() -> None:
 @click.option("--epochs", type=int, metavar="N", help="Fine-tuning epochs of --prune and --distill.")
 @verdict_options
 @click.option("--layout", type=click.Choice(["NHWC"]), help="Give TFLite artifacts NHWC inputs/outputs (default: the source's).")
+@click.option("--contract", type=click.Path(exists=True, dir_okay=False),
+              help="Deployment contract (.yaml/.json): preprocessing, ranges, labels; written into every artifact.")
 @friendly_errors
 def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple[str, ...], calibration: str | None,
             validation: str | None, output_dir: str, name: str | None, tolerance: tuple[str, ...], quant: tuple[str, ...],
@@ -108,7 +110,8 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             force: bool, budget: tuple[str, ...], accuracy_target: str | None, train_data: str | None,
             val_data: str | None, recipe: str | None, prune_sparsity: float | None, structured: bool, teacher: str | None,
             qat_epochs: int | None, epochs: int | None, layout: str | None, no_rescue: bool = False,
-            rescue_budget: float | None = None, plan_path: str | None = None, **verdict: Any) -> None:
+            rescue_budget: float | None = None, plan_path: str | None = None, contract: str | None = None,
+            **verdict: Any) -> None:
     """Convert MODEL for a target device, validate every artifact and write edgekit-manifest.json.
 
     Optimization steps (--prune, --distill, --qat, in that order, or --recipe) train the model on --train-data
@@ -145,7 +148,7 @@ def convert(model: str, target: str, formats: tuple[str, ...], precisions: tuple
             rescue=False if no_rescue else None, rescue_budget_s=rescue_budget,
             optimizations=recipe or steps or None, train_data=train_data, val_data=val_data, layout=layout,
             memory_budget=memory_budget, graph_limits=_pairs(graph_limit, "--graph-limit", int),
-            input_values=_pairs(input_value, "--input-value", _parse_numbers), **verdict_kwargs(verdict),
+            input_values=_pairs(input_value, "--input-value", _parse_numbers), contract=contract, **verdict_kwargs(verdict),
         )
     if as_json:
         click.echo(build.model_dump_json(indent=2))
@@ -219,23 +222,6 @@ def check_command(model: str, target: str, formats: tuple[str, ...], precision: 
         print_compatibility(report)
     if report.blocking:
         sys.exit(EXIT_GATE_FAILED)
-
-
-@main.command(name="inspect")
-@click.argument("model", type=click.Path(path_type=str))
-@click.option("--allow-unsafe", is_flag=True, help="Load models that can run code. Only for files you trust.")
-@click.option("--json", "as_json", is_flag=True, help="Print the model's spec as JSON.")
-@friendly_errors
-def inspect_command(model: str, allow_unsafe: bool, as_json: bool) -> None:
-    """Show a model's framework, inputs and outputs (name, shape, dtype, layout) and hash."""
-    from edgekit import inspect
-    from edgekit.console import print_source
-
-    source = inspect(model, allow_unsafe=allow_unsafe)
-    if as_json:
-        click.echo(source.model_dump_json(indent=2))
-    else:
-        print_source(source)
 
 
 # -- profiling and the on-device agent -----------------------------------------------------------------
@@ -344,12 +330,14 @@ def gui_command(paths: tuple[str, ...]) -> None:
 from edgekit.agent.cli import agent_command  # noqa: E402
 from edgekit.tune.cli import tune_command  # noqa: E402
 from edgekit.tune.ray_node import ray_node_command  # noqa: E402
+from edgekit.cli_inspect import inspect_command  # noqa: E402
 
 main.add_command(agent_command)
 main.add_command(clean_command)
 main.add_command(data_command)
 main.add_command(tune_command)
 main.add_command(ray_node_command)
+main.add_command(inspect_command)
 
 if __name__ == "__main__":
     main()

@@ -137,3 +137,8 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A 'did you mean' phrase for a misspelled name, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f"did you mean '{close[0]}'? " if close else ""
+
+
+class ContractError(DataError):
+    """A feed, data set or artifact that breaks its deployment contract (``edgekit.contract``); the message
+    quotes the contract line."""

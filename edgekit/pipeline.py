@@ -15,6 +15,8 @@ from typing import Any
 from edgekit import holdout, limits
 from edgekit.calibration_report import manifest_summary
 from edgekit.compat.gate import complete_static_shapes, finish_artifact, precheck
+from edgekit.contract.build import build_contract, stamp_build
+from edgekit.contract.schema import Contract
 from edgekit.data import Feed, load_feeds
 from edgekit.errors import Cancelled, EdgekitError
 from edgekit.manifest import MANIFEST_NAME, write_manifest
@@ -93,13 +95,13 @@ def convert(
     output_kinds: Mapping[str, str] | None = None,
     layout: str | None = None,
     float_layers: Sequence[str] = (),
+    contract: Any = None,
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
     ``model`` is a path (.keras, .h5, SavedModel folder, TorchScript .pt, .pt2, .onnx) or an in-memory Keras
     model, ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and precision default
-    to the target profile's. Every option is checked before any work (``edgekit.plan``), all problems in one
-    error; limits are checked before anything is allocated (``memory_budget``, ``graph_limits``; ``timeout`` per
+    to the target profile's. Options are checked before any work (``edgekit.plan``), all problems in one error; limits are checked before anything is allocated (``memory_budget``, ``graph_limits``; ``timeout`` per
     step, scaled by model size by default, 0 for none: ``edgekit.limits``). Model files load in a worker
     process (``isolate``), in-memory models in this one. The output folder is replaced as a whole, atomically,
     when the build ends (``edgekit.transaction``). Artifacts that fail validation are kept and marked failed;
@@ -115,9 +117,9 @@ def convert(
     towards ``accuracy_target`` or, where the profile allows float fallback, the int8 tolerances, within
     ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps
     or a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
-    ``layout="NHWC"`` gives TFLite artifacts NHWC inputs/outputs where the source's rank-4 tensors are NCHW.
-    ``float_layers`` keeps these layers (names in the converted graph, as ``edgekit.debug`` reports them) in float
-    in int8 artifacts.
+    ``layout="NHWC"``: TFLite I/O in NHWC where the source is NCHW. ``float_layers``: layers kept float in int8
+    (names as ``edgekit.debug`` reports them). ``contract`` (file, mapping or ``Contract``): completed, checked and
+    written into each artifact (``edgekit.contract``). Every option is described on its ``BuildOptions`` field.
     """
     options = BuildOptions.of(locals())
     inputs = BuildInputs(model, example_inputs, calibration_data, validation_data, train_data, val_data, optimizations)
@@ -148,6 +150,7 @@ class Prepared:
     validation: list[Feed] = field(default_factory=list)
     fixed: dict[str, tuple[int, ...]] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
+    contract: Contract | None = None  # the build's deployment contract, written into every artifact
 
 
 def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> Prepared:
@@ -174,6 +177,7 @@ def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> 
         calibration_data, validation_data = (without_fixed(d, set(values)) for d in (calibration_data, validation_data))
     prepared = Prepared(original, source, optimization, run=run)
     _load_data(call, plan, prepared, calibration_data, validation_data, labelled)
+    prepared.contract = build_contract(plan, prepared.original, prepared.calibration, prepared.validation, prepared.run)
     checks = precheck(source_ops, plan.profile, original, plan.formats, plan.precisions, plan.scheme, prepared.fixed,
                       plan.options.force)
     run["compatibility"] = [report.model_dump(mode="json") for report in checks]
@@ -273,6 +277,7 @@ def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], fail
     """The ``Build`` and its manifest (``config`` = the plan serialised + what the run learned), written last into
     the transaction's build folder (published as a whole by ``txn.commit()``)."""
     out, warning = txn.build_dir, (prepared.run.get("warnings") or [None])[0]
+    artifacts = stamp_build(artifacts, prepared.contract, plan.manifest_config(), out, prepared.run)
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=prepared.original, target=plan.target,
         artifacts=tuple(txn.relocate(limits.noted(a, warning)) for a in artifacts), failures=tuple(failures),

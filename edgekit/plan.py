@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edgekit.contract.io import load_contract
+from edgekit.contract.schema import Contract
 from edgekit.errors import InvalidOptionError
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.plan_routes import PlannedRoute, Problems, calibration_problem, plan_jobs
@@ -54,6 +56,12 @@ class BuildOptions(BaseModel):
     output_kinds: dict[str, str] | None = None  # {output: classifier/embedding/regression/detection/tensor}
     layout: str | None = None  # "NHWC": TFLite artifacts with NHWC inputs/outputs (None: the source's layout)
     float_layers: tuple[str, ...] = ()  # int8: layers (names in the converted graph) kept in float
+    contract: dict[str, Any] | str | None = None  # the deployment contract: a .yaml/.json file or its mapping
+
+    @field_validator("contract", mode="before")
+    @classmethod
+    def _contract(cls, value: Any) -> Any:  # a Contract as its document, a path as text
+        return value.document() if hasattr(value, "document") else str(value) if isinstance(value, Path) else value
 
     @field_validator("input_values", mode="before")
     @classmethod
@@ -124,6 +132,7 @@ class BuildPlan(BaseModel):
     isolate: bool
     memory_budget: int  # bytes any array the build makes must fit in (edgekit.limits)
     timeout: float | None  # seconds one step may take (None: no limit)
+    contract: Contract | None = None  # as declared (edgekit.contract.io); completed and checked in the build
 
     @property
     def output_dir(self) -> Path:
@@ -161,13 +170,14 @@ def make_plan(inputs: BuildInputs, options: BuildOptions) -> tuple[BuildPlan, Bu
     problems.add(calibration_problem(jobs, inputs.calibration_data, train))
     budget, timeout = _limits(inputs, options, problems)
     layout = problems.attempt(lambda: _layout(options.layout, formats))
+    contract = problems.attempt(lambda: load_contract(options.contract))
     problems.raise_all()
     plan = BuildPlan(
         options=options, target=profile.name, profile=profile, framework=framework,
         name=options.name or default_name(inputs.model), formats=tuple(formats), precisions=tuple(precisions), jobs=tuple(jobs),
         scheme=scheme, tolerances=tolerances, budgets=budgets, accuracy_target=target, layout=layout,
         rescue=bool(rescue) and not qat, optimizations=tuple(steps),
-        isolate=isolation(inputs.model, steps, options.isolate), memory_budget=budget, timeout=timeout,
+        isolate=isolation(inputs.model, steps, options.isolate), memory_budget=budget, timeout=timeout, contract=contract,
     )
     return plan, replace(inputs, train_data=train, val_data=val)
 

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgekit.compat.report import BudgetCheck, CompatibilityReport
+from edgekit.contract.schema import Contract
 from edgekit.optimize.report import OptimizationReport
 
 Framework = Literal["keras2", "keras3", "torch", "onnx"]
@@ -150,6 +151,7 @@ class Artifact(_Frozen):
     notes: tuple[str, ...] = ()
     compatibility: CompatibilityReport | None = None  # the artifact's own ops checked against the target
     budgets: tuple[BudgetCheck, ...] = ()
+    contract: Contract | None = None  # the deployment contract the artifact carries (edgekit.contract)
 
     @property
     def passed(self) -> bool:

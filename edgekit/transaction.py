@@ -35,6 +35,7 @@ from edgekit.lifetime import deferred_signals
 
 MANIFEST_NAME = "edgekit-manifest.json"  # the same name as edgekit.manifest (not imported: it pulls in specs)
 STAGING_MARK = ".edgekit-staging-"
+BUILD_FOLDERS = ("snippets",)  # folders a build writes beside its artifacts (edgekit.contract.snippets)
 LOCK_SUFFIX = ".edgekit.lock"
 #: ``.<name>.edgekit-staging-<pid>-<start token>-<random>``
 _STAGING = re.compile(r"^\.(?P<name>.*)\.edgekit-staging-(?P<pid>\d+)-(?P<token>\d+)-[^-]+$")
@@ -189,7 +190,7 @@ def check_replaceable(out: Path) -> None:
     manifest = out / MANIFEST_NAME
     try:
         document = json.loads(manifest.read_text(encoding="utf-8"))
-        listed = {MANIFEST_NAME} | {Path(f).name for a in document.get("artifacts", []) for f in a.get("files", [])}
+        listed = {MANIFEST_NAME, *BUILD_FOLDERS} | {Path(f).name for a in document.get("artifacts", []) for f in a.get("files", [])}
     except (OSError, ValueError, AttributeError, TypeError):
         listed = set()
     foreign = sorted(names - listed) if listed else sorted(names)

@@ -7,6 +7,7 @@ from typing import Any
 
 from edgekit.gui.artifact_detail import ArtifactDetail
 from edgekit.gui.check_panel import CheckPanel
+from edgekit.gui.contract_panel import ContractPanel
 from edgekit.gui.data_panel import DataReportPanel
 from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
@@ -195,6 +196,8 @@ class ConvertView(QWidget):
         self.detail = ArtifactDetail()
         self.tabs.addTab(self.detail, "Artifact detail")
         self.results.cellClicked.connect(self._artifact_clicked)
+        self.contract_panel = ContractPanel()
+        self.tabs.addTab(self.contract_panel, "Contract")
         right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
                                       "the calibration-data report"))
         right_layout.addWidget(self.tabs, 2)
@@ -214,6 +217,7 @@ class ConvertView(QWidget):
             calibration_data=self.calibration.path(), validation_data=self.validation.path(),
             output_dir=self.output_dir.path(), force=self.force.isChecked(), steps=self.steps.steps,
             train_data=self.steps.train_data.path(), val_data=self.steps.val_data.path(),
+            contract=self.contract_panel.editor.toPlainText(),
         )
 
     def set_options(self, options: ConvertOptions) -> None:
@@ -400,6 +404,7 @@ class ConvertView(QWidget):
         self.findings.resizeRowsToContents()
         self.build_info.setText(f"Artifacts in {build.output_dir}" + optimization_summary(build.optimization))
         self.profile_button.setEnabled(bool(build.artifacts))
+        self.contract_panel.show_build(build)
 
     def _artifact_clicked(self, row: int, _column: int = 0) -> None:
         if self.build is not None and row < len(self.build.artifacts):

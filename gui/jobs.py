@@ -34,6 +34,7 @@ class ConvertOptions(_Model):
     steps: list[dict[str, Any]] = Field(default_factory=list)  # step options, each with its "kind"
     train_data: str = ""
     val_data: str = ""
+    contract: str = ""  # the declared deployment contract as YAML (empty: inferred)
 
 
 class InspectRequest(_Model):
@@ -204,6 +205,10 @@ def convert_arguments(options: ConvertOptions) -> dict[str, Any]:
         "calibration_data": options.calibration_data or None, "validation_data": options.validation_data or None,
         "output_dir": options.output_dir, "force": options.force, "allow_unsafe": options.allow_unsafe,
     }
+    if options.contract.strip():
+        from edgekit import contract_from_yaml
+
+        arguments["contract"] = contract_from_yaml(options.contract, "the contract in the editor").document()
     if options.steps:
         if not options.train_data:
             raise InvalidOptionError("optimization steps need training data", "pick an .npz file with arrays x and y")

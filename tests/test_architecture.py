@@ -15,7 +15,7 @@ PACKAGE = Path(edgekit.__file__).parent
 #: entry point (``edgekit gui``)
 FRONT_END_MODULES = {"edgekit", "edgekit.errors", "edgekit.atomic", "edgekit.dependencies", "edgekit.cli_errors", "edgekit.quiet", "edgekit.console",
                      "edgekit.profiling.console", "edgekit.divergence.cli", "edgekit.agent.cli", "edgekit.tune.cli", "edgekit.clean", "edgekit.cli_data", "edgekit.data_console", "edgekit.gui.app",
-                     "edgekit.tune.ray_node"}
+                     "edgekit.tune.ray_node", "edgekit.cli_inspect", "edgekit.console_artifact"}
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 

@@ -186,7 +186,7 @@ def test_a_rebuild_replaces_the_folder_and_records_final_paths(tmp_path, small_m
     second = edgekit.convert(small_model, formats="onnx", precision="fp32", output_dir=out, name="v2")
     assert second.output_dir == str(out) and second.manifest_path == str(out / "edgekit-manifest.json")
     assert [Path(f).parent for a in second.artifacts for f in a.files] == [out]
-    assert sorted(p.name for p in out.iterdir()) == ["edgekit-manifest.json", "v2_fp32.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == ["edgekit-manifest.json", "snippets", "v2_fp32.onnx"]
     assert kill.consistency(out) is None and leftovers(tmp_path) == []
     np.testing.assert_equal(len(second.artifacts), 1)
 

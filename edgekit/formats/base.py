@@ -91,6 +91,8 @@ class ArtifactFormat:
       - ``weight_counts``: ``(path) -> Counter`` weight parameters per stored dtype name
       - ``stored_precision``: ``(path) -> str`` fp32 / fp16 / int8 as stored in the file
       - ``trace``: ``(path, feeds) -> ModelTrace`` intermediate tensors for ``edgekit debug`` (None: not available)
+      - ``write_contract``: ``(path, text) -> list[Path]`` the deployment contract stored in the format's own
+        carrier (``edgekit.contract``), the files written; ``read_contract``: ``(path) -> str | None`` read back
     """
 
     name: str  # "tflite", "onnx", "openvino", ...
@@ -104,6 +106,8 @@ class ArtifactFormat:
     weight_counts: str | None = None
     stored_precision: str | None = None
     trace: str | None = None
+    write_contract: str | None = None
+    read_contract: str | None = None
     requires: tuple[Requirement, ...] = ()  # what reading the file needs (e.g. onnx for listing ops)
     notes: tuple[str, ...] = field(default_factory=tuple)
     source_framework: str | None = None  # a file of this format is also a model source (ONNX), else refused

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit.contract.schema import Contract
 from edgekit.data import Feed, load_feeds, read_image_folder, read_npz
 from edgekit.errors import DataError
 from edgekit.formats.runner import Runner
@@ -20,12 +21,21 @@ from edgekit.validation import output_metrics
 LABEL_KEYS = ("labels", "y")
 
 
-def load_labelled(path: Path, inputs: tuple[TensorSpec, ...]) -> tuple[list[Feed], np.ndarray]:
-    """Checked feeds and integer labels of the dataset at ``path`` for a model with ``inputs``."""
+def load_labelled(path: Path, inputs: tuple[TensorSpec, ...], contract: Contract | None = None) -> tuple[list[Feed], np.ndarray]:
+    """Checked feeds and integer labels of the dataset at ``path`` for a model with ``inputs``.
+
+    With the artifact's ``contract``, raw images and WAV files are preprocessed as it says
+    (``edgekit.contract.preprocess``) and data that break it are refused with the contract line.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"dataset not found: {path}", "give an .npz (x, y) or a folder of class-named image folders")
-    if path.is_dir():
+    raw = contract is not None and len(contract.inputs) == 1 and contract.inputs[0].kind in ("image", "audio")
+    if path.is_dir() and raw:
+        from edgekit.contract.preprocess import labelled_folder
+
+        data, labels = labelled_folder(path, contract)
+    elif path.is_dir():
         data, labels = _image_classes(path, inputs)
     else:
         arrays = read_npz(path)
@@ -42,6 +52,10 @@ def load_labelled(path: Path, inputs: tuple[TensorSpec, ...]) -> tuple[list[Feed
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"the labels must be a 1-D integer array, got {labels.dtype} of shape {labels.shape}",
                         "give one class index per sample")
+    if contract is not None:
+        from edgekit.contract.checks import check_arrays
+
+        check_arrays(data if isinstance(data, dict) else {inputs[0].name: data}, contract)
     feeds = load_feeds(data, inputs, what="dataset")
     if len(feeds) != len(labels):
         raise DataError(f"the dataset has {len(feeds)} samples but {len(labels)} labels", "give one label per sample")

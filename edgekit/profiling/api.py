@@ -47,6 +47,7 @@ def profile(
         raise ProfilingError(f"unknown device '{device}'",
                              "use local:cpu, local:gpu, local:npu, agent://HOST:PORT or https://HOST:PORT")
     refs = resolve_artifacts(target)
+    _check_contracts(refs)
     devices = _runtime_devices(device, device_profile)
     if dataset is not None and not Path(dataset).exists():
         raise DataError(f"dataset not found: {dataset}", "give an .npz (x, y) or a folder of class-named image folders")
@@ -78,6 +79,7 @@ def profile(
                                    str(event.get("message") or "")))
 
         target_device.run_job(job, ref, forward, cancel)
+        _refused(builder)
         result = builder.result()
         if result.accuracy is not None:  # the agent knows the dataset under its upload name
             result = result.model_copy(update={"accuracy": result.accuracy.model_copy(update={"dataset": Path(dataset).name})})
@@ -86,6 +88,22 @@ def profile(
     if dataset is not None:
         results = _with_parity(results, refs, outputs, device, dataset_path, settings)
     return ProfileReport(created=now(), device=device, host=host, settings=settings, results=tuple(results))
+
+
+def _check_contracts(refs: list[ArtifactRef]) -> None:
+    """Each artifact's contract against its build's manifest: a mismatch is an error before anything runs."""
+    from edgekit.contract.stamp import verify_beside
+
+    for ref in refs:
+        verify_beside(ref.path)
+
+
+def _refused(builder: ResultBuilder) -> None:
+    """A data set the artifact's contract refused ends the run with the contract line it breaks."""
+    if builder.error is not None and builder.error.get("kind") == "ContractError":
+        from edgekit.errors import ContractError
+
+        raise ContractError(str(builder.error.get("message")), str(builder.error.get("hint") or ""))
 
 
 def _runtime_devices(device: str, device_profile: str | None) -> dict[str, str | None]:

@@ -218,10 +218,14 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
         "baseline_rss_bytes": baseline}})
     dataset, dataset_error = None, None
     if job.dataset:
+        from edgekit.contract.stamp import read_for_run
+        from edgekit.errors import ContractError
         from edgekit.profiling.accuracy import load_labelled
 
         try:
-            dataset = load_labelled(Path(job.dataset), runner.inputs)
+            dataset = load_labelled(Path(job.dataset), runner.inputs, read_for_run(Path(job.path), job.format))
+        except ContractError:
+            raise  # a feed that breaks the artifact's contract is refused: nothing is measured
         except DataError as exc:  # timing still runs (on generated inputs); the error ends the job after it
             dataset_error = exc
     feed = dataset[0][0] if dataset else synthetic_feeds(runner.inputs, 1)[0]

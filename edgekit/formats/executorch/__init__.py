@@ -46,11 +46,13 @@ FORMAT = ArtifactFormat(
         RunnerSpec("executorch", _P + "runtime:load", requires=(EXECUTORCH,), accelerators=BACKENDS,
                    probe=_P + "runtime:probe", description="ExecuTorch runtime (executorch.runtime), method forward"),
     ),
+    companions=_P + "contract:companions",
     list_ops=_P + "program:list_ops",
     read_inputs=_P + "program:read_inputs",
     weight_counts=_P + "program:weight_counts",
     stored_precision=_P + "program:stored_precision",
     trace=None,
+    write_contract=_P + "contract:write_contract", read_contract=_P + "contract:read_contract",
     requires=(EXECUTORCH,),
     notes=("edgekit debug (intermediate outputs) is not available for executorch: the delegated XNNPACK "
            "subgraphs expose no intermediate tensors to the Python runtime",),

@@ -88,6 +88,7 @@ FORMAT = ArtifactFormat(
     weight_counts=_P + "graph:weight_counts",
     stored_precision=_P + "graph:stored_precision",
     trace=_P + "trace:trace",
+    write_contract=_P + "contract:write_contract", read_contract=_P + "contract:read_contract",
     requires=(Requirement("onnx", "onnx", CONVERT),),
     source_framework="onnx",
 )

@@ -41,4 +41,5 @@ FORMAT = ArtifactFormat(
     weight_counts=_P + "ir:weight_counts",
     stored_precision=_P + "ir:stored_precision",
     trace=_P + "trace:trace",
+    write_contract=_P + "contract:write_contract", read_contract=_P + "contract:read_contract",
 )

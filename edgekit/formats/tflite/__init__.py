@@ -45,5 +45,6 @@ FORMAT = ArtifactFormat(
     weight_counts=_P + "weights:weight_counts",
     stored_precision=_P + "schema:stored_precision",
     trace=_P + "trace:trace",
+    write_contract=_P + "contract:write_contract", read_contract=_P + "contract:read_contract",
     requires=(LITERT,),
 )
