@@ -99,24 +99,24 @@ def convert(
 ) -> Build:
     """Convert ``model`` for ``target`` into every asked format and precision, validate each artifact, write a manifest.
 
-    ``model`` is a path (.keras, .h5, SavedModel folder, TorchScript .pt, .pt2, .onnx) or an in-memory Keras
-    model, ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and precision default
-    to the target profile's. Options are checked before any work (``edgekit.plan``), all problems in one error; limits are checked before anything is allocated (``memory_budget``, ``graph_limits``; ``timeout`` per
-    step, scaled by model size by default, 0 for none: ``edgekit.limits``). Model files load in a worker
-    process (``isolate``), in-memory models in this one. The output folder is replaced as a whole, atomically,
-    when the build ends (``edgekit.transaction``). Artifacts that fail validation are kept and marked failed;
-    routes that produce nothing are in ``Build.failures`` with their full error and log.
-    ``input_shapes`` fixes dynamic dimensions; ``input_values`` ({"sr": 16000}, ONNX) folds inputs fixed to
-    constants into the graph; ``states`` ({state input: output}) validates the feeds as one sequence.
-    The model is checked against the target first (``edgekit.check``): a broken hard limit refuses the build
-    unless ``force``. ``budgets`` override the profile's and are judged per artifact. Without
-    ``validation_data`` an int8 build holds part of its calibration data out (``edgekit.holdout``) unless
-    ``validate_on_calibration``; every verdict is passed, failed or inconclusive by its confidence intervals
-    (``edgekit.verdict``; ``allow_inconclusive`` lets ``Build.accepted`` take inconclusive ones), each output
-    judged by its kind (``output_kinds`` overrides the guess). int8 routes rescue themselves (``edgekit.rescue``)
-    towards ``accuracy_target`` or, where the profile allows float fallback, the int8 tolerances, within
-    ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps
-    or a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
+    ``model`` is a path (.keras, .h5, SavedModel folder, TorchScript .pt, .pt2, .onnx) or an in-memory Keras model,
+    ``torch.nn.Module`` (with ``example_inputs``) or ``onnx.ModelProto``. Formats and precision default to the
+    target profile's. Options are checked before any work (``edgekit.plan``), all problems in one error; limits are
+    checked before anything is allocated (``memory_budget``, ``graph_limits``; ``timeout`` per step, scaled by model
+    size by default, 0 for none: ``edgekit.limits``). Model files load in a worker process (``isolate``), in-memory
+    models in this one. The output folder is replaced as a whole, atomically, when the build ends
+    (``edgekit.transaction``). Artifacts that fail validation are kept and marked failed; routes that produce
+    nothing are in ``Build.failures`` with their full error and log. ``input_shapes`` fixes dynamic dimensions;
+    ``input_values`` ({"sr": 16000}, ONNX) folds inputs fixed to constants into the graph; ``states`` ({state input:
+    output}) validates the feeds as one sequence. The model is checked against the target first (``edgekit.check``):
+    a broken hard limit refuses the build unless ``force``. ``budgets`` override the profile's and are judged per
+    artifact. Without ``validation_data`` an int8 build holds part of its calibration data out (``edgekit.holdout``)
+    unless ``validate_on_calibration``; every verdict is passed, failed or inconclusive by its confidence intervals
+    (``edgekit.verdict``; ``allow_inconclusive`` lets ``Build.accepted`` take inconclusive ones), each output judged
+    by its kind (``output_kinds`` overrides the guess). int8 routes rescue themselves (``edgekit.rescue``) towards
+    ``accuracy_target`` or, where the profile allows float fallback, the int8 tolerances, within
+    ``rescue_budget_s``, unless ``rescue=False``. ``optimizations`` (``edgekit.prune``/``distill``/``qat`` steps or
+    a recipe file) run in order on ``train_data`` before conversion, each measured on ``val_data``.
     ``layout="NHWC"``: TFLite I/O in NHWC where the source is NCHW. ``float_layers``: layers kept float in int8
     (names as ``edgekit.debug`` reports them). ``contract`` (file, mapping or ``Contract``): completed, checked and
     written into each artifact (``edgekit.contract``). Every option is described on its ``BuildOptions`` field.
