@@ -64,7 +64,7 @@ class Host:
         runner = open_runner(Path(header["path"]), fmt.name, runtime=spec.runtime, device=header.get("device"),
                              threads=header.get("threads"), profile_ops=bool(header.get("profile_ops")))
         self.runner = runner
-        return {"runtime": runner.runtime, "accelerator": runner.accelerator,
+        return {"runtime": runner.runtime, "accelerator": runner.accelerator, "threads": getattr(runner, "threads", None),
                 "executed_precision": runner.executed_precision, "load_ms": (time.perf_counter() - start) * 1000,
                 "baseline_rss_bytes": baseline, "inputs": [s.model_dump(mode="json") for s in runner.inputs],
                 "outputs": [s.model_dump(mode="json") for s in runner.outputs]}

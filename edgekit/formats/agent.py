@@ -48,6 +48,7 @@ class AgentRunner(Runner):
         self.runtime, self.accelerator = meta["runtime"], meta["accelerator"]
         self.executed_precision = meta["executed_precision"]
         self.load_ms, self.baseline_rss_bytes = meta.get("load_ms"), meta.get("baseline_rss_bytes")
+        self.threads: int | None = meta.get("threads")  # where the device's runner reports the threads it runs on
         self.inputs = tuple(TensorSpec.model_validate(s) for s in meta["inputs"])
         self.outputs = tuple(TensorSpec.model_validate(s) for s in meta["outputs"])
         self._peak: int | None = None

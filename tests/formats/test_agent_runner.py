@@ -58,7 +58,13 @@ class TestAgentOpenVinoOnOnnx(AgentContract, contract.TestOpenVinoOnOnnx):
 
 @pytest.mark.slow
 class TestAgentExecuTorch(AgentContract, executorch_contract.TestExecuTorch):
-    pass
+    def test_threads_size_the_process_wide_threadpool_or_are_refused_by_name(self, paths):
+        """On the agent every session has its own process, hence its own threadpool: two sizes at once."""
+        one, two = self.open(paths[0], threads=1), self.open(paths[0], threads=2)
+        assert (one.threads, two.threads) == (1, 2) and one.key != two.key
+        for runner in (one, two):
+            np.testing.assert_array_equal(runner.run({"x": models.X, "k": models.K})["y"], models.Y)
+            runner.close()
 
 
 @pytest.fixture(scope="module")

@@ -53,5 +53,6 @@ FORMAT = ArtifactFormat(
     trace=None,
     requires=(EXECUTORCH,),
     notes=("edgekit debug (intermediate outputs) is not available for executorch: the delegated XNNPACK "
-           "subgraphs expose no intermediate tensors to the Python runtime",),
+           "subgraphs expose no intermediate tensors to the Python runtime, and the ETDump debug outputs need a "
+           "runtime built with its event tracer (the pip wheels are built without it)",),
 )
