@@ -2,9 +2,9 @@
 
 A session is keyed by :meth:`RemoteSession.key` (the files' sha256 and the options); clients that ask for
 the same key share it (counted: the last one's close ends it); its uploaded files stay in their upload
-folder while it is open. At most :data:`MAX_SESSIONS` are open: opening one more closes the
-least recently used. Closing a session (or the agent) ends its process and removes its folder. Calls are
-blocking: the application runs them on worker threads, one call at a time per session.
+folder while it is open. At most :data:`MAX_SESSIONS` are open: opening one more closes the least recently
+used, and those idle for :data:`IDLE_SECONDS`. Closing a session (or the agent) ends its process and removes
+its folder. Calls are blocking: the application runs them on worker threads, one call at a time per session.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from edgekit.agent.protocol import RemoteSession
 from edgekit.agent.wire import read_frame, write_frame
 
 MAX_SESSIONS = 4
+IDLE_SECONDS = 600.0  # a session nobody used for this long is closed when another one opens (its client went away)
 OPEN_TIMEOUT_SECONDS = 300.0
 MAX_REPLY_BYTES = 1 << 30
 
@@ -46,6 +47,7 @@ class Session:
         self.key, self.folder = key, folder
         self.meta: dict[str, Any] = {}
         self.users = 1  # clients that opened it and did not close it yet
+        self.used = time.monotonic()
         self.lock = threading.Lock()
         self.process = subprocess.Popen([sys.executable, "-m", "edgekit.agent.host"], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -55,7 +57,8 @@ class Session:
              on_event: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], bytes]:
         """Send one request and return the answer; ``event`` frames before it go to ``on_event``."""
         with self.lock:
-            deadline = time.monotonic() + timeout
+            self.used = deadline = time.monotonic()
+            deadline += timeout
             try:
                 write_frame(self.process.stdin, header, payload)
                 while True:
@@ -71,6 +74,8 @@ class Session:
             except (OSError, ValueError) as exc:
                 self.end()
                 raise SessionError(500, f"the session's process stopped answering: {exc}", hint="open it again") from None
+            finally:
+                self.used = time.monotonic()
         reply, data = frame
         if not reply.pop("ok", False):
             status = 400 if reply.get("kind") == "DataError" else 422  # the arrays sent, or the model's runtime
@@ -174,6 +179,8 @@ class Sessions:
                 session.users += 1
             else:
                 self._open[key] = session
+                idle = [k for k, s in self._open.items() if k != key and time.monotonic() - s.used > IDLE_SECONDS]
+                evicted += [self._open.pop(k) for k in idle]
                 while len(self._open) > self.limit:
                     evicted.append(self._open.popitem(last=False)[1])
         for old in evicted:
