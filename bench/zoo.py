@@ -49,6 +49,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from zoo_models import MODELS, Feed, Source, ZooModel, fetch  # noqa: E402
 
+# bench/executorch.py (a bench script) would shadow the executorch package: this folder leaves sys.path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 RESULTS = Path(__file__).parent / "results"
 FORMATS = ("tflite", "onnx", "openvino", "executorch")
 PRECISIONS = ("fp32", "int8")

@@ -1,4 +1,6 @@
-"""Client of ``edgekit agent``: device info, and jobs whose events stream back as they happen."""
+"""Client of ``edgekit agent``: device info; sessions (an artifact loaded once on the device), which the
+:class:`~edgekit.formats.agent.AgentRunner` runs, measures and profiles; and whole profiling jobs
+(``run_job``, ``POST /jobs``) whose events stream back as they happen."""
 from __future__ import annotations
 
 import hashlib
