@@ -124,11 +124,17 @@ def _run_pte(path: Path, feeds: list[Feed]) -> list[dict[str, np.ndarray]]:
     names = json.loads(program.load_method("edgekit_io").execute([])[0]) if "edgekit_io" in program.method_names else {}
     inputs = names.get("inputs") or [f"input_{i}" for i in range(meta.num_inputs())]
     outputs = names.get("outputs") or [f"output_{i}" for i in range(meta.num_outputs())]
+    from edgekit.formats.executorch.program import SCALAR_TYPES
+
+    metas = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
     results = []
     for feed in feeds:
         renamed = _rename(feed, inputs)
-        values = method.execute([torch.from_numpy(np.ascontiguousarray(renamed[n])) for n in inputs])
-        results.append({name: np.array(v.numpy()) for name, v in zip(outputs, values)})
+        values = []
+        for name, info in zip(inputs, metas):  # shapes are fixed at export: a scalar fed as [1] takes the program's shape
+            value = np.asarray(renamed[name]).astype(SCALAR_TYPES.get(int(info.dtype()), "float32"))
+            values.append(torch.from_numpy(np.array(value.reshape(tuple(info.sizes())), order="C")))  # 0-d stays 0-d
+        results.append({name: np.array(v.numpy()) for name, v in zip(outputs, method.execute(values))})
     return results
 
 
