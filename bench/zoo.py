@@ -658,7 +658,8 @@ def main(argv: list[str] | None = None) -> int:
             report.update({k: previous[k] for k in ("date", "machine", "wall_seconds", "workdir") if k in previous})
             report["partial_runs"] = [*previous.get("partial_runs", []), {
                 **run, "formats": list(formats), "models": [e["model"] for e in entries if e.get("rerun")],
-                "command": f".venv/bin/python bench/zoo.py --merge --formats {','.join(formats)}"}]
+                "command": f".venv/bin/python bench/zoo.py --merge --formats {','.join(formats)}"
+                           + (f" --models {args.models}" if args.models != ",".join(MODELS) else "")}]
         fresh = {entry["model"] for entry in entries}
         kept = [e for e in previous["models"] if e["model"] not in fresh]
         entries = sorted(kept + entries, key=lambda e: list(MODELS).index(e["model"]) if e["model"] in MODELS else len(MODELS))
