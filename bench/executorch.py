@@ -5,8 +5,8 @@ built by ``edgekit.convert`` for executorch, onnx and tflite at fp32 and int8 (3
 one run. For each artifact: file size, the validation cosine against the torch model, and the median
 of single-sample latencies (prepared inputs, ``run_prepared``, after warm-up) in its runtime on this host.
 Ratios: int8/fp32 per format (size, latency) and each format's latency / ExecuTorch's at the same precision.
-ONNX Runtime and LiteRT run on one thread; the ExecuTorch Python runtime has no thread option (XNNPACK's
-threadpool decides). Results go to bench/results/executorch.json.
+Every runtime runs on one thread (``threads=1``: ONNX Runtime's intra-op threads, LiteRT's interpreter threads,
+ExecuTorch's threadpool that XNNPACK runs on). Results go to bench/results/executorch.json.
 
     .venv/bin/python bench/executorch.py [--runs 200]
 """
@@ -95,7 +95,7 @@ def main() -> None:
             if fmt != "executorch" and (fmt, prec) in by and ("executorch", prec) in by:
                 ratios[f"{fmt}_over_executorch_latency_{prec}"] = round(
                     by[fmt, prec]["median_ms"] / by["executorch", prec]["median_ms"], 3)
-    document = {"model": "CNN 3x64x64 (3 strided conv stages, depthwise block, mean, linear)", "runs": runs,
+    document = {"model": "CNN 3x64x64 (3 strided conv stages, depthwise block, mean, linear)", "runs": runs, "threads": 1,
                 "host": platform.processor() or platform.machine(), "results": rows, "ratios": ratios}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

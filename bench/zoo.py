@@ -1,6 +1,7 @@
 """Zoo: real trained models from public wheels through edgekit, side by side with the bare converters.
 
-For every model of ``bench/zoo_models.py`` and every (format, precision) in tflite/onnx/openvino x fp32/int8:
+For every model of ``bench/zoo_models.py`` and every (format, precision) in tflite/onnx/openvino/executorch x
+fp32/int8:
 
 * **edgekit**: one ``edgekit.convert`` call per model (calibration and validation data given per input,
   ``input_shapes`` where the model has dynamic dimensions). Verdict: ``passed`` (every interval clears its
@@ -11,17 +12,21 @@ For every model of ``bench/zoo_models.py`` and every (format, precision) in tfli
   each (``openvino.convert_model`` / Keras 3 ``model.export``, ``nncf.quantize``,
   ``onnxruntime.quantization.quantize_static`` with the same calibration feeds,
   ``tf.lite.TFLiteConverter`` with a representative dataset, ``tf2onnx.convert.from_keras``,
-  ``torch.onnx.export``, ``litert_torch.convert``). Verdict: ``verified``, ``broken`` (wrong outputs),
+  ``torch.onnx.export``, ``litert_torch.convert``, ``torch.export`` + ExecuTorch's ``to_edge_transform_and_lower``
+  with the XNNPACK partitioner and pt2e quantizer). Verdict: ``verified``, ``broken`` (wrong outputs),
   ``int8 not really quantized`` (under half the weights stored as int8) or ``no artifact`` (error).
   Like edgekit's, baseline OpenVINO artifacts are judged with ``INFERENCE_PRECISION_HINT=f32``; the cosine
   under ``compile_model``'s default (bf16 on CPUs with AVX512_BF16) is recorded beside.
 
 Every artifact, edgekit's and the baseline's, is run here through its own runtime (ONNX Runtime, OpenVINO,
-LiteRT) and compared with the source framework's outputs on evaluation data that calibration never saw,
+LiteRT, the ExecuTorch runtime) and compared with the source framework's outputs on evaluation data that calibration never saw,
 using ``edgekit.validation.output_metrics``; thresholds are edgekit's defaults (cosine 0.9999 fp32; 0.98
 and top-1 agreement 0.95 for int8 classifiers). Each model runs in its own process.
 
-    .venv/bin/python bench/zoo.py [--models a,b] [--calibration 32] [--evaluation 64] [--workdir DIR]
+    .venv/bin/python bench/zoo.py [--models a,b] [--formats f,g] [--merge] [--calibration 32] [--evaluation 64] [--workdir DIR]
+
+``--merge --formats executorch`` runs only those rows and keeps every other row of zoo.json (recorded under
+``partial_runs`` with its date and command).
 
 Writes bench/results/zoo.json and bench/results/zoo.md.
 """
@@ -44,8 +49,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from zoo_models import MODELS, Feed, Source, ZooModel, fetch  # noqa: E402
 
+# bench/executorch.py (a bench script) would shadow the executorch package: this folder leaves sys.path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 RESULTS = Path(__file__).parent / "results"
-FORMATS = ("tflite", "onnx", "openvino")
+FORMATS = ("tflite", "onnx", "openvino", "executorch")
 PRECISIONS = ("fp32", "int8")
 COSINE = {"fp32": 0.9999, "int8": 0.98}
 TOP1 = 0.95
@@ -99,7 +107,35 @@ def run_artifact(path: Path, fmt: str, feeds: list[Feed], f32_hint: bool = True)
             outputs = interpreter.get_output_details()
             results.append({d["name"]: _tflite_out(interpreter.get_tensor(d["index"]), d) for d in outputs})
         return results
+    if fmt == "executorch":
+        return _run_pte(path, feeds)
     raise ValueError(fmt)
+
+
+def _run_pte(path: Path, feeds: list[Feed]) -> list[dict[str, np.ndarray]]:
+    """A .pte through the ExecuTorch runtime: inputs in the order the program's ``edgekit_io`` method names
+    (positional ``input_N`` for a program without it), outputs by the names it gives."""
+    import torch
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(path.read_bytes())
+    method = program.load_method("forward")
+    meta = method.metadata
+    names = json.loads(program.load_method("edgekit_io").execute([])[0]) if "edgekit_io" in program.method_names else {}
+    inputs = names.get("inputs") or [f"input_{i}" for i in range(meta.num_inputs())]
+    outputs = names.get("outputs") or [f"output_{i}" for i in range(meta.num_outputs())]
+    from edgekit.formats.executorch.program import SCALAR_TYPES
+
+    metas = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    results = []
+    for feed in feeds:
+        renamed = _rename(feed, inputs)
+        values = []
+        for name, info in zip(inputs, metas):  # shapes are fixed at export: a scalar fed as [1] takes the program's shape
+            value = np.asarray(renamed[name]).astype(SCALAR_TYPES.get(int(info.dtype()), "float32"))
+            values.append(torch.from_numpy(np.array(value.reshape(tuple(info.sizes())), order="C")))  # 0-d stays 0-d
+        results.append({name: np.array(v.numpy()) for name, v in zip(outputs, method.execute(values))})
+    return results
 
 
 def _tflite_in(value: np.ndarray, detail: dict) -> np.ndarray:
@@ -166,17 +202,20 @@ def meets(outputs: list[dict[str, Any]], precision: str) -> bool:
 
 
 def run_edgekit(model: ZooModel, path: Path, source: Source, calibration: list[Feed], evaluation: list[Feed],
-                references: list[list[np.ndarray]], out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+                references: list[list[np.ndarray]], out: Path,
+                selected: tuple[str, ...] = FORMATS) -> dict[tuple[str, str], dict[str, Any]]:
     import edgekit
     from edgekit.routes import ROUTES
     from edgekit.weights import quantized_weight_fraction
 
     framework = {"onnx": "onnx", "keras2-h5": "keras2", "keras3": "keras3", "torch-pnet": "torch"}[model.kind]
-    formats = [f for f in FORMATS if (framework, f) in ROUTES]
+    formats = [f for f in selected if (framework, f) in ROUTES]
     verdicts: dict[tuple[str, str], dict[str, Any]] = {
         (f, p): {"verdict": "no route", "message": f"edgekit has no {framework} -> {f} route"}
-        for f in FORMATS if f not in formats for p in PRECISIONS
+        for f in selected if f not in formats for p in PRECISIONS
     }
+    if not formats:
+        return verdicts
     single = len(source.input_names) == 1
     as_data = (lambda feeds: np.concatenate([f[source.input_names[0]] for f in feeds])) if single else (lambda feeds: feeds)
     kwargs: dict[str, Any] = {}
@@ -254,8 +293,59 @@ def _nncf_int8(ov_model: Any, out: Path, calibration: list[Feed]) -> Path:
     return out
 
 
-def baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration: list[Feed], work: Path):
-    """Yield ((format, precision), path-or-exception) for the direct converter calls."""
+def baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration: list[Feed], work: Path,
+                       formats: tuple[str, ...] = FORMATS):
+    """Yield ((format, precision), path-or-exception) for the direct converter calls of ``formats``."""
+    if any(f != "executorch" for f in formats):
+        for key, made in _baseline_artifacts(model, path, source, calibration, work):
+            if key[0] in formats:
+                yield key, made
+    if "executorch" in formats:
+        yield from _executorch_baseline(model, source, calibration, work)
+
+
+def _executorch_baseline(model: ZooModel, source: Source, calibration: list[Feed], work: Path):
+    """torch.export -> to_edge_transform_and_lower(XnnpackPartitioner) -> .pte, int8 through the pt2e XNNPACK
+    quantizer (torchao.quantization.pt2e): ExecuTorch's documented flow, for the models that are torch modules."""
+    if model.kind != "torch-pnet":
+        source_kind = "ONNX" if model.kind == "onnx" else "Keras"
+        none = f"no direct {source_kind} -> ExecuTorch converter: ExecuTorch lowers torch.export programs"
+        yield ("executorch", "fp32"), RuntimeError(none)
+        yield ("executorch", "int8"), RuntimeError(none)
+        return
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    net, example = source.framework_model.eval(), (torch.from_numpy(calibration[0]["x"]),)
+
+    def lower(program, precision: str) -> Path:
+        out = work / f"model_{precision}.pte"
+        out.write_bytes(to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+        return out
+
+    def int8() -> Path:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            XNNPACKQuantizer,
+            get_symmetric_quantization_config,
+        )
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+        quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+        prepared = prepare_pt2e(torch.export.export(net, example).module(), quantizer)
+        for feed in calibration:
+            prepared(torch.from_numpy(feed["x"]))
+        return lower(torch.export.export(convert_pt2e(prepared), example), "int8")
+
+    for key, make in ((("executorch", "fp32"), lambda: lower(torch.export.export(net, example), "fp32")),
+                      (("executorch", "int8"), int8)):
+        try:
+            yield key, make()
+        except Exception as exc:  # noqa: BLE001 - the baseline's failure is the finding
+            yield key, exc
+
+
+def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration: list[Feed], work: Path):
     import openvino as ov
 
     def attempt(key, fn):
@@ -365,12 +455,13 @@ def baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration:
 
 
 def run_baseline(model: ZooModel, path: Path, source: Source, calibration: list[Feed], evaluation: list[Feed],
-                 references: list[list[np.ndarray]], work: Path) -> dict[tuple[str, str], dict[str, Any]]:
+                 references: list[list[np.ndarray]], work: Path,
+                 formats: tuple[str, ...] = FORMATS) -> dict[tuple[str, str], dict[str, Any]]:
     from edgekit.weights import quantized_weight_fraction
 
     work.mkdir(parents=True, exist_ok=True)
     verdicts = {}
-    for (fmt, prec), made in baseline_artifacts(model, path, source, calibration, work):
+    for (fmt, prec), made in baseline_artifacts(model, path, source, calibration, work, formats):
         if isinstance(made, BaseException):
             verdicts[(fmt, prec)] = {"verdict": "no artifact", "message": _first_line(made)}
             continue
@@ -411,17 +502,18 @@ def prepare(name: str, calibration_count: int, evaluation_count: int):
     return model, path, source, calibration, evaluation, references
 
 
-def run_model(name: str, calibration_count: int, evaluation_count: int, work: Path) -> dict[str, Any]:
-    """Everything for one model: edgekit's and the baseline's verdicts per (format, precision)."""
+def run_model(name: str, calibration_count: int, evaluation_count: int, work: Path,
+              formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
+    """Everything for one model: edgekit's and the baseline's verdicts per (format, precision) of ``formats``."""
     model, path, source, calibration, evaluation, references = prepare(name, calibration_count, evaluation_count)
     try:
-        edge = run_edgekit(model, path, source, calibration, evaluation, references, work / "edgekit")
+        edge = run_edgekit(model, path, source, calibration, evaluation, references, work / "edgekit", formats)
     except Exception as exc:  # noqa: BLE001
         traceback.print_exc()
-        edge = {(f, p): {"verdict": "error", "message": _first_line(exc)} for f in FORMATS for p in PRECISIONS}
-    base = run_baseline(model, path, source, calibration, evaluation, references, work / "baseline")
+        edge = {(f, p): {"verdict": "error", "message": _first_line(exc)} for f in formats for p in PRECISIONS}
+    base = run_baseline(model, path, source, calibration, evaluation, references, work / "baseline", formats)
     combos = [{"format": f, "precision": p, "edgekit": edge[(f, p)], "baseline": base[(f, p)]}
-              for f in FORMATS for p in PRECISIONS]
+              for f in formats for p in PRECISIONS]
     return {"model": name, "package": model.package, "file": model.member, "covers": model.covers,
             "calibration_samples": len(calibration), "evaluation_samples": len(evaluation),
             "edgekit_seconds": edge.get(("*", "*"), {}).get("seconds"),
@@ -488,6 +580,10 @@ def markdown(report: dict[str, Any]) -> str:
         for combo in entry["combinations"]:
             lines.append(f"| {entry['model']} | {combo['format']} | {combo['precision']} | {_cell(combo['edgekit'])} | "
                          f"{_cell(combo['baseline'])} |")
+    for partial in report.get("partial_runs", []):
+        lines += ["", f"Rows of {', '.join(partial['formats'])} re-run {partial['date']} on {partial['machine']} "
+                      f"({partial['wall_seconds']:.0f} s wall, models: {', '.join(partial['models'])}): "
+                      f"`{partial['command']}`; the other rows are from the run above."]
     lines += ["", "## Totals", "", "| side | " + " | ".join(["verdict", "count"]) + " |", "| --- | --- | --- |"]
     for side, counts in report["totals"].items():
         for verdict, count in sorted(counts.items()):
@@ -495,6 +591,22 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Models", ""]
     lines += [f"- **{e['model']}** (`{e['package']}`, `{e['file']}`): {e['covers']}" for e in report["models"]]
     return "\n".join(lines) + "\n"
+
+
+def merge_formats(previous: list[dict[str, Any]], fresh: list[dict[str, Any]], formats: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The earlier entries with the rows of ``formats`` replaced by this run's (marked ``rerun``)."""
+    order = {(f, p): i for i, (f, p) in enumerate((f, p) for f in FORMATS for p in PRECISIONS)}
+    new = {e["model"]: e for e in fresh}
+    merged = []
+    for entry in previous:
+        if entry["model"] not in new:
+            merged.append(entry)
+            continue
+        rows = [c for c in entry["combinations"] if c["format"] not in formats] + new[entry["model"]]["combinations"]
+        rerun = {k: new[entry["model"]].get(k) for k in ("edgekit_seconds", "edgekit_manifest", "wall_seconds")}
+        merged.append({**entry, "combinations": sorted(rows, key=lambda c: order[(c["format"], c["precision"])]),
+                       "rerun": {"formats": list(formats), **rerun}})
+    return merged + [e for e in fresh if e["model"] not in {m["model"] for m in previous}]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -507,12 +619,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true", help="keep the other models' entries of the existing zoo.json")
+    parser.add_argument("--formats", default=",".join(FORMATS),
+                        help="comma-separated formats to run (with --merge, the other formats' rows of zoo.json are kept)")
     args = parser.parse_args(argv)
+    formats = tuple(f for f in FORMATS if f in args.formats.split(","))
     if args.one:
         import onnxruntime
 
         onnxruntime.set_default_logger_severity(3)
-        entry = run_model(args.one, args.calibration, args.evaluation, args.workdir)
+        entry = run_model(args.one, args.calibration, args.evaluation, args.workdir, formats)
         args.json.write_text(json.dumps(entry, indent=1, default=str))
         return 0
     work = args.workdir or Path(tempfile.mkdtemp(prefix="edgekit-zoo-"))
@@ -523,7 +638,8 @@ def main(argv: list[str] | None = None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, __file__, "--one", name, "--json", str(out), "--workdir", str(work / name),
-                               "--calibration", str(args.calibration), "--evaluation", str(args.evaluation)],
+                               "--calibration", str(args.calibration), "--evaluation", str(args.evaluation),
+                               "--formats", ",".join(formats)],
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if proc.returncode or not out.exists():
             print(f"{name}: the model's process failed with exit code {proc.returncode}", file=sys.stderr)
@@ -532,16 +648,22 @@ def main(argv: list[str] | None = None) -> int:
         entry["wall_seconds"] = round(time.perf_counter() - t0, 1)
         entries.append(entry)
         print(f"{name}: {entry['wall_seconds']} s", file=sys.stderr)
+    run = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
+           "wall_seconds": round(time.perf_counter() - started, 1), "workdir": str(work)}
+    report = {**run, "thresholds": {"cosine": COSINE, "int8_top1": TOP1, "int8_weight_fraction": INT8_FRACTION}}
     if args.merge and (args.results / "zoo.json").exists():
+        previous = json.loads((args.results / "zoo.json").read_text())
+        if formats != FORMATS:  # only these formats' rows were run: the rest of the report is the earlier run's
+            entries = merge_formats(previous["models"], entries, formats)
+            report.update({k: previous[k] for k in ("date", "machine", "wall_seconds", "workdir") if k in previous})
+            report["partial_runs"] = [*previous.get("partial_runs", []), {
+                **run, "formats": list(formats), "models": [e["model"] for e in entries if e.get("rerun")],
+                "command": f".venv/bin/python bench/zoo.py --merge --formats {','.join(formats)}"
+                           + (f" --models {args.models}" if args.models != ",".join(MODELS) else "")}]
         fresh = {entry["model"] for entry in entries}
-        kept = [e for e in json.loads((args.results / "zoo.json").read_text())["models"] if e["model"] not in fresh]
+        kept = [e for e in previous["models"] if e["model"] not in fresh]
         entries = sorted(kept + entries, key=lambda e: list(MODELS).index(e["model"]) if e["model"] in MODELS else len(MODELS))
-    report = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
-        "wall_seconds": round(time.perf_counter() - started, 1), "workdir": str(work),
-        "thresholds": {"cosine": COSINE, "int8_top1": TOP1, "int8_weight_fraction": INT8_FRACTION},
-        "models": entries, "totals": totals(entries),
-    }
+    report.update(models=entries, totals=totals(entries))
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "zoo.json").write_text(json.dumps(report, indent=1, default=str))
     (args.results / "zoo.md").write_text(markdown(report))

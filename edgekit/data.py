@@ -12,7 +12,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -166,31 +166,33 @@ def read_npy(path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Read every array of an .npz after checking member names and declared sizes; never unpickles."""
+def read_npz(path: Path | BinaryIO, limit: int = MAX_ARRAY_BYTES, name: str | None = None) -> dict[str, np.ndarray]:
+    """Read every array of an .npz (a file or a binary stream, shown as ``name``) after checking member names
+    and declared sizes against ``limit`` bytes; never unpickles."""
+    shown = name or path
     try:
         with zipfile.ZipFile(path) as archive:
             total = 0
             for info in archive.infolist():
                 total += info.file_size
                 if not info.filename.endswith(".npy") or "/" in info.filename or ".." in info.filename:
-                    raise DataError(f"{path} has an unexpected member {info.filename!r}", "save the data with numpy.savez")
-            if total > MAX_ARRAY_BYTES:
-                raise DataError(f"{path} declares {total} bytes of arrays, over the {MAX_ARRAY_BYTES} limit", "use fewer samples")
-            arrays = {}
+                    raise DataError(f"{shown} has an unexpected member {info.filename!r}", "save the data with numpy.savez")
+            if total > limit:
+                raise DataError(f"{shown} declares {total} bytes of arrays, over the {limit} limit", "use fewer samples")
             for info in archive.infolist():
                 with archive.open(info) as member:
                     shape, dtype, _ = _header(member)
                     if dtype.hasobject:
-                        raise DataError(f"{path}:{info.filename} holds Python objects", "save numeric arrays")
+                        raise DataError(f"{shown}:{info.filename} holds Python objects", "save numeric arrays")
                     declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
                     if declared > info.file_size:
-                        raise DataError(f"{path}:{info.filename} is truncated", "save the data again")
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-            return arrays
+                        raise DataError(f"{shown}:{info.filename} is truncated", "save the data again")
+        if hasattr(path, "seek"):
+            path.seek(0)
+        with np.load(path, allow_pickle=False) as npz:
+            return {member: npz[member] for member in npz.files}
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npz file: {exc}", "save the data again with numpy.savez") from None
+        raise DataError(f"{shown} is not a readable .npz file: {exc}", "save the data again with numpy.savez") from None
 
 
 def read_image_folder(folder: Path, inputs: tuple[TensorSpec, ...], what: str) -> np.ndarray:

@@ -223,3 +223,18 @@ def test_cancel_stops_a_remote_run_at_the_next_event(agent, artifacts):
         profile(artifacts["onnx"], device=agent, token=TOKEN, runs=10, min_seconds=30, op_profile_runs=0,
                 progress=on_progress, cancel=cancel)
     assert time.monotonic() - started < 20  # not the 30 s of timed runs
+
+
+def test_the_job_api_still_measures_a_whole_job_on_the_device(agent, artifacts):
+    """``AgentClient.run_job`` (``POST /jobs``): the device runs the whole protocol in its child, as before."""
+    from edgekit.profiling.artifacts import resolve_artifacts
+    from edgekit.profiling.local import Job, ResultBuilder
+    from edgekit.profiling.protocol import Settings
+
+    ref = resolve_artifacts(artifacts["onnx"])[0]
+    settings = Settings(min_runs=20, min_seconds=0.05, warmup_runs=2, op_profile_runs=3)
+    builder = ResultBuilder({"artifact": str(ref.path), "format": "onnx", "size_bytes": ref.size_bytes, "device": agent})
+    AgentClient(agent, token=TOKEN).run_job(Job(path=str(ref.path), format="onnx", settings=settings), ref, builder.feed)
+    result = builder.result()
+    assert result.status == "complete" and result.runs >= 20 and result.runtime == "onnxruntime"
+    assert {op.type for op in result.ops} == {"Gemm", "Softmax"}  # ORT fuses MatMul + Add into Gemm

@@ -1,4 +1,5 @@
-"""The agent's HTTP application (Starlette): who may ask, and the three endpoints.
+"""The agent's HTTP application (Starlette): who may ask, the job endpoints and the session endpoints
+(:mod:`edgekit.agent.session_routes`).
 
 Every request passes :class:`Gate` first: a ``Host`` or ``Origin`` outside the allow-list is refused with 403
 before anything else (a page on another site that reaches a loopback agent through DNS rebinding carries its
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from edgekit._version import __version__
 from edgekit.agent.jobs import JobRunner, JobState
 from edgekit.agent.protocol import HEADER_LENGTH_BYTES, HEAVY_MODULES
+from edgekit.agent.session_routes import SessionEndpoints
 from edgekit.agent.settings import AgentSettings
 from edgekit.agent.uploads import UploadError, receive_job
 
@@ -82,7 +84,7 @@ def info(settings: AgentSettings) -> dict[str, Any]:
 
 
 def build_app(settings: AgentSettings, token: str, runner: JobRunner) -> ASGIApp:
-    """The ASGI application serving ``/info``, ``POST /jobs`` and ``GET /jobs/ID``."""
+    """The ASGI application serving ``/info``, ``POST /jobs``, ``GET /jobs/ID`` and ``/sessions``."""
     info_limiter = anyio.CapacityLimiter(1)
     uploads = anyio.CapacityLimiter(settings.max_pending_uploads)
 
@@ -133,7 +135,8 @@ def build_app(settings: AgentSettings, token: str, runner: JobRunner) -> ASGIApp
         return length
 
     routes = [Route("/info", get_info, methods=["GET"]), Route("/jobs", post_job, methods=["POST"]),
-              Route("/jobs/{job_id}", get_job, methods=["GET"])]
+              Route("/jobs/{job_id}", get_job, methods=["GET"]),
+              *SessionEndpoints(settings, runner, uploads, _content_length, refuse, _stream).routes()]
     app = Starlette(routes=routes)
     app.add_exception_handler(404, lambda request, exc: refuse(404, f"unknown path {request.url.path}"))
     app.add_exception_handler(405, lambda request, exc: refuse(405, f"{request.method} is not allowed here"))

@@ -1,4 +1,6 @@
-"""Client of ``edgekit agent``: device info, and jobs whose events stream back as they happen."""
+"""Client of ``edgekit agent``: device info; sessions (an artifact loaded once on the device), which the
+:class:`~edgekit.formats.agent.AgentRunner` runs, measures and profiles; and whole profiling jobs
+(``run_job``, ``POST /jobs``) whose events stream back as they happen."""
 from __future__ import annotations
 
 import hashlib
@@ -12,15 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from edgekit.agent.protocol import HEADER_LENGTH_BYTES, RemoteJob, Upload
-from edgekit.errors import Cancelled
-from edgekit.profiling.local import Event, Job, ProfilingError
+from edgekit.agent.protocol import HEADER_LENGTH_BYTES, RemoteJob, RemoteSession, Upload
+from edgekit.errors import Cancelled, ProfilingError
 from edgekit.profiling.report import HostInfo
 
 if TYPE_CHECKING:
     import threading
 
     from edgekit.profiling.artifacts import ArtifactRef
+    from edgekit.profiling.local import Event, Job
 
 TOKEN_ENV = "EDGEKIT_AGENT_TOKEN"
 DATASET_NAME = "edgekit-dataset.npz"
@@ -97,7 +99,7 @@ class AgentClient:
         return connection
 
     def _request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                 timeout: float | None = None) -> http.client.HTTPResponse:
+                 timeout: float | None = None, accept: tuple[int, ...] = (200,)) -> http.client.HTTPResponse:
         try:
             connection = self._connect(timeout or self.connect_timeout)
         except (TimeoutError, ConnectionError, OSError) as exc:
@@ -118,13 +120,16 @@ class AgentClient:
             connection.close()
             raise ProfilingError(f"the agent at {self.address} refused the token",
                                  f"use the token the agent was started with ({TOKEN_ENV})")
-        if response.status != 200:
+        if response.status not in accept:
             detail = response.read(4096).decode(errors="replace")
             connection.close()
             try:
-                detail = json.loads(detail).get("error", detail)
-            except ValueError:
-                pass
+                answer = json.loads(detail)
+                detail = answer.get("error", detail)
+            except (ValueError, AttributeError):
+                answer = {}
+            if response.status == 422 and isinstance(answer, dict):  # the runner's own error on the device
+                raise _device_error(str(answer.get("kind")), str(detail), str(answer.get("hint") or ""))
             hint = ("the agent is busy or at its connection limit; try again shortly" if response.status == 503 else
                     "start the agent with --allow-host NAME for the name used here" if response.status == 403 else "")
             raise ProfilingError(f"the agent at {self.address} refused the request ({response.status}): {detail}", hint)
@@ -190,6 +195,53 @@ class AgentClient:
         if not finished:
             on_event({"event": "error", "kind": "agent", "message": f"the agent at {self.address} closed the connection mid-run",
                       "hint": "results received before are kept; check that the agent is still running"})
+
+
+    def session(self, header: RemoteSession, files: list[Path]) -> dict[str, Any]:
+        """The session of ``header`` on the agent: the one already loaded (same files and options) joined, else
+        the artifact's ``files`` uploaded and loaded now. Each call needs one :meth:`close_session`."""
+        response = self._request("POST", f"/sessions/{header.key()}/open", accept=(200, 404),
+                                 headers={"Content-Length": "0"})
+        answer = json.loads(response.read())
+        if response.status == 200:
+            return answer
+        head = header.model_dump_json().encode()
+        length = HEADER_LENGTH_BYTES + len(head) + sum(f.size for f in header.files)
+
+        def body():
+            yield len(head).to_bytes(HEADER_LENGTH_BYTES, "big") + head
+            for path in files:
+                with open(path, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        yield chunk
+
+        response = self._request("POST", "/sessions", body=body(), timeout=self.timeout,
+                                 headers={"Content-Length": str(length), "Content-Type": "application/octet-stream"})
+        return json.loads(response.read())
+
+    def session_call(self, key: str, action: str, data: bytes) -> http.client.HTTPResponse:
+        """``POST /sessions/KEY/ACTION`` with a body of :func:`edgekit.agent.wire.body`: the open response."""
+        return self._request("POST", f"/sessions/{key}/{action}", body=data, timeout=self.timeout,
+                             headers={"Content-Length": str(len(data)), "Content-Type": "application/octet-stream"})
+
+    def close_session(self, key: str) -> None:
+        self._request("DELETE", f"/sessions/{key}", accept=(200, 404)).read()
+
+    @staticmethod
+    def upload(path: Path) -> Upload:
+        return Upload(name=path.name, size=path.stat().st_size, sha256=_sha256(path))
+
+
+def _device_error(kind: str, message: str, hint: str) -> Exception:
+    """The device's error as the same edgekit error class (a ``ConversionError`` stays one), else a ProfilingError."""
+    import edgekit.errors
+
+    found = getattr(edgekit.errors, kind, None)
+    same = isinstance(found, type) and issubclass(found, edgekit.errors.EdgekitError) \
+        and found.__init__ is edgekit.errors.EdgekitError.__init__
+    error = found(message, hint) if same else ProfilingError(message, hint)
+    error.from_device = True  # the runtime refused the model or its inputs: not a refusal of the request
+    return error
 
 
 class _Info:

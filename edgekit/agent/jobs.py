@@ -11,11 +11,13 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from edgekit.agent.protocol import RemoteJob
+from edgekit.agent.sessions import SessionError, Sessions
+from edgekit.agent.uploads import check_external_data
 from edgekit.errors import EdgekitError
 from edgekit.profiling.local import Event, Job, run_child
 
@@ -68,6 +70,7 @@ class JobRunner:
         self.waiting = 0
         self.uploads: set[asyncio.Task] = set()  # requests receiving a job body, cancelled on shutdown
         self.cancel = threading.Event()
+        self.sessions = Sessions()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgekit-agent-job")
 
     def full(self) -> bool:
@@ -97,6 +100,37 @@ class JobRunner:
     def _finished(self) -> None:
         self.waiting -= 1
 
+    def exclusive(self, work: Callable[[JobState], None]) -> JobState:
+        """Run ``work(state)`` on the job thread (a session's timed runs: one measurement at a time on the
+        device, jobs included); its events stream from the returned state, ``queued`` first if it waits."""
+        state = JobState(asyncio.get_running_loop())
+        if self.waiting:
+            state._append({"event": "progress", "stage": "queued", "fraction": 0.0, "message": "waiting for the job before"})
+        self.waiting += 1
+
+        def run() -> None:
+            try:
+                if self.cancel.is_set():
+                    raise EdgekitError("the agent is shutting down", "start the agent again")
+                work(state)
+            except SessionError as exc:
+                state.post({"event": "error", **exc.answer(), "message": exc.message})
+            except EdgekitError as exc:
+                state.post({"event": "error", "kind": type(exc).__name__, "message": exc.message, "hint": exc.hint})
+            except Exception as exc:  # never leave a client waiting
+                state.post({"event": "error", "kind": "agent", "message": f"agent error: {exc}", "hint": ""})
+            finally:
+                state.post({"event": "error", "kind": "agent", "message": "the measurement ended without a result", "hint": ""})
+
+        try:
+            future = self._executor.submit(run)
+        except RuntimeError:  # shutting down
+            self.waiting -= 1
+            state._append({"event": "error", "kind": "agent", "message": "the agent is shutting down", "hint": ""})
+            return state
+        future.add_done_callback(lambda _: state.loop.call_soon_threadsafe(self._finished))
+        return state
+
     def _run(self, job: RemoteJob, folder: Path, state: JobState) -> None:
         try:
             if self.cancel.is_set():
@@ -105,7 +139,7 @@ class JobRunner:
                         settings=job.settings, return_outputs=job.return_outputs,
                         dataset=str(folder / job.dataset.name) if job.dataset else None)
             if job.format == "onnx":
-                _check_external_data(Path(local.path))
+                check_external_data(Path(local.path))
             run_child(local, state.post, cancel=self.cancel)
         except EdgekitError as exc:
             state.post({"event": "error", "kind": type(exc).__name__, "message": exc.message, "hint": exc.hint})
@@ -118,17 +152,7 @@ class JobRunner:
     def close(self, timeout: float = 10.0) -> None:
         """Stop the running job's child process, drop queued jobs, and wait for their folders to be removed."""
         self.cancel.set()
+        self.sessions.close_all()
         waiter = threading.Thread(target=self._executor.shutdown, daemon=True)
         waiter.start()
         waiter.join(timeout)
-
-
-def _check_external_data(model: Path) -> None:
-    """Every external-data location of an uploaded ONNX model must stay in its folder. Checked with edgekit's
-    own checker where the ``onnx`` package is installed; ONNX Runtime (1.17+) and OpenVINO check it too."""
-    from edgekit.sources.onnx import external_data_files
-
-    try:
-        external_data_files(model)
-    except ImportError:  # no onnx package on this device
-        return

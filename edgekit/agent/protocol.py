@@ -1,10 +1,13 @@
 """What crosses the wire between client and agent, validated with pydantic on arrival.
 
 A job is one POST body: 8 bytes (big-endian length of the header), the header (a :class:`RemoteJob` as
-JSON), then each uploaded file's bytes in the header's order (artifact files, then the dataset).
+JSON), then each uploaded file's bytes in the header's order (artifact files, then the dataset). A session
+(``POST /sessions``) is the same body with a :class:`RemoteSession` header and the artifact files only.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import Literal
 
@@ -33,21 +36,17 @@ class Upload(BaseModel):
         return name
 
 
-class RemoteJob(BaseModel):
-    """An artifact (its files), optional dataset (.npz) and how to measure it."""
+class ArtifactUpload(BaseModel):
+    """An artifact's files as uploaded: the format, the main file and every file with its size and sha256."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     format: Literal["tflite", "onnx", "openvino", "executorch"]
     main: str
     files: tuple[Upload, ...] = Field(min_length=1, max_length=16)
-    dataset: Upload | None = None
-    runtime_device: str | None = Field(default=None, max_length=64)
-    settings: Settings = Settings()
-    return_outputs: bool = False
 
     @model_validator(mode="after")
-    def _consistent(self) -> RemoteJob:
+    def _consistent(self) -> ArtifactUpload:
         names = [u.name for u in self.uploads()]
         if len(set(names)) != len(names):
             raise ValueError("file names repeat")
@@ -56,4 +55,32 @@ class RemoteJob(BaseModel):
         return self
 
     def uploads(self) -> tuple[Upload, ...]:
+        return self.files
+
+
+class RemoteJob(ArtifactUpload):
+    """An artifact (its files), optional dataset (.npz) and how to measure it."""
+
+    dataset: Upload | None = None
+    runtime_device: str | None = Field(default=None, max_length=64)
+    settings: Settings = Settings()
+    return_outputs: bool = False
+
+    def uploads(self) -> tuple[Upload, ...]:
         return self.files + ((self.dataset,) if self.dataset else ())
+
+
+class RemoteSession(ArtifactUpload):
+    """An artifact to load once on the device and run on request (``POST /sessions``), in the runtime and on
+    the device (delegate / execution provider / OpenVINO device) named, with ``threads`` and, for the per-op
+    profile, ``profile_ops``. Its ``key`` names the loaded session: the same files and options, the same key."""
+
+    runtime: str | None = Field(default=None, max_length=64)
+    runtime_device: str | None = Field(default=None, max_length=64)
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    profile_ops: bool = False
+
+    def key(self) -> str:
+        fields = self.model_dump(mode="json", exclude={"files"})
+        fields["files"] = sorted((u.name, u.sha256) for u in self.files)
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()

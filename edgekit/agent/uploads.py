@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
-from edgekit.agent.protocol import HEADER_LENGTH_BYTES, RemoteJob, Upload
+from edgekit.agent.protocol import HEADER_LENGTH_BYTES, ArtifactUpload, RemoteJob, Upload
 from edgekit.agent.settings import MIN_UPLOAD_BYTES_PER_SECOND, AgentSettings
 
 PREFIX = "edgekit-agent-"
@@ -84,15 +84,21 @@ class _Body:
             yield chunk
 
 
-async def receive_job(receive: Callable[[], Awaitable[dict[str, Any]]], length: int,
-                      settings: AgentSettings) -> tuple[RemoteJob, Path]:
-    """Read a job body of ``length`` bytes; the files land in a new folder that the caller then owns."""
+async def receive_bytes(receive: Callable[[], Awaitable[dict[str, Any]]], length: int, settings: AgentSettings) -> bytes:
+    """A whole body of ``length`` bytes (a request to a loaded session), read with the same deadlines."""
+    return await _Body(receive, length, settings).exactly(length)
+
+
+async def receive_job(receive: Callable[[], Awaitable[dict[str, Any]]], length: int, settings: AgentSettings,
+                      model: type[ArtifactUpload] = RemoteJob) -> tuple[Any, Path]:
+    """Read a job body (or, with ``model=RemoteSession``, a session's) of ``length`` bytes; the files land in a
+    new folder that the caller then owns."""
     body = _Body(receive, length, settings)
     header_size = int.from_bytes(await body.exactly(HEADER_LENGTH_BYTES), "big")
     if header_size > min(length - HEADER_LENGTH_BYTES, MAX_HEADER_BYTES):
         raise UploadError(400, "the job header is too large")
     try:
-        job = RemoteJob.model_validate_json(await body.exactly(header_size))
+        job = model.model_validate_json(await body.exactly(header_size))
     except ValidationError as exc:
         error = exc.errors()[0]
         raise UploadError(400, f"invalid job: {error['loc']}: {error['msg']}") from None
@@ -146,3 +152,14 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process
         return True
     return True
+
+
+def check_external_data(model: Path) -> None:
+    """Every external-data location of an uploaded ONNX model must stay in its folder. Checked with edgekit's
+    own checker where the ``onnx`` package is installed; ONNX Runtime (1.17+) and OpenVINO check it too."""
+    from edgekit.sources.onnx import external_data_files
+
+    try:
+        external_data_files(model)
+    except ImportError:  # no onnx package on this device
+        return

@@ -78,6 +78,11 @@ class RunnerSpec:
         return resolve(self.load)(Path(path), **options)
 
 
+#: the runner of every format on a device running ``edgekit agent`` (``open_runner(..., agent=URL)``)
+AGENT_RUNNER = RunnerSpec("agent", "edgekit.formats.agent:AgentRunner",
+                          description="the artifact run on a device running edgekit agent, reached over the network")
+
+
 @dataclass(frozen=True)
 class ArtifactFormat:
     """Everything edgekit knows about one artifact format.

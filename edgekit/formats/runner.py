@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.errors import DataError
 from edgekit.specs import TensorSpec
+
+if TYPE_CHECKING:
+    from edgekit.profiling.protocol import Settings, Timing
 
 
 class Runner(ABC):
@@ -61,6 +65,31 @@ class Runner(ABC):
         where the runtime does not expose them. Only runners opened with ``profile_ops=True`` give them."""
         return None
 
+    #: why ``op_profile`` gives None (shown in the report), where the runner knows better than the default
+    op_profile_note: str | None = None
+    #: set by runners that time their own load and memory where the model runs (a device over the network)
+    load_ms: float | None = None
+    baseline_rss_bytes: int | None = None
+
+    def measure(self, prepared: Any, settings: Settings, deadline: float,
+                progress: Callable[[float, str], None] | None = None) -> Timing:
+        """The profiling protocol's timed loop over :meth:`run_prepared` (see ``edgekit.profiling.protocol``),
+        where the model runs; ``deadline`` is a ``time.monotonic()`` value. ``progress(fraction, message)``
+        is called on the way (a remote runner may add a third argument, the stage, e.g. ``"queued"``)."""
+        from edgekit.profiling.protocol import measure
+
+        return measure(lambda: self.run_prepared(prepared), settings, deadline, progress)
+
+    def peak_rss_bytes(self) -> int | None:
+        """Peak resident memory of the process that runs the model (this one for a local runner)."""
+        from edgekit.profiling.memory import rss
+
+        return rss("VmHWM")
+
+    def close(self) -> None:
+        """Release what the runner holds outside this process (a remote session); local runners hold nothing."""
+        return None
+
 
 def quantize(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """Float values to the integer dtype of a quantized input, with its scale and zero point."""
@@ -75,18 +104,22 @@ def dequantize(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
 
 
 def open_runner(path: str | Path, fmt: str | None = None, *, runtime: str | None = None, device: str | None = None,
-                threads: int | None = None, profile_ops: bool = False, check_files: bool = True) -> Runner:
+                threads: int | None = None, profile_ops: bool = False, check_files: bool = True,
+                agent: str | None = None, token: str | None = None, agent_fingerprint: str | None = None) -> Runner:
     """Load the artifact at ``path`` in a runtime, ready to ``run``.
 
-    ``fmt`` (tflite, onnx, openvino) is sniffed from the file's content when not given, and must match it
-    when given. ``runtime`` picks one of the format's runners (default: its first, or a declared fallback
-    where the first is not installed); a missing runtime is a ``MissingDependencyError`` with the line
-    that installs it. ``device`` is a delegate, execution provider or OpenVINO device the runner declares.
+    ``fmt`` (tflite, onnx, openvino, executorch) is sniffed from the file's content when not given, and must
+    match it when given. ``runtime`` picks one of the format's runners (default: its first, or a declared
+    fallback where the first is not installed); a missing runtime is a ``MissingDependencyError`` with the
+    line that installs it. ``device`` is a delegate, execution provider or OpenVINO device the runner declares.
     ``profile_ops`` turns on the runtime's per-operation profiler (slower runs: not for timing).
     ``check_files=False`` skips the companion check (external data beside the model, the IR's .bin) where
     the caller did it already: the profiling child, whose parent or agent checked the files it was given.
+    ``agent`` (``agent://HOST:PORT`` or ``https://HOST:PORT``, with ``token`` and the TLS ``agent_fingerprint``)
+    runs the artifact on that device instead (``runtime="agent"`` or a runtime name of the device): the
+    artifact is uploaded once and every call goes over the network, behind the same ``Runner`` interface.
     """
-    from edgekit.errors import ModelFileError
+    from edgekit.errors import InvalidOptionError, ModelFileError
     from edgekit.formats import get_format
     from edgekit.formats.sniff import sniff_artifact
 
@@ -95,6 +128,14 @@ def open_runner(path: str | Path, fmt: str | None = None, *, runtime: str | None
     if fmt is not None and fmt != found.name:
         get_format(fmt)  # an unknown name is an option error
         raise ModelFileError(f"{path.name} is a {found.title} file, not {fmt}", f"open it as {found.name}")
+    if runtime == "agent" and agent is None:
+        raise InvalidOptionError("runtime 'agent' needs the agent's address", "pass agent='agent://HOST:PORT' and its token")
+    if agent is not None:
+        from edgekit.formats.base import AGENT_RUNNER
+
+        remote = None if runtime in (None, "agent") else found.runner(runtime).runtime  # an unknown name fails here
+        return AGENT_RUNNER.open(path, fmt=found, address=agent, token=token, fingerprint=agent_fingerprint,
+                                 runtime=remote, device=device, threads=threads, profile_ops=profile_ops)
     spec = found.runner(runtime) if runtime is not None else found.default_runner()
     spec.require(found.name)
     if check_files:

@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from edgekit.errors import Cancelled, DataError, EdgekitError, ProfilingError
-from edgekit.profiling.protocol import LatencyStats, Settings, Timing, measure, summarize
+from edgekit.errors import Cancelled, EdgekitError, ProfilingError
+from edgekit.profiling.protocol import LatencyStats, Settings, Timing, summarize
 from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
 
 Event = dict[str, Any]
-MAX_OUTPUT_BYTES = 16 << 20  # outputs sent back for parity are capped
 CANCEL_POLL_SECONDS = 0.1
 KILL_GRACE_SECONDS = 10.0  # the child stops timing at 80% of its timeout; it is killed this long after the timeout
 
@@ -170,31 +169,15 @@ class ResultBuilder:
 # -- child side --------------------------------------------------------------------------------------
 
 
-def _rss(field: str) -> int | None:
-    """VmHWM (peak) or VmRSS (current) of this process in bytes, from /proc; getrusage elsewhere."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    if field == "VmHWM":
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
-    return None
-
-
 def _child(job: Job, emit: Callable[[Event], None]) -> None:
     import importlib
 
-    from edgekit.data import synthetic_feeds
     from edgekit.formats import get_format
     from edgekit.formats.runner import open_runner
+    from edgekit.profiling.loop import run_protocol
+    from edgekit.profiling.memory import rss
 
     settings = job.settings
-    deadline = time.monotonic() + 0.8 * settings.timeout_seconds  # stop timing before the parent kills us
     if settings.affinity:
         try:
             os.sched_setaffinity(0, settings.affinity)
@@ -207,70 +190,12 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
             importlib.import_module(requirement.module)
         except ImportError:
             break  # open_runner names what to install
-    baseline = _rss("VmRSS")
-    emit({"event": "progress", "stage": "load", "fraction": 0.0, "message": "loading the model"})
-    start = time.perf_counter()
-    runner = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads, check_files=False)
-    load_ms = (time.perf_counter() - start) * 1000
-    emit({"event": "part", "name": "load", "value": {
-        "load_ms": load_ms, "runtime": runner.runtime, "accelerator": runner.accelerator,
-        "executed_precision": runner.executed_precision, "threads": settings.threads, "affinity": affinity,
-        "baseline_rss_bytes": baseline}})
-    dataset, dataset_error = None, None
-    if job.dataset:
-        from edgekit.contract.stamp import read_for_run
-        from edgekit.errors import ContractError
-        from edgekit.profiling.accuracy import load_labelled
 
-        try:
-            dataset = load_labelled(Path(job.dataset), runner.inputs, read_for_run(Path(job.path), job.format))
-        except ContractError:
-            raise  # a feed that breaks the artifact's contract is refused: nothing is measured
-        except DataError as exc:  # timing still runs (on generated inputs); the error ends the job after it
-            dataset_error = exc
-    feed = dataset[0][0] if dataset else synthetic_feeds(runner.inputs, 1)[0]
-    prepared = runner.prepare(feed)
+    def opener(profile_ops: bool):
+        return open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads,
+                           profile_ops=profile_ops, check_files=False)
 
-    def progress(fraction: float, message: str) -> None:
-        emit({"event": "progress", "stage": "timing", "fraction": fraction, "message": message})
-
-    timing = measure(lambda: runner.run_prepared(prepared), settings, deadline, progress)
-    emit({"event": "part", "name": "timing", "value": timing.model_dump(mode="json")})
-    emit({"event": "part", "name": "memory", "value": {"peak_rss_bytes": _rss("VmHWM")}})
-    if dataset_error is not None:
-        raise dataset_error
-    if dataset:
-        emit({"event": "progress", "stage": "accuracy", "fraction": 0.0, "message": f"{len(dataset[1])} samples"})
-        emit({"event": "part", "name": "accuracy", "value": _accuracy_value(runner, dataset, job)})
-    if settings.op_profile_runs and time.monotonic() < deadline:
-        emit({"event": "progress", "stage": "ops", "fraction": 0.0, "message": "per-operation profile"})
-        del runner
-        profiled = open_runner(Path(job.path), job.format, device=job.runtime_device, threads=settings.threads,
-                               profile_ops=True, check_files=False)
-        ops = profiled.op_profile(profiled.prepare(feed), settings.op_profile_runs)
-        emit({"event": "part", "name": "ops", "value": _ops_value(ops, profiled.runtime)})
-    emit({"event": "done"})
-
-
-def _accuracy_value(runner, dataset: tuple[list, np.ndarray], job: Job) -> dict[str, Any]:
-    from edgekit.profiling.accuracy import evaluate
-
-    accuracy, output, outputs = evaluate(runner, *dataset)
-    value: dict[str, Any] = {"dataset": Path(job.dataset).name, "samples": len(dataset[1]), "accuracy": accuracy,
-                             "output": output}
-    if job.return_outputs and outputs.nbytes <= MAX_OUTPUT_BYTES:
-        buffer = io.BytesIO()
-        np.save(buffer, outputs, allow_pickle=False)
-        value["outputs"] = base64.b64encode(buffer.getvalue()).decode()
-    return value
-
-
-def _ops_value(ops: list[dict[str, Any]] | None, runtime: str) -> dict[str, Any]:
-    if ops is None:
-        return {"ops": [], "note": f"{runtime} does not expose per-operation times through its Python API"}
-    total = sum(o["ms"] for o in ops) or 1.0
-    ranked = sorted(ops, key=lambda o: o["ms"], reverse=True)
-    return {"ops": [dict(o, share=o["ms"] / total) for o in ranked], "note": None}
+    run_protocol(opener, job, emit, affinity=affinity, baseline_rss=rss("VmRSS"))
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.errors import ConversionError
+from edgekit.errors import ConversionError, EdgekitError
 
 from . import models
 from .test_runner_contract import RunnerContract
@@ -44,3 +44,27 @@ class TestExecuTorch(RunnerContract):
         broken.write_bytes(bytes(data))
         with pytest.raises(ConversionError, match="ExecuTorch runtime cannot load zeroed.pte"):
             self.open(broken)
+
+    def test_threads_size_the_process_wide_threadpool_or_are_refused_by_name(self, paths):
+        from executorch.extension.pybindings import portable_lib
+
+        one = self.open(paths[0], threads=1)
+        assert one.threads == 1 == portable_lib._threadpool_get_thread_count()
+        with pytest.raises(EdgekitError, match="1 other program.* use the process-wide threadpool of 1"):
+            self.open(paths[0], threads=2)
+        np.testing.assert_array_equal(one.run({"x": models.X, "k": models.K})["y"], models.Y)  # unharmed
+        one.close()
+        two = self.open(paths[0], threads=2)
+        assert two.threads == 2 == portable_lib._threadpool_get_thread_count()
+        np.testing.assert_array_equal(two.run({"x": models.X, "k": models.K})["y"], models.Y)
+        again = self.open(paths[1], threads=2)  # the same size: no resize, no refusal
+        assert again.threads == 2
+        two.close()
+        again.close()
+
+    def test_the_op_profile_says_why_the_etdump_holds_no_times(self, paths):
+        runner = self.open(paths[0], profile_ops=True)
+        assert runner.op_profile(runner.prepare({"x": models.X, "k": models.K}), 3) is None
+        assert "built without its event tracer" in runner.op_profile_note
+        assert "EXECUTORCH_ENABLE_EVENT_TRACER" in runner.op_profile_note
+        runner.close()

@@ -55,5 +55,6 @@ FORMAT = ArtifactFormat(
     write_contract=_P + "contract:write_contract", read_contract=_P + "contract:read_contract",
     requires=(EXECUTORCH,),
     notes=("edgekit debug (intermediate outputs) is not available for executorch: the delegated XNNPACK "
-           "subgraphs expose no intermediate tensors to the Python runtime",),
+           "subgraphs expose no intermediate tensors to the Python runtime, and the ETDump debug outputs need a "
+           "runtime built with its event tracer (the pip wheels are built without it)",),
 )
