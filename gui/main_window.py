@@ -8,7 +8,7 @@ from edgekit.gui.convert_view import ConvertView
 from edgekit.gui.devices_view import DevicesView
 from edgekit.gui.jobs import ConvertOptions, ProfileSettings
 from edgekit.gui.profile_view import ProfileView
-from edgekit.gui.project import PROJECT_SUFFIX, Project, kind_of_path, read_build
+from edgekit.gui.project import MANIFEST, PROJECT_SUFFIX, Project, kind_of_path, read_build
 from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
 
         self.convert_view.build_ready.connect(self._build_ready)
         self.convert_view.profile_requested.connect(self._profile_artifacts)
+        self.convert_view.paths_dropped.connect(self.open_paths)
         self.devices_view.devices_changed.connect(self.profile_view.set_devices)
         self.convert_view.converter.running_changed.connect(lambda running: running and self.save_settings())
         self.nav.setCurrentRow(0)
@@ -178,7 +179,7 @@ class MainWindow(QMainWindow):
         project = Project.load(path)
         self.project_path = path
         self.convert_view.set_options(project.options)
-        if project.build_dir and Path(project.build_dir, "edgekit-manifest.json").is_file():
+        if project.build_dir and Path(project.build_dir, MANIFEST).is_file():
             self.open_build(project.build_dir)
         self.setWindowTitle(f"edgekit — {Path(path).name}")
         self.show_status(f"opened project {Path(path).name}")

@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 STATE_COLOURS = {"passed": "#1e7b34", "available": "#1e7b34", "complete": "#1e7b34", "failed": "#b3261e",
-                 "error": "#b3261e", "unreachable": "#b3261e", "partial": "#a15c00", "missing": "#6b6b6b",
+                 "error": "#b3261e", "unreachable": "#b3261e", "wrong token": "#b3261e", "partial": "#a15c00",
+                 "missing": "#6b6b6b",
                  "found": "#1f5fa8", "no artifact": "#b3261e", "over budget": "#b3261e",
                  "inconclusive": "#a15c00"}
 
@@ -67,7 +68,8 @@ class PathPicker(QWidget):
         super().__init__(parent)
         self.caption, self.mode, self.filter = caption, mode, filter
         self.edit = QLineEdit(placeholderText=placeholder, clearButtonEnabled=True)
-        self.edit.editingFinished.connect(lambda: self.changed.emit(self.path()))
+        self._emitted = ""
+        self.edit.editingFinished.connect(self._edited)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse)
         row = QHBoxLayout(self)
@@ -78,9 +80,16 @@ class PathPicker(QWidget):
     def path(self) -> str:
         return self.edit.text().strip()
 
+    def _edited(self) -> None:
+        """Editing finished (Enter or focus out): ``changed`` only when the path is not the one last announced."""
+        if self.path() != self._emitted:
+            self._emitted = self.path()
+            self.changed.emit(self._emitted)
+
     def set_path(self, path: str) -> None:
         self.edit.setText(path)
-        self.changed.emit(self.path())
+        self._emitted = self.path()
+        self.changed.emit(self._emitted)
 
     def browse(self) -> None:
         if self.mode == "dir":
