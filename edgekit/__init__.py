@@ -22,6 +22,8 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "discover_agents": ("edgekit.agent.discovery", "browse"),
     "data_report": "edgekit.calibration_report",
     "DataReport": "edgekit.data_checks",
+    "preview_data": "edgekit.dataset",
+    "DataPreview": "edgekit.dataset",
     "check": "edgekit.compat.check",
     "inspect": "edgekit.inspection",
     "load_profile": "edgekit.profiles",
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from edgekit.calibration_report import data_report
     from edgekit.compat.check import check
     from edgekit.data_checks import DataReport
+    from edgekit.dataset import DataPreview, preview_data
     from edgekit.divergence import debug
     from edgekit.formats.devices import DeviceEntry, devices, host_info
     from edgekit.formats.runner import open_runner
