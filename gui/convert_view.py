@@ -18,6 +18,7 @@ from edgekit.gui.convert_text import (  # noqa: F401 (optimization_summary: part
     with_interval,
 )
 from edgekit.gui.data_panel import DataReportPanel
+from edgekit.gui.data_preview import DataPreviewPanel
 from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.steps_editor import StepsEditor
@@ -119,7 +120,11 @@ class ConvertView(QWidget):
         self.calibration = PathPicker("Calibration data", filter=DATA_FILTER,
                                       placeholder="needed for int8: .npy, .npz or image folder")
         self.validation = PathPicker("Validation data", filter=DATA_FILTER,
-                                     placeholder="default: part of the calibration data held out (int8), else random")
+                                     placeholder="labelled (.npz x/y, class folders): accuracy too; default: held out")
+        self.preview_panel = DataPreviewPanel()
+        self.previewer = self.preview_panel.runner
+        self.calibration.changed.connect(lambda path: self.preview_panel.preview("Calibration", path))
+        self.validation.changed.connect(lambda path: self.preview_panel.preview("Validation", path))
         self.output_dir = PathPicker("Output folder", mode="dir", placeholder="where the artifacts go")
         self.force = QCheckBox("Build even if the model breaks a hard limit of the target")
         options_box = QGroupBox("Build")
@@ -185,6 +190,9 @@ class ConvertView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.findings, "Findings")
         self.tabs.addTab(self.data_panel, "Calibration data")
+        self.tabs.addTab(self.preview_panel, "Data preview")
+        self.preview_panel.shown.connect(lambda: self.tabs.setCurrentWidget(self.preview_panel))
+        self.previewer.failed.connect(self.error.show_error)
         right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
                                       "the calibration-data report"))
         right_layout.addWidget(self.tabs, 2)

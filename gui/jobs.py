@@ -52,6 +52,13 @@ class DataRequest(_Model):
     allow_unsafe: bool = False
 
 
+class PreviewRequest(_Model):
+    """``edgekit.preview_data`` on a data path (shapes, ranges, label histogram)."""
+
+    job: Literal["preview"] = "preview"
+    path: str
+
+
 class ConvertRequest(_Model):
     job: Literal["convert"] = "convert"
     options: ConvertOptions
@@ -92,8 +99,8 @@ class AgentRequest(_Model):
     token: str
 
 
-Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest | DataRequest,
-                    Field(discriminator="job")]
+Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest | DataRequest
+                    | PreviewRequest, Field(discriminator="job")]
 REQUEST = TypeAdapter(Request)
 
 

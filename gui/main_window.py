@@ -224,7 +224,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.save_settings()
-        for runner in (self.convert_view.converter, self.convert_view.inspector, self.profile_view.runner,
+        for runner in (self.convert_view.converter, self.convert_view.inspector, self.convert_view.previewer, self.profile_view.runner,
                        self.devices_view.prober, self.devices_view.agent_checker):
             runner.shutdown()
         super().closeEvent(event)

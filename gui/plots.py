@@ -27,12 +27,20 @@ def label(result: Any) -> str:
 class PlotCanvas(FigureCanvasQTAgg):
     """A matplotlib figure in a Qt widget; ``drawn`` counts what the last draw showed (for tests)."""
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, empty: str = "Run a profile to see this plot") -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QAction
+
         self.figure = Figure(figsize=(6, 3.6), layout="constrained")
         super().__init__(self.figure)
         self.title = title
         self.drawn = 0
-        self.show_empty("Run a profile to see this plot")
+        self.save_action = QAction("Save as PNG…", self)
+        self.save_action.triggered.connect(self.save_dialog)
+        self.addAction(self.save_action)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.setToolTip("Right-click to save this plot as PNG")
+        self.show_empty(empty)
 
     def show_empty(self, text: str) -> None:
         self.figure.clear()
@@ -42,8 +50,21 @@ class PlotCanvas(FigureCanvasQTAgg):
         self.drawn = 0
         self.draw_idle()
 
-    def save(self, path: str | Path) -> None:
-        self.figure.savefig(path, dpi=110)
+    def save(self, path: str | Path) -> Path:
+        """Write the plot as it is shown to a PNG file (150 dpi); return the path."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_name(path.name + ".png")
+        self.figure.savefig(path, dpi=150, format="png")
+        return path
+
+    def save_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        name = self.title.lower().replace(" ", "-").replace("·", "").replace("--", "-")
+        path, _ = QFileDialog.getSaveFileName(self, "Save plot as PNG", f"{name}.png", "PNG images (*.png)")
+        if path:
+            self.save(path)
 
 
 class LatencyPlot(PlotCanvas):
