@@ -247,6 +247,13 @@ class ProfileView(QWidget):
 
     # -- results ---------------------------------------------------------------------------------------
 
+    def show_reports(self, reports: list[Any]) -> None:
+        """Show earlier ``ProfileReport``s (a run reopened from the history)."""
+        self.reports = list(reports)
+        self.error.clear()
+        self._show()
+        self.job.finished(f"Reopened: {sum(len(r.results) for r in self.reports)} measurement(s)")
+
     def results_list(self) -> list[Any]:
         return [r for report in self.reports for r in report.results]
 

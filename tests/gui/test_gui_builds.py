@@ -69,3 +69,14 @@ def test_another_target_into_the_same_folder_asks_and_keeps_the_old_build_aside(
     assert view.job.stage.text() == "Cancelled: nothing half-written was kept; shared still holds the previous build"
     assert _files(out) == second and json.loads((out / "edgekit-manifest.json").read_text())["target"] == "cpu-arm64"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".shared")) == []  # no staging or lock left
+
+    # both builds are in the history, readable after the folder was replaced, and side by side
+    history = window.history_view
+    runs = [r for r in history.shown if r.kind == "build"]
+    assert [r.target for r in runs] == ["cpu-arm64", "cpu-x86"]  # newest first
+    history.compare_rows([history.shown.index(runs[0]), history.shown.index(runs[1])])
+    assert history.comparison.rowCount() == 1 and history.comparison.item(0, 0).text() == "onnx fp32"
+    cells = [history.comparison.item(0, c).text() for c in (1, 2)]
+    assert all(" KB · cos 1.00000 · passed" in c or "cos 0.9999" in c for c in cells), cells
+    history.reopen(history.shown.index(runs[1]))  # the cpu-x86 build: from its kept manifest
+    assert window.convert_view.build.target == "cpu-x86" and window.stack.currentWidget() is window.convert_view
