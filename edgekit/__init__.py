@@ -18,6 +18,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "parse_shape": "edgekit.shapes",
     "shape_text": "edgekit.specs",
     "ProfileReport": "edgekit.profiling",
+    "save_combined_html": "edgekit.profiling.html",
     "AgentClient": "edgekit.agent.client",
     "discover_agents": ("edgekit.agent.discovery", "browse"),
     "data_report": "edgekit.calibration_report",
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
     from edgekit.plan import BuildPlan
     from edgekit.profiles import DeviceProfile, list_profiles, load_profile
     from edgekit.profiling import ProfileReport
+    from edgekit.profiling.html import save_combined_html
     from edgekit.progress import ProgressEvent
     from edgekit.shapes import parse_shape
     from edgekit.specs import FORMATS, Artifact, Build, ModelSource, TensorSpec, ValidationResult, shape_text

@@ -22,7 +22,7 @@ from edgekit.gui.data_preview import DataPreviewPanel
 from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.steps_editor import StepsEditor
-from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
+from edgekit.gui.widgets import ColumnPriorities, ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -69,7 +69,8 @@ class ConvertView(QWidget):
         splitter.addWidget(self._options_panel())
         splitter.addWidget(self._results_panel())
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([520, 780])
+        splitter.setSizes([360, 900])
+        splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -160,7 +161,7 @@ class ConvertView(QWidget):
             left_layout.addWidget(widget)
         left_layout.addStretch(1)
         left_layout.addWidget(self.run_button)
-        scroll = QScrollArea(widgetResizable=True, minimumWidth=500)
+        scroll = QScrollArea(widgetResizable=True, minimumWidth=340)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(left)
@@ -174,6 +175,7 @@ class ConvertView(QWidget):
         self.job.cancel_requested.connect(self.cancel)
         self.results = table(["format", "precision", "size", "accuracy", "cosine", "top-1 agr.", "max abs err", "budgets",
                               "status", "file"], stretch=9)
+        self.result_columns = ColumnPriorities(self.results, hide_first=(9, 6, 7, 2, 5))  # file, max err, budgets, ...
         self.findings = table(["artifact", "severity", "where", "finding", "hint"], stretch=4)
         self.findings.setWordWrap(True)
         self.build_info = QLabel("No build yet", wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -194,7 +196,7 @@ class ConvertView(QWidget):
         self.preview_panel.shown.connect(lambda: self.tabs.setCurrentWidget(self.preview_panel))
         self.previewer.failed.connect(self.error.show_error)
         right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
-                                      "the calibration-data report"))
+                                      "the calibration-data report; the data preview", wordWrap=True))
         right_layout.addWidget(self.tabs, 2)
         bottom = QHBoxLayout()
         bottom.addWidget(self.build_info, 1)

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from edgekit.gui.project import MANIFEST, PROJECT_SUFFIX
+from pydantic import BaseModel, ConfigDict
 
 RUN_FILE = "run.json"
 

@@ -61,7 +61,7 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(view)
             view.status_message.connect(self.show_status)
 
-        self.nav = QListWidget(objectName="nav", fixedWidth=170)
+        self.nav = QListWidget(objectName="nav", fixedWidth=136)
         self.nav.setIconSize(QSize(20, 20))
         icons = (QStyle.StandardPixmap.SP_FileDialogDetailedView, QStyle.StandardPixmap.SP_ComputerIcon,
                  QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_FileDialogContentsView)

@@ -1,7 +1,7 @@
 """Small widgets shared by the views: the inline error panel, path pickers, a job progress strip."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -183,3 +183,49 @@ def human_size(size: int | None) -> str:
     from edgekit.console import human_size as cli_size
 
     return cli_size(size)
+
+
+class ColumnPriorities(QObject):
+    """Hides a table's least important columns (``hide_first``, in that order) while they do not fit its width,
+    and shows them again when there is room: the columns that matter never hide behind a scrollbar."""
+
+    def __init__(self, widget: QTableWidget, hide_first: tuple[int, ...]) -> None:
+        super().__init__(widget)
+        self.widget, self.hide_first = widget, hide_first
+        widget.viewport().installEventFilter(self)
+        widget.model().rowsInserted.connect(self._rows_inserted)
+        widget.model().modelReset.connect(self.fit)
+
+    def _rows_inserted(self, *_: object) -> None:
+        self.fit()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.Resize:
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        """Show every column, then hide the least important ones until the rest fit the visible width."""
+        from shiboken6 import isValid
+
+        if not isValid(self.widget):  # the table is being destroyed
+            return
+        header = self.widget.horizontalHeader()
+        for column in range(self.widget.columnCount()):
+            header.setSectionHidden(column, False)
+        self.widget.resizeColumnsToContents()
+        room = self.widget.viewport().width()
+        for column in self.hide_first:
+            if self._needed() <= room:
+                break
+            header.setSectionHidden(column, True)
+
+    def _needed(self) -> int:
+        header = self.widget.horizontalHeader()
+        return sum(max(header.sectionSizeHint(c), self.widget.sizeHintForColumn(c))
+                   for c in range(self.widget.columnCount()) if not header.isSectionHidden(c))
+
+    def hidden(self) -> list[int]:
+        return [c for c in range(self.widget.columnCount()) if self.widget.horizontalHeader().isSectionHidden(c)]
