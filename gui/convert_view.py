@@ -122,10 +122,6 @@ class ConvertView(QWidget):
                                       placeholder="needed for int8: .npy, .npz or image folder")
         self.validation = PathPicker("Validation data", filter=DATA_FILTER,
                                      placeholder="labelled (.npz x/y, class folders): accuracy too; default: held out")
-        self.preview_panel = DataPreviewPanel()
-        self.previewer = self.preview_panel.runner
-        self.calibration.changed.connect(lambda path: self.preview_panel.preview("Calibration", path))
-        self.validation.changed.connect(lambda path: self.preview_panel.preview("Validation", path))
         self.output_dir = PathPicker("Output folder", mode="dir", placeholder="where the artifacts go")
         self.force = QCheckBox("Build even if the model breaks a hard limit of the target")
         options_box = QGroupBox("Build")
@@ -192,6 +188,10 @@ class ConvertView(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.findings, "Findings")
         self.tabs.addTab(self.data_panel, "Calibration data")
+        self.preview_panel = DataPreviewPanel()
+        self.previewer = self.preview_panel.runner
+        self.calibration.changed.connect(lambda path: self.preview_panel.preview("Calibration", path))
+        self.validation.changed.connect(lambda path: self.preview_panel.preview("Validation", path))
         self.tabs.addTab(self.preview_panel, "Data preview")
         self.preview_panel.shown.connect(lambda: self.tabs.setCurrentWidget(self.preview_panel))
         self.previewer.failed.connect(self.error.show_error)

@@ -23,19 +23,32 @@ STDERR_TAIL_BYTES = 8192
 KILL_GRACE_MS = 5000
 
 
-class _Job:
-    """One child process and everything learned from it."""
+class _Job(QObject):
+    """One child process and everything learned from it; its signals carry the job itself."""
 
-    def __init__(self, process: QProcess, kill_timer: QTimer) -> None:
-        self.process, self.kill_timer = process, kill_timer
+    message = Signal(object, object)  # job, decoded protocol message
+    ended = Signal(object, int, object)  # job, exit code, exit status
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.process = QProcess(self)
+        self.kill_timer = QTimer(self, singleShot=True, interval=KILL_GRACE_MS)
+        self.kill_timer.timeout.connect(self._kill)
         self.buffer = b""
         self.stderr = b""
         self.outcome: Any = None
         self.cancelling = False
-        self.ended = False
+        self.done = False
+        self.process.readyReadStandardOutput.connect(self.read_stdout)
+        self.process.readyReadStandardError.connect(self.read_stderr)
+        self.process.finished.connect(self._finished)
+        self.process.errorOccurred.connect(self._error)
+
+    def _kill(self) -> None:
+        self.signal_group(signal.SIGKILL)
 
     def signal_group(self, signum: int) -> None:
-        if self.ended:
+        if self.done:
             return
         pid = self.process.processId()
         if not pid:
@@ -47,6 +60,36 @@ class _Job:
                 os.kill(pid, signum)
         except ProcessLookupError:
             pass
+
+    def read_stdout(self) -> None:
+        if self.done:
+            return
+        self.buffer += bytes(self.process.readAllStandardOutput().data())
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            self.message.emit(self, decode(line))
+
+    def read_stderr(self) -> None:
+        if not self.done:
+            self.stderr = (self.stderr + bytes(self.process.readAllStandardError().data()))[-STDERR_TAIL_BYTES:]
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self.outcome = Error(message=f"the job process could not start: {self.process.errorString()}",
+                                 hint=f"check that {sys.executable} runs and has edgekit installed")
+            self._finished(-1, QProcess.ExitStatus.CrashExit)
+
+    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        if self.done:
+            return
+        self.read_stdout()
+        if self.buffer:
+            self.message.emit(self, decode(self.buffer))
+        self.read_stderr()
+        self.done = True
+        self.kill_timer.stop()
+        self.ended.emit(self, code, status)
+        self.deleteLater()
 
 
 class JobRunner(QObject):
@@ -78,17 +121,14 @@ class JobRunner(QObject):
         """Start the job for ``request`` (a pydantic request model); False if one is already running."""
         if self._job is not None or self._closed:
             return False
-        process = QProcess(self)
+        job = _Job(self)
+        process = job.process
         environment = QProcessEnvironment.systemEnvironment()
         environment.insert("TF_CPP_MIN_LOG_LEVEL", "2")
         environment.insert("PYTHONUNBUFFERED", "1")
         process.setProcessEnvironment(environment)
-        job = _Job(process, QTimer(self, singleShot=True, interval=KILL_GRACE_MS))
-        job.kill_timer.timeout.connect(lambda: job.signal_group(signal.SIGKILL))
-        process.readyReadStandardOutput.connect(lambda: self._read_stdout(job))
-        process.readyReadStandardError.connect(lambda: self._read_stderr(job))
-        process.finished.connect(lambda code, status: self._finished(job, code, status))
-        process.errorOccurred.connect(lambda error: self._error(job, error))
+        job.message.connect(self._dispatch)
+        job.ended.connect(self._finished)
         self._job = job
         process.start(sys.executable, ["-m", "edgekit.gui.job"])
         process.write(request.model_dump_json().encode())
@@ -115,18 +155,6 @@ class JobRunner(QObject):
                 job.signal_group(signal.SIGKILL)
                 job.process.waitForFinished(1000)
 
-    def _read_stdout(self, job: _Job) -> None:
-        if job.ended:
-            return
-        job.buffer += bytes(job.process.readAllStandardOutput().data())
-        *lines, job.buffer = job.buffer.split(b"\n")
-        for line in lines:
-            self._dispatch(job, decode(line))
-
-    def _read_stderr(self, job: _Job) -> None:
-        if not job.ended:
-            job.stderr = (job.stderr + bytes(job.process.readAllStandardError().data()))[-STDERR_TAIL_BYTES:]
-
     def _dispatch(self, job: _Job, message: Any) -> None:
         if job is not self._job:  # a job that was already reported
             return
@@ -139,23 +167,7 @@ class JobRunner(QObject):
         elif isinstance(message, (Result, Error, Cancelled)):
             job.outcome = message
 
-    def _error(self, job: _Job, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            job.outcome = Error(message=f"the job process could not start: {job.process.errorString()}",
-                                hint=f"check that {sys.executable} runs and has edgekit installed")
-            self._finished(job, -1, QProcess.ExitStatus.CrashExit)
-
     def _finished(self, job: _Job, code: int, status: QProcess.ExitStatus) -> None:
-        if job.ended:
-            return
-        self._read_stdout(job)
-        if job.buffer:
-            self._dispatch(job, decode(job.buffer))
-        self._read_stderr(job)
-        job.ended = True
-        job.kill_timer.stop()
-        job.kill_timer.deleteLater()
-        job.process.deleteLater()
         if self._job is job:
             self._job = None
         # the outcome is reported before running_changed, whose handlers may start the next job
