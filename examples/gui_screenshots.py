@@ -55,15 +55,17 @@ def prepare(app: QApplication, window: MainWindow, work: Path) -> None:
     window.open_paths([str(model)])
     wait_until(app, lambda: convert.io_table.rowCount() == 2, 120, "the model's inputs and outputs")
     convert.target.setCurrentIndex(convert.target.findData("cpu-x86"))
-    for box in convert.format_boxes.values():
-        box.setChecked(True)
+    for name, box in convert.format_boxes.items():
+        box.setChecked(name in ("tflite", "onnx", "openvino"))
     for name, box in convert.precision_boxes.items():
         box.setChecked(name in ("fp32", "int8"))
     convert.calibration.edit.setText(str(work / "calibration.npy"))
     convert.validation.set_path(str(work / "digits-test.npz"))
     convert.output_dir.edit.setText(str(work / "digits-cpu-x86-edgekit"))
     assert convert.run(), convert.error.message.text()
-    wait_until(app, lambda: convert.results.rowCount() > 0 and not convert.converter.running, 900, "the conversion")
+    wait_until(app, lambda: not convert.converter.running, 900, "the conversion")
+    if not convert.results.rowCount():
+        raise SystemExit(f"the conversion failed: {convert.error.message.text()} {convert.error.hint.text()}")
 
     wait_until(app, lambda: not window.devices_view.prober.running and window.devices_view.table.rowCount() > 0, 120,
                "devices")
