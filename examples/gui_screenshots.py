@@ -12,6 +12,7 @@ A new view is one more entry in ``SHOTS``: a name and a function that brings the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -144,4 +145,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # skip interpreter teardown: Qt and TensorFlow objects freed in arbitrary order there can abort

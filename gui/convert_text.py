@@ -24,9 +24,9 @@ def artifact_status(artifact: Any) -> str:
 
 
 def with_interval(value: float | None, interval: tuple[float, float] | None, digits: int) -> str:
-    """``0.98123 [0.97710, 0.98502]``: a value and its 95% interval in one cell."""
+    """``0.98123`` over ``[0.97710, 0.98502]``: a value and its 95% interval in one cell, on two lines (narrow columns)."""
     text = fmt(value, digits)
-    return text if value is None or interval is None else f"{text} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+    return text if value is None or interval is None else f"{text}\n[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
 
 def optimization_summary(report: Any) -> str:

@@ -123,7 +123,8 @@ class ConvertView(QWidget):
         self.validation = PathPicker("Validation data", filter=DATA_FILTER,
                                      placeholder="labelled (.npz x/y, class folders): accuracy too; default: held out")
         self.output_dir = PathPicker("Output folder", mode="dir", placeholder="where the artifacts go")
-        self.force = QCheckBox("Build even if the model breaks a hard limit of the target")
+        self.force = QCheckBox("Build despite broken hard limits")
+        self.force.setToolTip("Build even if the model breaks a hard limit of the target")
         options_box = QGroupBox("Build")
         form = QFormLayout(options_box)
         form.addRow("Formats", _row(self.format_boxes.values()))
@@ -161,6 +162,7 @@ class ConvertView(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(left)
+        scroll.setMinimumWidth(max(340, left.minimumSizeHint().width() + 16))  # never clipped on the right
         return scroll
 
     def _results_panel(self) -> QWidget:
@@ -464,6 +466,7 @@ class ConvertView(QWidget):
                                          item("no artifact", "no artifact"), item(f.error, tooltip=f.detail or f.error)))
             self._finding(f"{f.format} {f.precision}", "error", f.route, f.error, f.hint)
         self.findings.resizeRowsToContents()
+        self.results.resizeRowsToContents()
         self.build_info.setText(f"Artifacts in {build.output_dir}" + optimization_summary(build.optimization))
         self.profile_button.setEnabled(bool(build.artifacts))
 
@@ -484,11 +487,14 @@ class ConvertView(QWidget):
             self.profile_requested.emit([a.path for a in self.build.artifacts])
 
 
-def _row(widgets) -> QWidget:
+def _row(widgets, per_row: int = 3) -> QWidget:
+    """Check boxes in rows of ``per_row`` (the options panel stays narrow enough for a 1024 px window)."""
+    from PySide6.QtWidgets import QGridLayout
+
     host = QWidget()
-    layout = QHBoxLayout(host)
+    layout = QGridLayout(host)
     layout.setContentsMargins(0, 0, 0, 0)
-    for widget in widgets:
-        layout.addWidget(widget)
-    layout.addStretch(1)
+    for index, widget in enumerate(widgets):
+        layout.addWidget(widget, index // per_row, index % per_row)
+    layout.setColumnStretch(per_row, 1)
     return host

@@ -62,4 +62,4 @@ def test_labelled_validation_data_gives_accuracy_in_the_convert_view(window, qtb
     assert validation.samples == 200 and validation.data_origin == "validation_data"
     assert 0.85 < validation.accuracy <= 1.0
     cell = view.results.item(0, 3).text()
-    assert cell.startswith(f"{validation.accuracy:.3f} [") and cell != "-"
+    assert cell.startswith(f"{validation.accuracy:.3f}\n[") and cell != "-"
