@@ -148,11 +148,12 @@ class ComparisonPlot(PlotCanvas):
             device = devices.index(r.device)
             ax.scatter([r.median_ms], [y], s=area[i], alpha=0.55, color=PALETTE[formats.index(r.format) % len(PALETTE)],
                        marker=MARKERS[device % len(MARKERS)], edgecolors="#333", linewidths=0.6)
-            # one label side per device, and the label says which device: two devices' bubbles never share a label
+            # neighbours' labels on alternate sides, and each says its device when there are several
             text = " ".join(filter(None, (r.format, r.precision))) + (
                 f" · {r.device.removeprefix('local:')}" if len(devices) > 1 else "")
             ax.annotate(f"{text}\n{r.size_bytes / 1024:.0f} KB", (r.median_ms, y), fontsize=8,
-                        xytext=(10, 4) if device % 2 == 0 else (-10, -14), ha="left" if device % 2 == 0 else "right",
+                        xytext=(10, 4) if (i + device) % 2 == 0 else (-10, -16),
+                        ha="left" if (i + device) % 2 == 0 else "right",
                         textcoords="offset points", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                                                           "alpha": 0.7})
         handles = [Line2D([], [], marker="o", linestyle="", color=PALETTE[i % len(PALETTE)], label=f)
