@@ -18,10 +18,13 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "parse_shape": "edgekit.shapes",
     "shape_text": "edgekit.specs",
     "ProfileReport": "edgekit.profiling",
+    "save_combined_html": "edgekit.profiling.html",
     "AgentClient": "edgekit.agent.client",
     "discover_agents": ("edgekit.agent.discovery", "browse"),
     "data_report": "edgekit.calibration_report",
     "DataReport": "edgekit.data_checks",
+    "preview_data": "edgekit.dataset",
+    "DataPreview": "edgekit.dataset",
     "check": "edgekit.compat.check",
     "model_graph": "edgekit.graph",
     "ModelGraph": "edgekit.graph",
@@ -77,6 +80,7 @@ if TYPE_CHECKING:
     from edgekit.contract.io import contract_from_yaml, load_contract
     from edgekit.contract.stamp import read as read_contract
     from edgekit.data_checks import DataReport
+    from edgekit.dataset import DataPreview, preview_data
     from edgekit.divergence import debug
     from edgekit.divergence.report import DivergenceReport
     from edgekit.formats.devices import DeviceEntry, devices, host_info
@@ -93,6 +97,7 @@ if TYPE_CHECKING:
     from edgekit.plan_file import convert_plan
     from edgekit.profiles import DeviceProfile, list_profiles, load_profile
     from edgekit.profiling import ProfileReport
+    from edgekit.profiling.html import save_combined_html
     from edgekit.progress import ProgressEvent
     from edgekit.shapes import parse_shape
     from edgekit.specs import FORMATS, Artifact, Build, ModelSource, TensorSpec, ValidationResult, shape_text

@@ -322,8 +322,9 @@ def gui_command(paths: tuple[str, ...]) -> None:
     from edgekit.dependencies import GUI, require
 
     require(("PySide6", "matplotlib"), GUI, "the desktop app (edgekit gui)")
-    from edgekit.gui.app import run
+    from edgekit.gui.app import check_platform, run
 
+    check_platform()  # Qt's X11 plugin and the system libraries it needs, named with the apt-get line
     raise SystemExit(run(list(paths)))
 
 

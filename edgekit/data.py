@@ -1,5 +1,7 @@
 """Calibration and evaluation data: one protocol for arrays, .npy/.npz files, image folders and iterables.
 
+An .npz may also carry labels (``x``/``y``, ``x_<input>``/``y``, or input names plus ``labels``: see
+:func:`split_labels`); the labels are left out of the feeds.
 Every form becomes a list of *feeds*: dicts mapping each input name to an array with a batch dimension.
 Rule: a sample whose array already has the input's rank is fed as it is; an array one rank short is fed
 as a batch of one. Shapes and dtypes are checked against the model's inputs on the first sample,
@@ -24,6 +26,7 @@ Feed = dict[str, np.ndarray]
 NPY_MAGIC = b"\x93NUMPY"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 MAX_ARRAY_BYTES = 4 << 30
+LABEL_KEYS = ("y", "labels")
 
 
 def load_feeds(data: Any, inputs: tuple[TensorSpec, ...], *, what: str = "calibration", limit: int | None = None,
@@ -133,11 +136,24 @@ def _read_path(path: Path, inputs: tuple[TensorSpec, ...], what: str) -> Any:
     if head.startswith(NPY_MAGIC):
         return read_npy(path)
     if head.startswith(b"PK\x03\x04"):
-        arrays = read_npz(path)
-        if len(arrays) == 1 and len(inputs) == 1 and inputs[0].name not in arrays:
-            return next(iter(arrays.values()))
-        return arrays
+        return split_labels(read_npz(path), inputs)[0]
     raise DataError(f"{path} is not a .npy or .npz file, nor an image folder", "save the data with numpy.save / numpy.savez")
+
+
+def split_labels(arrays: dict[str, np.ndarray], inputs: tuple[TensorSpec, ...]) -> tuple[Any, np.ndarray | None]:
+    """An .npz's arrays as (inputs, labels), the one convention of every data option: labels under ``y`` or
+    ``labels`` (unless an input has that name); inputs under ``x`` (one input), ``x_<input name>``, the input
+    names themselves, or the only array left."""
+    names = {spec.name for spec in inputs}
+    arrays = dict(arrays)
+    key = next((k for k in LABEL_KEYS if k in arrays and k not in names), None)
+    labels = arrays.pop(key) if key is not None else None
+    prefixed = {k[2:]: v for k, v in arrays.items() if k.startswith("x_") and k[2:] in names}
+    if prefixed and set(prefixed) == names:
+        return prefixed, labels
+    if len(inputs) == 1 and inputs[0].name not in arrays and ("x" in arrays or len(arrays) == 1):
+        return arrays["x"] if "x" in arrays else next(iter(arrays.values())), labels
+    return arrays, labels
 
 
 def _header(handle) -> tuple[tuple[int, ...], np.dtype, bool]:

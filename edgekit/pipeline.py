@@ -18,6 +18,7 @@ from edgekit.compat.gate import complete_static_shapes, finish_artifact, prechec
 from edgekit.contract.build import build_contract, stamp_build
 from edgekit.contract.schema import Contract
 from edgekit.data import Feed, load_feeds
+from edgekit.dataset import labelled_validation
 from edgekit.errors import Cancelled, EdgekitError
 from edgekit.manifest import MANIFEST_NAME, write_manifest
 from edgekit.messages import (
@@ -164,6 +165,10 @@ def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> 
     source_ops = call(ListSourceOps())
     labelled = load_labelled(inputs.val_data, source.inputs, source.outputs, "val_data") if inputs.val_data is not None else None
     calibration_data, validation_data, optimization, run = inputs.calibration_data, inputs.validation_data, None, {}
+    if labelled is None and not plan.options.input_values:  # labelled validation data: accuracy is measured too
+        labelled = labelled_validation(validation_data, source.inputs, source.outputs)
+        if labelled is not None:
+            validation_data, run["validation_labels"] = None, "validation_data"
     if inputs.train_data is not None and (steps or calibration_data is None):
         train = load_labelled(inputs.train_data, source.inputs, source.outputs, "train_data")
         calibration_data = train.x if calibration_data is None else calibration_data
@@ -216,7 +221,7 @@ def _load_data(call: Call, plan: BuildPlan, prepared: Prepared, calibration_data
     prepared.run["data_split"], prepared.run["data"] = held.record, manifest_summary(calibration, held.record)
     labels = labelled.y[: len(validation)] if labelled is not None and validation_data is labelled.x else None
     if labels is not None:
-        origin = "val_data"
+        origin = prepared.run.get("validation_labels", "val_data")
     prepared.fixed = complete_static_shapes(plan.profile, source.inputs, fixed, calibration or validation)
     prepared.calibration, prepared.validation = calibration, validation
     prepared.run.update(validation_data=origin, input_shapes=prepared.fixed, states=state_map)

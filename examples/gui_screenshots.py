@@ -1,14 +1,18 @@
-"""Screenshots of the desktop app's main views, driven like a user would drive it.
+"""Screenshots of every view of the desktop app at 1024x700 and 1920x1080, driven like a user would drive it.
 
 Trains the digits classifier, converts it for cpu-x86 to TFLite, ONNX and OpenVINO at fp32 and int8 through
-the Convert view, looks at the devices, profiles every artifact on the local CPU with a labelled dataset,
-and saves one PNG per view (and per plot) to docs/screenshots/. Run it on a display, or under Xvfb:
+the Convert view (with labelled validation data, so accuracy is measured), looks at the devices, profiles every
+artifact on the local CPU with a labelled dataset, opens the history, and saves one PNG per view, per plot and
+per size to docs/screenshots/ (``<view>-<width>x<height>.png``). Run it on a display, or under Xvfb:
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python examples/gui_screenshots.py
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python examples/gui_screenshots.py
+
+A new view is one more entry in ``SHOTS``: a name and a function that brings the window to the state to show.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -21,7 +25,7 @@ from edgekit.gui.main_window import MainWindow
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-SIZE = (1440, 900)
+SIZES = ((1024, 700), (1920, 1080))
 
 
 def wait_until(app: QApplication, condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -34,11 +38,83 @@ def wait_until(app: QApplication, condition: Callable[[], bool], timeout: float,
         time.sleep(0.02)
 
 
-def settle(app: QApplication, seconds: float = 0.5) -> None:
+def settle(app: QApplication, seconds: float = 0.6) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         app.processEvents()
         time.sleep(0.02)
+
+
+def prepare(app: QApplication, window: MainWindow, work: Path) -> None:
+    """Build, probe devices and profile once; the shots then only switch views."""
+    x_train, x_test, y_train, y_test = digits_split()
+    model = train_classifier(x_train, y_train, work / "digits.keras")
+    np.save(work / "calibration.npy", x_train[:300])
+    np.savez(work / "digits-test.npz", x=x_test, y=y_test)
+
+    convert = window.convert_view
+    window.open_paths([str(model)])
+    wait_until(app, lambda: convert.io_table.rowCount() == 2, 120, "the model's inputs and outputs")
+    convert.target.setCurrentIndex(convert.target.findData("cpu-x86"))
+    for name, box in convert.format_boxes.items():
+        box.setChecked(name in ("tflite", "onnx", "openvino"))
+    for name, box in convert.precision_boxes.items():
+        box.setChecked(name in ("fp32", "int8"))
+    convert.calibration.edit.setText(str(work / "calibration.npy"))
+    convert.validation.set_path(str(work / "digits-test.npz"))
+    convert.output_dir.edit.setText(str(work / "digits-cpu-x86-edgekit"))
+    assert convert.run(), convert.error.message.text()
+    wait_until(app, lambda: not convert.converter.running, 900, "the conversion")
+    if not convert.results.rowCount():
+        raise SystemExit(f"the conversion failed: {convert.error.message.text()} {convert.error.hint.text()}")
+
+    wait_until(app, lambda: not window.devices_view.prober.running and window.devices_view.table.rowCount() > 0, 120,
+               "devices")
+    profile = window.profile_view
+    profile.set_artifacts([a.path for a in convert.build.artifacts])
+    profile.runs.setValue(200)
+    profile.min_seconds.setValue(1.0)
+    profile.dataset.edit.setText(str(work / "digits-test.npz"))
+    assert profile.run(), profile.error.message.text()
+    wait_until(app, lambda: not profile.runner.running, 900, "the profiling run")
+    onnx_fp32 = next(i for i, r in enumerate(profile.results_list()) if (r.format, r.precision) == ("onnx", "fp32"))
+    profile.results.selectRow(onnx_fp32)  # the per-op plot shows the selected result (LiteRT has no per-op times)
+
+
+def _convert(window: MainWindow) -> None:
+    window.show_view("Convert")
+    window.convert_view.tabs.setCurrentIndex(0)
+
+
+def _data_preview(window: MainWindow) -> None:
+    window.show_view("Convert")
+    window.convert_view.tabs.setCurrentWidget(window.convert_view.preview_panel)
+
+
+def _profile_tab(index: int) -> Callable[[MainWindow], None]:
+    def show(window: MainWindow) -> None:
+        window.show_view("Profile")
+        window.profile_view.plots.setCurrentIndex(index)
+    return show
+
+
+def _history(window: MainWindow) -> None:
+    window.show_view("History")
+    history = window.history_view
+    history.table.selectAll()
+    history.compare_rows(list(range(len(history.shown))))
+
+
+#: (file name, how to get there)
+SHOTS: list[tuple[str, Callable[[MainWindow], None]]] = [
+    ("convert", _convert),
+    ("convert-data-preview", _data_preview),
+    ("devices", lambda window: window.show_view("Devices")),
+    ("profile-latency", _profile_tab(0)),
+    ("profile-ops", _profile_tab(1)),
+    ("profile-comparison", _profile_tab(2)),
+    ("history", _history),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,60 +124,27 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="edgekit-gui-shots-"))
 
-    x_train, x_test, y_train, y_test = digits_split()
-    model = train_classifier(x_train, y_train, work / "digits.keras")
-    np.save(work / "calibration.npy", x_train[:300])
-    np.save(work / "validation.npy", x_test)
-    np.savez(work / "digits-test.npz", x=x_test, y=y_test)
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = MainWindow(settings=QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
-    window.resize(*SIZE)
+    window.resize(*SIZES[-1])
     window.show()
+    prepare(app, window, work)
     shots: list[Path] = []
-
-    def shoot(name: str) -> None:
+    for width, height in SIZES:
+        window.resize(width, height)
         settle(app)
-        path = args.out / f"{name}.png"
-        window.grab().save(str(path))
-        shots.append(path)
-
-    convert = window.convert_view
-    window.open_paths([str(model)])
-    wait_until(app, lambda: convert.io_table.rowCount() == 2, 120, "the model's inputs and outputs")
-    convert.target.setCurrentIndex(convert.target.findData("cpu-x86"))
-    for box in convert.format_boxes.values():
-        box.setChecked(True)
-    for name, box in convert.precision_boxes.items():
-        box.setChecked(name in ("fp32", "int8"))
-    convert.calibration.edit.setText(str(work / "calibration.npy"))
-    convert.validation.edit.setText(str(work / "validation.npy"))
-    convert.output_dir.edit.setText(str(work / "build"))
-    assert convert.run(), convert.error.message.text()
-    wait_until(app, lambda: convert.results.rowCount() > 0 and not convert.converter.running, 900, "the conversion")
-    shoot("convert")
-
-    window.show_view("Devices")
-    wait_until(app, lambda: not window.devices_view.prober.running and window.devices_view.table.rowCount() > 0, 120, "devices")
-    shoot("devices")
-
-    profile = window.profile_view
-    window.show_view("Profile")
-    profile.set_artifacts([a.path for a in convert.build.artifacts])
-    profile.runs.setValue(200)
-    profile.min_seconds.setValue(1.0)
-    profile.dataset.edit.setText(str(work / "digits-test.npz"))
-    assert profile.run(), profile.error.message.text()
-    wait_until(app, lambda: not profile.runner.running, 900, "the profiling run")
-    onnx_fp32 = next(i for i, r in enumerate(profile.results_list()) if (r.format, r.precision) == ("onnx", "fp32"))
-    profile.results.selectRow(onnx_fp32)  # the per-op plot shows the selected result (LiteRT has no per-op times)
-    for index, name in enumerate(("profile-latency", "profile-ops", "profile-comparison")):
-        profile.plots.setCurrentIndex(index)
-        shoot(name)
+        for name, show in SHOTS:
+            show(window)
+            settle(app)
+            path = args.out / f"{name}-{width}x{height}.png"
+            window.grab().save(str(path))
+            shots.append(path)
     window.close()
     print("\n".join(str(p) for p in shots))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # skip interpreter teardown: Qt and TensorFlow objects freed in arbitrary order there can abort

@@ -8,11 +8,24 @@ from typing import Any
 from edgekit.gui.artifact_detail import ArtifactDetail
 from edgekit.gui.check_panel import CheckPanel
 from edgekit.gui.contract_panel import ContractPanel
+from edgekit.gui.build_folder import Choice, describe, existing_build, is_other_build, keep_aside
+from edgekit.gui.convert_text import (  # noqa: F401 (optimization_summary: part of this view's interface)
+    PRECISIONS,
+    artifact_status,
+    budgets_item,
+    compatible_choices,
+    default_output_dir,
+    fmt,
+    optimization_summary,
+    target_facts,
+    with_interval,
+)
 from edgekit.gui.data_panel import DataReportPanel
+from edgekit.gui.data_preview import DataPreviewPanel
 from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.steps_editor import StepsEditor
-from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
+from edgekit.gui.widgets import ColumnPriorities, ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -31,27 +44,7 @@ from PySide6.QtWidgets import (
 
 from edgekit import FORMATS
 
-PRECISIONS = ("fp32", "fp16", "int8", "dynamic")
 DATA_FILTER = "Data (*.npy *.npz);;All files (*)"
-
-
-def _fmt(value: float | None, digits: int = 5) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def artifact_status(artifact: Any) -> str:
-    """passed / inconclusive / failed / error / over budget, as the CLI's table says it."""
-    if artifact.passed:
-        return "passed"
-    if artifact.validation.status in ("failed", "error"):
-        return artifact.validation.status
-    return artifact.verdict if artifact.verdict == "inconclusive" else "over budget"
-
-
-def with_interval(value: float | None, interval: tuple[float, float] | None, digits: int) -> str:
-    """``0.98123 [0.97710, 0.98502]``: a value and its 95% interval in one cell."""
-    text = _fmt(value, digits)
-    return text if value is None or interval is None else f"{text} [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
 
 
 class ConvertView(QWidget):
@@ -60,6 +53,7 @@ class ConvertView(QWidget):
     build_ready = Signal(object)  # edgekit.Build
     status_message = Signal(str)
     profile_requested = Signal(list)  # artifact paths
+    paths_dropped = Signal(list)  # models, build folders or project files: the window decides what each is
 
     def __init__(self, profiles: list[Any], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,19 +62,25 @@ class ConvertView(QWidget):
         self.source: Any = None
         self.inspector = JobRunner(self)
         self.converter = JobRunner(self)
+        self._inspect_next: str | None = None  # a model to inspect once the superseded inspection has ended
+        self._auto_output = ""  # the output folder chosen for the model and target (replaced when they change)
+        self._target_shown: str | None = None
+        self._writing = ""  # the output folder of the running build
         self.setAcceptDrops(True)
 
         splitter = QSplitter()
         splitter.addWidget(self._options_panel())
         splitter.addWidget(self._results_panel())
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([520, 780])
+        splitter.setSizes([360, 900])
+        splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
 
         self.inspector.succeeded.connect(self._inspected)
         self.inspector.failed.connect(self._inspect_failed)
+        self.inspector.running_changed.connect(self._inspector_idle)
         self.converter.progress.connect(self.job.update)
         self.converter.succeeded.connect(self._converted)
         self.converter.failed.connect(self._convert_failed)
@@ -124,9 +124,10 @@ class ConvertView(QWidget):
         self.calibration = PathPicker("Calibration data", filter=DATA_FILTER,
                                       placeholder="needed for int8: .npy, .npz or image folder")
         self.validation = PathPicker("Validation data", filter=DATA_FILTER,
-                                     placeholder="default: part of the calibration data held out (int8), else random")
+                                     placeholder="labelled (.npz x/y, class folders): accuracy too; default: held out")
         self.output_dir = PathPicker("Output folder", mode="dir", placeholder="where the artifacts go")
-        self.force = QCheckBox("Build even if the model breaks a hard limit of the target")
+        self.force = QCheckBox("Build despite broken hard limits")
+        self.force.setToolTip("Build even if the model breaks a hard limit of the target")
         options_box = QGroupBox("Build")
         form = QFormLayout(options_box)
         form.addRow("Formats", _row(self.format_boxes.values()))
@@ -160,10 +161,11 @@ class ConvertView(QWidget):
             left_layout.addWidget(widget)
         left_layout.addStretch(1)
         left_layout.addWidget(self.run_button)
-        scroll = QScrollArea(widgetResizable=True, minimumWidth=500)
+        scroll = QScrollArea(widgetResizable=True, minimumWidth=340)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         scroll.setWidget(left)
+        scroll.setMinimumWidth(max(340, left.minimumSizeHint().width() + 16))  # never clipped on the right
         return scroll
 
     def _results_panel(self) -> QWidget:
@@ -174,6 +176,7 @@ class ConvertView(QWidget):
         self.job.cancel_requested.connect(self.cancel)
         self.results = table(["format", "precision", "size", "accuracy", "cosine", "top-1 agr.", "max abs err", "budgets",
                               "status", "file"], stretch=9)
+        self.result_columns = ColumnPriorities(self.results, hide_first=(9, 6, 7, 2, 5))  # file, max err, budgets, ...
         self.findings = table(["artifact", "severity", "where", "finding", "hint"], stretch=4)
         self.findings.setWordWrap(True)
         self.build_info = QLabel("No build yet", wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -198,8 +201,15 @@ class ConvertView(QWidget):
         self.results.cellClicked.connect(self._artifact_clicked)
         self.contract_panel = ContractPanel()
         self.tabs.addTab(self.contract_panel, "Contract")
+        self.preview_panel = DataPreviewPanel()
+        self.previewer = self.preview_panel.runner
+        self.calibration.changed.connect(lambda path: self.preview_panel.preview("Calibration", path))
+        self.validation.changed.connect(lambda path: self.preview_panel.preview("Validation", path))
+        self.tabs.addTab(self.preview_panel, "Data preview")
+        self.preview_panel.shown.connect(lambda: self.tabs.setCurrentWidget(self.preview_panel))
+        self.previewer.failed.connect(self.error.show_error)
         right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
-                                      "the calibration-data report"))
+                                      "the calibration-data report; the data preview", wordWrap=True))
         right_layout.addWidget(self.tabs, 2)
         bottom = QHBoxLayout()
         bottom.addWidget(self.build_info, 1)
@@ -233,6 +243,8 @@ class ConvertView(QWidget):
         self.calibration.edit.setText(options.calibration_data)
         self.validation.edit.setText(options.validation_data)
         self.output_dir.edit.setText(options.output_dir)
+        if options.model and options.output_dir == default_output_dir(options.model, options.target):
+            self._auto_output = options.output_dir
         self.force.setChecked(options.force)
         self.steps.set_steps(options.steps)
         self.steps.train_data.edit.setText(options.train_data)
@@ -241,45 +253,71 @@ class ConvertView(QWidget):
             self.open_model(options.model)
 
     def _target_changed(self) -> None:
+        """Show the new target's facts; keep the chosen formats and precisions it supports (its defaults if none)."""
         profile = self.profiles.get(self.target.currentData())
         if profile is None:
             return
+        first = self._target_shown is None
+        self._target_shown = profile.name
+        formats, precisions = compatible_choices(
+            profile, [] if first else [f for f, b in self.format_boxes.items() if b.isChecked()],
+            [] if first else [p for p, b in self.precision_boxes.items() if b.isChecked()])
         for f, box in self.format_boxes.items():
-            box.setChecked(f in profile.formats)
+            box.setChecked(f in formats)
         for p, box in self.precision_boxes.items():
-            box.setChecked(p == profile.precision)
+            box.setChecked(p in precisions)
         self.target_facts.setText(target_facts(profile))
+        self._default_output()
+
+    def _default_output(self) -> None:
+        """One folder per model and target beside the model (``digits-cpu-x86-edgekit``), unless the user chose one."""
+        model = self.model.path() if hasattr(self, "model") else ""
+        if not model or self.output_dir.path() not in ("", self._auto_output):
+            return
+        self._auto_output = default_output_dir(model, self.target.currentData() or "cpu-x86")
+        self.output_dir.edit.setText(self._auto_output)
 
     # -- model -----------------------------------------------------------------------------------------
 
     def open_model(self, path: str) -> None:
         """Show ``path`` as the model and inspect it in a job process."""
-        self.model.edit.setText(path)
-        self._model_changed(path)
+        self.model.set_path(path)  # announces it: leaving the field later does not read the model again
 
     def _model_changed(self, path: str) -> None:
+        """A new model: the previous one's results, errors and folder go; it is inspected in a job process."""
         self.source = None
         self.io_table.setRowCount(0)
+        self.clear_results()
+        self.error.clear()
         if not path:
             return
-        if not self.output_dir.path():
-            self.output_dir.edit.setText(str(Path(path).resolve().parent / f"{Path(path).name.split('.')[0]}-edgekit"))
-        self.error.clear()
+        self._default_output()
         self.model_info.setText(f"Reading {Path(path).name} …")
-        if self.inspector.running:
+        if self.inspector.running:  # its end (cancelled) is its own; this model is inspected after it
+            self._inspect_next = path
             self.inspector.cancel()
-            self.inspector.running_changed.connect(self._inspect_again)
             return
         self.inspector.start(InspectRequest(model=path))
 
-    def _inspect_again(self, running: bool) -> None:
-        if not running:
-            self.inspector.running_changed.disconnect(self._inspect_again)
-            self.inspector.start(InspectRequest(model=self.model.path()))
+    def _inspector_idle(self, running: bool) -> None:
+        if not running and self._inspect_next is not None:
+            path, self._inspect_next = self._inspect_next, None
+            self.inspector.start(InspectRequest(model=path))
+
+    def clear_results(self) -> None:
+        """Forget the shown build (another model was opened)."""
+        self.build = None
+        self.results.setRowCount(0)
+        self.findings.setRowCount(0)
+        self.build_info.setText("No build yet")
+        self.profile_button.setEnabled(False)
 
     def _inspected(self, data: dict[str, Any]) -> None:
         from edgekit import ModelSource, shape_text
 
+        if self._inspect_next is not None:  # the answer about a model that is no longer the chosen one
+            return
+        self.error.clear()
         self.source = ModelSource.model_validate(data)
         s = self.source
         self.model_info.setText(f"<b>{s.framework}</b> model ({s.kind}) · {human_size(s.size_bytes)}"
@@ -295,6 +333,8 @@ class ConvertView(QWidget):
         self.status_message.emit(f"{Path(s.path or '').name}: {len(s.inputs)} input(s), {len(s.outputs)} output(s)")
 
     def _inspect_failed(self, message: str, hint: str) -> None:
+        if self._inspect_next is not None:
+            return
         self.model_info.setText("This model could not be read.")
         self.error.show_error(message, hint)
 
@@ -305,7 +345,7 @@ class ConvertView(QWidget):
     def dropEvent(self, event) -> None:  # noqa: N802
         urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if urls:
-            self.open_model(urls[0])
+            self.paths_dropped.emit(urls)  # the window opens each as what it is (model, build folder, project)
             event.acceptProposedAction()
 
     # -- running ---------------------------------------------------------------------------------------
@@ -318,14 +358,47 @@ class ConvertView(QWidget):
         self.error.clear()
         try:
             convert_arguments(options)  # the same checks the job makes, before starting it
+            if not self._output_ready(options):
+                return False
         except EdgekitError as exc:
             self.error.show_error(exc.message, exc.hint)
             return False
+        except OSError as exc:
+            self.error.show_error(f"the previous build could not be moved aside: {exc.strerror or exc}",
+                                  "choose another output folder")
+            return False
         if not self.converter.start(ConvertRequest(options=options)):
             return False
+        self._writing = options.output_dir
         self.job.started(f"Converting {Path(options.model).name} for {options.target} …")
         self.status_message.emit("conversion running")
         return True
+
+    def _output_ready(self, options: ConvertOptions) -> bool:
+        """Ask before writing into a folder holding a build of another model or target; keep it aside if asked."""
+        previous = existing_build(options.output_dir)
+        sha256 = self.source.sha256 if self.source is not None else None
+        if previous is None or not is_other_build(previous, options.model, sha256, options.target):
+            return True
+        choice = self.ask_replace(options.output_dir, previous)
+        if choice == "aside":
+            moved = keep_aside(options.output_dir, previous)
+            self.status_message.emit(f"the previous build ({describe(previous)}) was kept in {moved}")
+        return choice != "cancel"
+
+    def ask_replace(self, folder: str, previous: Any) -> Choice:
+        """The question before replacing another build (a dialog; tests set their own answer)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        box = QMessageBox(QMessageBox.Icon.Question, "The output folder holds another build",
+                          f"{folder} holds the build of {describe(previous)}.\n\nA build replaces its whole folder.",
+                          parent=self)
+        aside = box.addButton("Keep it aside and build", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("Replace it", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(aside)
+        box.exec()
+        return "aside" if box.clickedButton() is aside else "replace" if box.clickedButton() is replace else "cancel"
 
     def check_data(self) -> bool:
         """Run ``edgekit.data_report`` on the model and calibration data in a job process."""
@@ -366,7 +439,10 @@ class ConvertView(QWidget):
         self.status_message.emit("conversion failed")
 
     def _convert_cancelled(self, message: str) -> None:
-        self.job.finished("Cancelled: nothing half-written was kept")
+        folder = self._writing
+        previous = existing_build(folder) if folder else None
+        kept = f"; {Path(folder).name} still holds the previous build" if previous is not None else ""
+        self.job.finished(f"Cancelled: nothing half-written was kept{kept}")
         self.status_message.emit(message)
 
     # -- results ---------------------------------------------------------------------------------------
@@ -382,10 +458,10 @@ class ConvertView(QWidget):
             acc = v.accuracy_check
             accuracy = with_interval(v.accuracy, (acc.low, acc.high) if acc else None, 3)
             numbers = (human_size(a.size_bytes), accuracy, with_interval(v.cosine, v.cosine_interval, 5),
-                       with_interval(v.top1_agreement, v.top1_interval, 3), _fmt(v.max_abs_error, 4))
+                       with_interval(v.top1_agreement, v.top1_interval, 3), fmt(v.max_abs_error, 4))
             origin = f"on {v.samples} samples of {v.data_origin}" + (" (also the calibration data)" if v.on_calibration else "")
             self._add_row(self.results, (item(a.format), item(a.precision), *(item(n, align_right=True) for n in numbers),
-                                         _budgets_item(a), item(status, status, tooltip=origin),
+                                         budgets_item(a), item(status, status, tooltip=origin),
                                          item(Path(a.path).name, tooltip=a.path)))
             label = f"{a.format} {a.precision}"
             if v.message:
@@ -402,6 +478,7 @@ class ConvertView(QWidget):
                                          item("no artifact", "no artifact"), item(f.error, tooltip=f.detail or f.error)))
             self._finding(f"{f.format} {f.precision}", "error", f.route, f.error, f.hint)
         self.findings.resizeRowsToContents()
+        self.results.resizeRowsToContents()
         self.build_info.setText(f"Artifacts in {build.output_dir}" + optimization_summary(build.optimization))
         self.profile_button.setEnabled(bool(build.artifacts))
         self.contract_panel.show_build(build)
@@ -428,55 +505,14 @@ class ConvertView(QWidget):
             self.profile_requested.emit([a.path for a in self.build.artifacts])
 
 
-def optimization_summary(report: Any) -> str:
-    """One line per optimization step (accuracy, parameters, sparsity), or nothing without steps."""
-    if report is None:
-        return ""
-    lines = []
-    for r in report.records:
-        metric = f"{r.accuracy:.2%}" if r.accuracy is not None else f"mse {r.loss:.4g}"
-        lines.append(f"{r.step}: {metric}, {r.parameters:,} parameters, {r.sparsity:.0%} sparse")
-    return "\nOptimization — " + " → ".join(lines)
+def _row(widgets, per_row: int = 3) -> QWidget:
+    """Check boxes in rows of ``per_row`` (the options panel stays narrow enough for a 1024 px window)."""
+    from PySide6.QtWidgets import QGridLayout
 
-
-def _budgets_item(artifact: Any):
-    if not artifact.budgets:
-        return item("-")
-    failed = [b.name for b in artifact.budgets if b.status == "failed"]
-    undecided = [b.name for b in artifact.budgets if b.status == "inconclusive"]
-    measured = [b for b in artifact.budgets if b.status != "not_measured"]
-    if failed:
-        return item(f"failed: {', '.join(failed)}", "failed")
-    if undecided:
-        return item(f"inconclusive: {', '.join(undecided)}", "inconclusive",
-                    tooltip="\n".join(b.message for b in artifact.budgets))
-    return item(f"{len(measured)} passed", "passed", tooltip="\n".join(b.message for b in artifact.budgets))
-
-
-def _row(widgets) -> QWidget:
     host = QWidget()
-    layout = QHBoxLayout(host)
+    layout = QGridLayout(host)
     layout.setContentsMargins(0, 0, 0, 0)
-    for widget in widgets:
-        layout.addWidget(widget)
-    layout.addStretch(1)
+    for index, widget in enumerate(widgets):
+        layout.addWidget(widget, index // per_row, index % per_row)
+    layout.setColumnStretch(per_row, 1)
     return host
-
-
-def target_facts(profile: Any) -> str:
-    """A device profile's facts as a few lines of rich text."""
-    runtime = profile.runtime
-    budgets = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in profile.budgets.model_dump(exclude_none=True).items())
-    lines = [
-        profile.description,
-        f"<b>formats</b> {', '.join(profile.formats)} · <b>precision</b> {profile.precision}"
-        + (f" (supports {', '.join(profile.supported_precisions)})" if profile.supported_precisions else ""),
-        f"<b>runtime</b> TFLite {runtime.tflite_delegate} · ONNX {runtime.onnx_execution_provider}"
-        f" · OpenVINO {runtime.openvino_device}",
-        f"<b>layout</b> {profile.layout} · <b>static shapes</b> {'yes' if profile.static_shapes else 'no'}"
-        + (f" · <b>op set</b> {profile.opset}" if profile.opset else "")
-        + ("" if profile.cpu_fallback else " · <b>no CPU fallback</b>"),
-    ]
-    if budgets:
-        lines.append(f"<b>budgets</b> {budgets}")
-    return "<br>".join(lines)

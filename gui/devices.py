@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-State = Literal["available", "missing", "error", "found", "unreachable"]
+State = Literal["available", "missing", "error", "found", "unreachable", "wrong token"]
 # edgekit.devices() states -> the view's states
 _STATES: dict[str, State] = {"installed": "available", "available": "available", "missing": "missing",
                              "not present": "missing", "error": "error"}
@@ -66,3 +66,8 @@ def profile_devices(rows: list[DeviceRow]) -> list[str]:
         if row.state == "available" and row.device and row.device not in usable:
             usable.append(row.device)
     return usable
+
+
+def agent_failure_state(message: str) -> State:
+    """An agent that answered but refused the token is not "unreachable": it needs the right token."""
+    return "wrong token" if "refused the token" in message or "no agent token" in message else "unreachable"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgekit.gui.devices import DeviceRow, agent_detail, agent_row, host_rows, profile_devices
+from edgekit.gui.devices import DeviceRow, agent_detail, agent_failure_state, agent_row, host_rows, profile_devices
 from edgekit.gui.jobs import AgentRequest, DeviceChoice, DevicesRequest
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.widgets import ErrorPanel, JobStrip, heading, item, table
@@ -120,7 +120,7 @@ class DevicesView(QWidget):
 
     def _agent_failed(self, message: str, hint: str) -> None:
         address = self.address.text().strip()
-        row = agent_row(address, "unreachable", message)
+        row = agent_row(address, agent_failure_state(message), message)
         self.agents[row.device] = row
         self.error.show_error(message, hint)
         self._fill()

@@ -26,6 +26,7 @@ from edgekit.gui.jobs import (
     Error,
     GraphRequest,
     InspectRequest,
+    PreviewRequest,
     ProfileRequest,
     Progress,
     Report,
@@ -71,6 +72,8 @@ def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> N
         report = edgekit.data_report(request.model, request.calibration_data, validation_data=request.validation_data or None,
                                      allow_unsafe=request.allow_unsafe)
         send(Result(data=report.model_dump(mode="json")))
+    elif isinstance(request, PreviewRequest):
+        send(Result(data=edgekit.preview_data(request.path).model_dump(mode="json")))
     elif isinstance(request, ProfileRequest):
         _profile(request, send, cancel)
     elif isinstance(request, DevicesRequest):

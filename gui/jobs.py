@@ -53,6 +53,13 @@ class DataRequest(_Model):
     allow_unsafe: bool = False
 
 
+class PreviewRequest(_Model):
+    """``edgekit.preview_data`` on a data path (shapes, ranges, label histogram)."""
+
+    job: Literal["preview"] = "preview"
+    path: str
+
+
 class ConvertRequest(_Model):
     job: Literal["convert"] = "convert"
     options: ConvertOptions
@@ -115,7 +122,7 @@ class GraphRequest(_Model):
 
 
 Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest | DataRequest
-                    | CheckRequest | GraphRequest, Field(discriminator="job")]
+                    | PreviewRequest | CheckRequest | GraphRequest, Field(discriminator="job")]
 REQUEST = TypeAdapter(Request)
 
 

@@ -7,9 +7,11 @@ from typing import Any
 from edgekit.gui.convert_view import ConvertView
 from edgekit.gui.devices_view import DevicesView
 from edgekit.gui.graph_view import GraphView
+from edgekit.gui.history import History, history_folder
+from edgekit.gui.history_view import HistoryView
 from edgekit.gui.jobs import ConvertOptions, ProfileSettings
 from edgekit.gui.profile_view import ProfileView
-from edgekit.gui.project import PROJECT_SUFFIX, Project, kind_of_path, read_build
+from edgekit.gui.project import MANIFEST, PROJECT_SUFFIX, Project, kind_of_path, read_build
 from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -26,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 ORGANIZATION, APPLICATION = "edgekit", "edgekit-gui"
-VIEWS = ("Convert", "Devices", "Profile", "Graph")
+VIEWS = ("Convert", "Devices", "Profile", "Graph", "History")
 STYLE = """
 QListWidget#nav{background:#23272e;color:#d7dae0;border:none;font-size:11pt;padding-top:8px}
 QListWidget#nav::item{padding:10px 14px;border-left:3px solid transparent}
@@ -55,15 +57,17 @@ class MainWindow(QMainWindow):
         self.devices_view = DevicesView()
         self.profile_view = ProfileView()
         self.graph_view = GraphView()
+        self.history_view = HistoryView(History(Path(self.settings.fileName()).parent / "edgekit-gui-history"))
         self.stack = QStackedWidget()
-        for view in (self.convert_view, self.devices_view, self.profile_view, self.graph_view):
+        for view in (self.convert_view, self.devices_view, self.profile_view, self.graph_view, self.history_view):
             self.stack.addWidget(view)
             view.status_message.connect(self.show_status)
 
-        self.nav = QListWidget(objectName="nav", fixedWidth=170)
+        self.nav = QListWidget(objectName="nav", fixedWidth=136)
         self.nav.setIconSize(QSize(20, 20))
         icons = (QStyle.StandardPixmap.SP_FileDialogDetailedView, QStyle.StandardPixmap.SP_ComputerIcon,
-                 QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_FileDialogListView)
+                 QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_FileDialogListView,
+                 QStyle.StandardPixmap.SP_FileDialogContentsView)
         for name, icon in zip(VIEWS, icons):
             self.nav.addItem(QListWidgetItem(self.style().standardIcon(icon), name))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -84,6 +88,11 @@ class MainWindow(QMainWindow):
 
         self.convert_view.build_ready.connect(self._build_ready)
         self.convert_view.profile_requested.connect(self._profile_artifacts)
+        self.convert_view.paths_dropped.connect(self.open_paths)
+        self.convert_view.build_ready.connect(self._record_build)
+        self.profile_view.runner.succeeded.connect(self._record_profile)
+        self.history_view.open_build.connect(self._reopen_build)
+        self.history_view.open_reports.connect(self._reopen_reports)
         self.devices_view.devices_changed.connect(self.profile_view.set_devices)
         self.convert_view.converter.running_changed.connect(lambda running: running and self.save_settings())
         self.nav.setCurrentRow(0)
@@ -179,8 +188,9 @@ class MainWindow(QMainWindow):
     def open_project(self, path: str) -> None:
         project = Project.load(path)
         self.project_path = path
+        self.history_view.set_history(History(history_folder(path)))
         self.convert_view.set_options(project.options)
-        if project.build_dir and Path(project.build_dir, "edgekit-manifest.json").is_file():
+        if project.build_dir and Path(project.build_dir, MANIFEST).is_file():
             self.open_build(project.build_dir)
         self.setWindowTitle(f"edgekit — {Path(path).name}")
         self.show_status(f"opened project {Path(path).name}")
@@ -188,6 +198,7 @@ class MainWindow(QMainWindow):
     def save_project(self, path: str) -> Path:
         written = Project(options=self.convert_view.options(), build_dir=self.build_dir).save(path)
         self.project_path = str(written)
+        self.history_view.set_history(self.history_view.history.copy_to(history_folder(written)))
         self.setWindowTitle(f"edgekit — {written.name}")
         self.show_status(f"saved project {written.name}")
         return written
@@ -196,6 +207,24 @@ class MainWindow(QMainWindow):
         self.build_dir = build.output_dir
         self.profile_view.set_artifacts([a.path for a in build.artifacts])
         self.graph_view.set_files([self.convert_view.options().model, *(a.path for a in build.artifacts)], build.target)
+
+    def _record_build(self, build: Any) -> None:
+        self.history_view.history.record_build(build)
+        self.history_view.refresh()
+
+    def _record_profile(self, data: Any) -> None:
+        if self.profile_view.reports:
+            self.history_view.history.record_profile(self.profile_view.reports)
+            self.history_view.refresh()
+
+    def _reopen_build(self, build: Any) -> None:
+        self.convert_view.show_build(build)
+        self._build_ready(build)
+        self.show_view("Convert")
+
+    def _reopen_reports(self, reports: list[Any]) -> None:
+        self.profile_view.show_reports(reports)
+        self.show_view("Profile")
 
     def _profile_artifacts(self, paths: list[str]) -> None:
         self.profile_view.set_artifacts(paths)
@@ -228,7 +257,7 @@ class MainWindow(QMainWindow):
         self.save_settings()
         for runner in (self.convert_view.converter, self.convert_view.inspector, self.profile_view.runner,
                        self.devices_view.prober, self.devices_view.agent_checker, self.graph_view.runner,
-                       self.convert_view.check_panel.runner):
+                       self.convert_view.check_panel.runner, self.convert_view.previewer):
             runner.shutdown()
         super().closeEvent(event)
 

@@ -27,12 +27,20 @@ def label(result: Any) -> str:
 class PlotCanvas(FigureCanvasQTAgg):
     """A matplotlib figure in a Qt widget; ``drawn`` counts what the last draw showed (for tests)."""
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, empty: str = "Run a profile to see this plot") -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QAction
+
         self.figure = Figure(figsize=(6, 3.6), layout="constrained")
         super().__init__(self.figure)
         self.title = title
         self.drawn = 0
-        self.show_empty("Run a profile to see this plot")
+        self.save_action = QAction("Save as PNG…", self)
+        self.save_action.triggered.connect(self.save_dialog)
+        self.addAction(self.save_action)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.setToolTip("Right-click to save this plot as PNG")
+        self.show_empty(empty)
 
     def show_empty(self, text: str) -> None:
         self.figure.clear()
@@ -42,8 +50,21 @@ class PlotCanvas(FigureCanvasQTAgg):
         self.drawn = 0
         self.draw_idle()
 
-    def save(self, path: str | Path) -> None:
-        self.figure.savefig(path, dpi=110)
+    def save(self, path: str | Path) -> Path:
+        """Write the plot as it is shown to a PNG file (150 dpi); return the path."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_name(path.name + ".png")
+        self.figure.savefig(path, dpi=150, format="png")
+        return path
+
+    def save_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        name = self.title.lower().replace(" ", "-").replace("·", "").replace("--", "-")
+        path, _ = QFileDialog.getSaveFileName(self, "Save plot as PNG", f"{name}.png", "PNG images (*.png)")
+        if path:
+            self.save(path)
 
 
 class LatencyPlot(PlotCanvas):
@@ -51,6 +72,7 @@ class LatencyPlot(PlotCanvas):
 
     def __init__(self) -> None:
         super().__init__("Latency distribution")
+        self.log_scale = False
 
     def plot(self, results: Sequence[Any]) -> None:
         measured = [r for r in results if r.latencies_ms]
@@ -67,7 +89,9 @@ class LatencyPlot(PlotCanvas):
             high = np.percentile(values, 99)
             shown = values[values <= high]
             ax.scatter(shown, i + rng.uniform(-0.18, 0.18, len(shown)), s=6, alpha=0.35, color=PALETTE[(i - 1) % len(PALETTE)])
-        ax.set_xlabel("latency per inference (ms); runs above p99 not drawn")
+        if self.log_scale:
+            ax.set_xscale("log")
+        ax.set_xlabel("latency per inference (ms" + (", log scale" if self.log_scale else "") + "); runs above p99 not drawn")
         ax.set_title(self.title, loc="left", fontsize=11)
         ax.grid(axis="x", alpha=0.3)
         self.drawn = len(measured)
@@ -105,6 +129,7 @@ class ComparisonPlot(PlotCanvas):
 
     def __init__(self) -> None:
         super().__init__("Accuracy vs latency vs size")
+        self.log_scale = False
 
     def plot(self, results: Sequence[Any]) -> None:
         measured = [r for r in results if r.median_ms is not None]
@@ -120,20 +145,30 @@ class ComparisonPlot(PlotCanvas):
         area = 80 + 900 * sizes / sizes.max()
         for i, r in enumerate(measured):
             y = r.accuracy.accuracy * 100 if with_accuracy else r.size_bytes / 1024
+            device = devices.index(r.device)
             ax.scatter([r.median_ms], [y], s=area[i], alpha=0.55, color=PALETTE[formats.index(r.format) % len(PALETTE)],
-                       marker=MARKERS[devices.index(r.device) % len(MARKERS)], edgecolors="#333", linewidths=0.6)
-            ax.annotate(f"{r.format} {r.precision or ''}\n{r.size_bytes / 1024:.0f} KB", (r.median_ms, y), fontsize=8,
-                        xytext=(9, 4), textcoords="offset points")
+                       marker=MARKERS[device % len(MARKERS)], edgecolors="#333", linewidths=0.6)
+            # neighbours' labels on alternate sides, and each says its device when there are several
+            text = " ".join(filter(None, (r.format, r.precision))) + (
+                f" · {r.device.removeprefix('local:')}" if len(devices) > 1 else "")
+            ax.annotate(f"{text}\n{r.size_bytes / 1024:.0f} KB", (r.median_ms, y), fontsize=8,
+                        xytext=(10, 4) if (i + device) % 2 == 0 else (-10, -16),
+                        ha="left" if (i + device) % 2 == 0 else "right",
+                        textcoords="offset points", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
+                                                          "alpha": 0.7})
         handles = [Line2D([], [], marker="o", linestyle="", color=PALETTE[i % len(PALETTE)], label=f)
                    for i, f in enumerate(formats)]
         handles += [Line2D([], [], marker=MARKERS[i % len(MARKERS)], linestyle="", color="#555", label=d)
                     for i, d in enumerate(devices)]
         ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="format · device")
-        ax.set_xlabel("median latency (ms)")
+        ax.set_xlabel("median latency (ms" + (", log scale" if self.log_scale else "") + ")")
         ax.set_ylabel("accuracy (%)" if with_accuracy else "size (KB)")
         ax.set_title(self.title + ("" if with_accuracy else " (no dataset: size on the y axis)"), loc="left", fontsize=11)
         ax.grid(alpha=0.3)
         ax.margins(0.25)
-        ax.set_xlim(left=0)
+        if self.log_scale:
+            ax.set_xscale("log")
+        else:
+            ax.set_xlim(left=0)
         self.drawn = len(measured)
         self.draw_idle()

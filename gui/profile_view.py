@@ -8,9 +8,10 @@ from typing import Any
 from edgekit.gui.jobs import DeviceChoice, ProfileRequest, ProfileSettings
 from edgekit.gui.plots import ComparisonPlot, LatencyPlot, OpsPlot, label
 from edgekit.gui.runner import JobRunner
-from edgekit.gui.widgets import ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
+from edgekit.gui.widgets import ColumnPriorities, ErrorPanel, JobStrip, PathPicker, heading, human_size, item, table
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
@@ -87,11 +88,11 @@ class ProfileView(QWidget):
         self.op_runs = QSpinBox(minimum=0, maximum=10_000, value=defaults.op_profile_runs)
         self.threads = QSpinBox(minimum=1, maximum=256, value=defaults.threads)
         self.dataset = PathPicker("Labelled dataset", filter="NumPy archives (*.npz);;All files (*)",
-                                  placeholder="optional .npz (x, y) for accuracy")
+                                  placeholder="optional: .npz (x/y) or class folders, for accuracy")
         settings_box = QGroupBox("Measurement")
         form = QFormLayout(settings_box)
-        form.addRow("Timed runs (min)", self.runs)
-        form.addRow("Time (min)", self.min_seconds)
+        form.addRow("Minimum timed runs", self.runs)
+        form.addRow("Minimum time", self.min_seconds)
         form.addRow("Warm-up runs", self.warmup)
         form.addRow("Per-op runs", self.op_runs)
         form.addRow("Threads", self.threads)
@@ -101,7 +102,7 @@ class ProfileView(QWidget):
         self.run_button.setMinimumHeight(34)
         self.run_button.setStyleSheet("QPushButton{font-weight:600}")
         self.run_button.clicked.connect(self.run)
-        left = QWidget(minimumWidth=360, maximumWidth=480)
+        left = QWidget(minimumWidth=300, maximumWidth=480)
         left_layout = QVBoxLayout(left)
         left_layout.addWidget(artifact_box, 2)
         left_layout.addWidget(device_box, 1)
@@ -122,11 +123,19 @@ class ProfileView(QWidget):
         self.plots.addTab(self.latency_plot, "Latency")
         self.plots.addTab(self.ops_plot, "Per-op breakdown")
         self.plots.addTab(self.comparison_plot, "Accuracy · latency · size")
+        self.log_scale = QCheckBox("Log-scale latency")
+        self.log_scale.setToolTip("Latency axes on a log scale (for artifacts or devices orders of magnitude apart)")
+        self.log_scale.toggled.connect(self._set_log_scale)
+        self.save_plot = QPushButton("Save plot as PNG…")
+        self.save_plot.clicked.connect(lambda: self.plots.currentWidget().save_dialog())
+        ColumnPriorities(self.results, hide_first=(2, 5, 4, 6, 7, 1))
         self.export_json = QPushButton("Export JSON…", enabled=False)
         self.export_json.clicked.connect(lambda: self._export("json"))
         self.export_html = QPushButton("Export HTML…", enabled=False)
         self.export_html.clicked.connect(lambda: self._export("html"))
         export_row = QHBoxLayout()
+        export_row.addWidget(self.log_scale)
+        export_row.addWidget(self.save_plot)
         export_row.addStretch(1)
         export_row.addWidget(self.export_json)
         export_row.addWidget(self.export_html)
@@ -247,6 +256,20 @@ class ProfileView(QWidget):
 
     # -- results ---------------------------------------------------------------------------------------
 
+    def show_reports(self, reports: list[Any]) -> None:
+        """Show earlier ``ProfileReport``s (a run reopened from the history)."""
+        self.reports = list(reports)
+        self.error.clear()
+        self._show()
+        self.job.finished(f"Reopened: {sum(len(r.results) for r in self.reports)} measurement(s)")
+
+    def _set_log_scale(self, on: bool) -> None:
+        self.latency_plot.log_scale = self.comparison_plot.log_scale = on
+        results = self.results_list()
+        if results:
+            self.latency_plot.plot(results)
+            self.comparison_plot.plot(results)
+
     def results_list(self) -> list[Any]:
         return [r for report in self.reports for r in report.results]
 
@@ -290,9 +313,16 @@ class ProfileView(QWidget):
             self.export(path, kind)
 
     def export(self, path: str, kind: str) -> list[Path]:
-        """Write each device's report as the CLI does (``--json`` / ``--html``); several devices get one file each."""
+        """Write each device's report as the CLI does (``--json`` / ``--html``); several devices get one JSON file
+        each and one HTML report with every device."""
+        import edgekit
+
         target = Path(path)
         written = []
+        if kind == "html" and len(self.reports) > 1:
+            written.append(edgekit.save_combined_html(self.reports, target))
+            self.status_message.emit(f"exported {target.name} ({len(self.reports)} devices)")
+            return written
         for report in self.reports:
             out = target if len(self.reports) == 1 else target.with_name(
                 f"{target.stem}-{report.device.replace('://', '-').replace(':', '-')}{target.suffix}")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 PROJECT_SUFFIX = ".edgekit.json"
 PROJECT_SCHEMA = 1
+MANIFEST = "edgekit-manifest.json"
 
 
 class Project(BaseModel):
@@ -26,9 +27,10 @@ class Project(BaseModel):
     build_dir: str | None = None
 
     def save(self, path: str | Path) -> Path:
+        """Write the project to ``path`` (``.edgekit.json`` added when the name lacks it); return the path written."""
         from edgekit.atomic import atomic_write_text
 
-        path = Path(path)
+        path = project_path(path)
         atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
         return path
 
@@ -43,17 +45,28 @@ class Project(BaseModel):
                                      "open a file saved with File > Save project") from None
 
 
+def project_path(path: str | Path) -> Path:
+    """``path`` with the project suffix: a name typed without it still reopens as a project."""
+    path = Path(path)
+    if path.name.endswith(PROJECT_SUFFIX):
+        return path
+    stem = path.name.removesuffix(".json").removesuffix(".edgekit")
+    return path.with_name(stem + PROJECT_SUFFIX)
+
+
 def kind_of_path(path: str | Path) -> Literal["build", "project", "model"]:
     """What a path given to the app names: a build folder (with a manifest), a project file, or a model."""
     path = Path(path)
-    if path.is_dir() and (path / "edgekit-manifest.json").is_file():
+    if path.is_dir() and (path / MANIFEST).is_file():
         return "build"
-    if path.is_file() and path.name.endswith(".json"):
+    if path.is_file():  # sniffed by content: a project saved under any name is still a project
         try:
-            with open(path, encoding="utf-8") as handle:
-                head = json.loads(handle.read(1 << 20))
-            if isinstance(head, dict) and "edgekit_project" in head:
-                return "project"
+            with open(path, "rb") as handle:
+                text = handle.read(1 << 20)
+            if text.lstrip()[:1] == b"{":
+                head = json.loads(text)
+                if isinstance(head, dict) and "edgekit_project" in head:
+                    return "project"
         except (OSError, ValueError):
             pass
     return "model"

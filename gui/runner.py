@@ -4,6 +4,10 @@ Nothing here blocks the GUI thread: the request is written to the child's stdin,
 arrive through ``readyReadStandardOutput``. A child that dies without an answer (a native crash in a
 converter, out of memory) becomes a plain error, its stderr's last lines as the hint. ``cancel`` sends
 SIGTERM to the child's process group and SIGKILL after a grace period.
+
+Every job keeps its own state (:class:`_Job`: process, buffers, outcome, cancel flag, kill timer) and its
+process's signals are bound to that job, so the end of a cancelled job is reported as its own even when the
+next job has already started (opening model B while A still loads).
 """
 from __future__ import annotations
 
@@ -19,6 +23,75 @@ STDERR_TAIL_BYTES = 8192
 KILL_GRACE_MS = 5000
 
 
+class _Job(QObject):
+    """One child process and everything learned from it; its signals carry the job itself."""
+
+    message = Signal(object, object)  # job, decoded protocol message
+    ended = Signal(object, int, object)  # job, exit code, exit status
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.process = QProcess(self)
+        self.kill_timer = QTimer(self, singleShot=True, interval=KILL_GRACE_MS)
+        self.kill_timer.timeout.connect(self._kill)
+        self.buffer = b""
+        self.stderr = b""
+        self.outcome: Any = None
+        self.cancelling = False
+        self.done = False
+        self.process.readyReadStandardOutput.connect(self.read_stdout)
+        self.process.readyReadStandardError.connect(self.read_stderr)
+        self.process.finished.connect(self._finished)
+        self.process.errorOccurred.connect(self._error)
+
+    def _kill(self) -> None:
+        self.signal_group(signal.SIGKILL)
+
+    def signal_group(self, signum: int) -> None:
+        if self.done:
+            return
+        pid = self.process.processId()
+        if not pid:
+            return
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signum)
+            else:  # the child has not made its own group yet
+                os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def read_stdout(self) -> None:
+        if self.done:
+            return
+        self.buffer += bytes(self.process.readAllStandardOutput().data())
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            self.message.emit(self, decode(line))
+
+    def read_stderr(self) -> None:
+        if not self.done:
+            self.stderr = (self.stderr + bytes(self.process.readAllStandardError().data()))[-STDERR_TAIL_BYTES:]
+
+    def _error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self.outcome = Error(message=f"the job process could not start: {self.process.errorString()}",
+                                 hint=f"check that {sys.executable} runs and has edgekit installed")
+            self._finished(-1, QProcess.ExitStatus.CrashExit)
+
+    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        if self.done:
+            return
+        self.read_stdout()
+        if self.buffer:
+            self.message.emit(self, decode(self.buffer))
+        self.read_stderr()
+        self.done = True
+        self.kill_timer.stop()
+        self.ended.emit(self, code, status)
+        self.deleteLater()
+
+
 class JobRunner(QObject):
     """One kind of job (inspect, convert, profile, ...); ``start`` while running is refused."""
 
@@ -32,34 +105,31 @@ class JobRunner(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.process: QProcess | None = None
-        self._buffer = b""
-        self._stderr = b""
-        self._outcome: Any = None
-        self._cancelling = False
+        self._job: _Job | None = None
         self._closed = False
-        self._kill_timer = QTimer(self, singleShot=True, interval=KILL_GRACE_MS)
-        self._kill_timer.timeout.connect(lambda: self._signal_group(signal.SIGKILL))
 
     @property
     def running(self) -> bool:
-        return self.process is not None
+        return self._job is not None
+
+    @property
+    def process(self) -> QProcess | None:
+        """The running job's process (None when idle)."""
+        return self._job.process if self._job is not None else None
 
     def start(self, request: Any) -> bool:
         """Start the job for ``request`` (a pydantic request model); False if one is already running."""
-        if self.process is not None or self._closed:
+        if self._job is not None or self._closed:
             return False
-        self._buffer, self._stderr, self._outcome, self._cancelling = b"", b"", None, False
-        process = QProcess(self)
+        job = _Job(self)
+        process = job.process
         environment = QProcessEnvironment.systemEnvironment()
         environment.insert("TF_CPP_MIN_LOG_LEVEL", "2")
         environment.insert("PYTHONUNBUFFERED", "1")
         process.setProcessEnvironment(environment)
-        process.readyReadStandardOutput.connect(self._read_stdout)
-        process.readyReadStandardError.connect(self._read_stderr)
-        process.finished.connect(self._finished)
-        process.errorOccurred.connect(self._error)
-        self.process = process
+        job.message.connect(self._dispatch)
+        job.ended.connect(self._finished)
+        self._job = job
         process.start(sys.executable, ["-m", "edgekit.gui.job"])
         process.write(request.model_dump_json().encode())
         process.closeWriteChannel()
@@ -68,45 +138,26 @@ class JobRunner(QObject):
 
     def cancel(self) -> None:
         """Ask the job to stop (SIGTERM to its process group), then kill it if it has not stopped in time."""
-        if self.process is None or self._cancelling:
+        job = self._job
+        if job is None or job.cancelling:
             return
-        self._cancelling = True
-        self._signal_group(signal.SIGTERM)
-        self._kill_timer.start()
+        job.cancelling = True
+        job.signal_group(signal.SIGTERM)
+        job.kill_timer.start()
 
     def shutdown(self, wait_ms: int = 3000) -> None:
         """Stop any running job and start no more (the window is closing)."""
         self._closed = True
-        if self.process is not None:
+        job = self._job
+        if job is not None:
             self.cancel()
-            if not self.process.waitForFinished(wait_ms):
-                self._signal_group(signal.SIGKILL)
-                self.process.waitForFinished(1000)
+            if not job.process.waitForFinished(wait_ms):
+                job.signal_group(signal.SIGKILL)
+                job.process.waitForFinished(1000)
 
-    def _signal_group(self, signum: int) -> None:
-        if self.process is None:
+    def _dispatch(self, job: _Job, message: Any) -> None:
+        if job is not self._job:  # a job that was already reported
             return
-        pid = self.process.processId()
-        if not pid:
-            return
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signum)
-            else:  # the child has not made its own group yet
-                os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def _read_stdout(self) -> None:
-        self._buffer += bytes(self.process.readAllStandardOutput().data())
-        *lines, self._buffer = self._buffer.split(b"\n")
-        for line in lines:
-            self._dispatch(decode(line))
-
-    def _read_stderr(self) -> None:
-        self._stderr = (self._stderr + bytes(self.process.readAllStandardError().data()))[-STDERR_TAIL_BYTES:]
-
-    def _dispatch(self, message: Any) -> None:
         if isinstance(message, Progress):
             self.progress.emit(message.stage, -1.0 if message.fraction is None else message.fraction, message.message)
         elif isinstance(message, Report):
@@ -114,43 +165,34 @@ class JobRunner(QObject):
         elif isinstance(message, DeviceError):
             self.device_error.emit(message.device, message.message, message.hint)
         elif isinstance(message, (Result, Error, Cancelled)):
-            self._outcome = message
+            job.outcome = message
 
-    def _error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart:
-            self._outcome = Error(message=f"the job process could not start: {self.process.errorString()}",
-                                  hint=f"check that {sys.executable} runs and has edgekit installed")
-            self._finished(-1, QProcess.ExitStatus.CrashExit)
-
-    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
-        if self.process is None:
-            return
-        self._read_stdout()
-        if self._buffer:
-            self._dispatch(decode(self._buffer))
-        self._read_stderr()
-        self._kill_timer.stop()
-        process, self.process = self.process, None
-        process.deleteLater()
-        outcome = self._outcome
-        self.running_changed.emit(False)
+    def _finished(self, job: _Job, code: int, status: QProcess.ExitStatus) -> None:
+        if self._job is job:
+            self._job = None
+        # the outcome is reported before running_changed, whose handlers may start the next job
+        outcome = job.outcome
         if isinstance(outcome, Result):
             self.succeeded.emit(outcome.data)
-        elif isinstance(outcome, Cancelled) or self._cancelling:
-            self.cancelled.emit("cancelled: nothing half-written was kept")
+        elif isinstance(outcome, Cancelled) or job.cancelling:
+            self.cancelled.emit(outcome.message if isinstance(outcome, Cancelled) and outcome.message != "cancelled"
+                                else "cancelled")
         elif isinstance(outcome, Error):
             self.failed.emit(outcome.message, outcome.hint)
         else:
-            self.failed.emit(self._crash_message(code, status), self._stderr_tail())
+            self.failed.emit(_crash_message(code, status), _stderr_tail(job.stderr))
+        self.running_changed.emit(False)
 
-    def _crash_message(self, code: int, status: QProcess.ExitStatus) -> str:
-        if status == QProcess.ExitStatus.CrashExit:
-            name = signal.Signals(code).name if code in signal.Signals._value2member_map_ else ""
-            return f"the job process crashed{f' ({name})' if name else ''}"
-        return f"the job process ended without an answer (exit code {code})"
 
-    def _stderr_tail(self) -> str:
-        lines = self._stderr.decode(errors="replace").strip().splitlines()[-3:]
-        tail = " | ".join(line.strip() for line in lines)
-        return f"a crash inside native code or out of memory; the log ended with: {tail}" if tail else \
-            "a crash inside native code or out of memory"
+def _crash_message(code: int, status: QProcess.ExitStatus) -> str:
+    if status == QProcess.ExitStatus.CrashExit:
+        name = signal.Signals(code).name if code in signal.Signals._value2member_map_ else ""
+        return f"the job process crashed{f' ({name})' if name else ''}"
+    return f"the job process ended without an answer (exit code {code})"
+
+
+def _stderr_tail(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()[-3:]
+    tail = " | ".join(line.strip() for line in lines)
+    return f"a crash inside native code or out of memory; the log ended with: {tail}" if tail else \
+        "a crash inside native code or out of memory"

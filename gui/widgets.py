@@ -1,7 +1,7 @@
 """Small widgets shared by the views: the inline error panel, path pickers, a job progress strip."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 STATE_COLOURS = {"passed": "#1e7b34", "available": "#1e7b34", "complete": "#1e7b34", "failed": "#b3261e",
-                 "error": "#b3261e", "unreachable": "#b3261e", "partial": "#a15c00", "missing": "#6b6b6b",
+                 "error": "#b3261e", "unreachable": "#b3261e", "wrong token": "#b3261e", "partial": "#a15c00",
+                 "missing": "#6b6b6b",
                  "found": "#1f5fa8", "no artifact": "#b3261e", "over budget": "#b3261e",
                  "inconclusive": "#a15c00"}
 
@@ -67,7 +68,8 @@ class PathPicker(QWidget):
         super().__init__(parent)
         self.caption, self.mode, self.filter = caption, mode, filter
         self.edit = QLineEdit(placeholderText=placeholder, clearButtonEnabled=True)
-        self.edit.editingFinished.connect(lambda: self.changed.emit(self.path()))
+        self._emitted = ""
+        self.edit.editingFinished.connect(self._edited)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self.browse)
         row = QHBoxLayout(self)
@@ -78,9 +80,16 @@ class PathPicker(QWidget):
     def path(self) -> str:
         return self.edit.text().strip()
 
+    def _edited(self) -> None:
+        """Editing finished (Enter or focus out): ``changed`` only when the path is not the one last announced."""
+        if self.path() != self._emitted:
+            self._emitted = self.path()
+            self.changed.emit(self._emitted)
+
     def set_path(self, path: str) -> None:
         self.edit.setText(path)
-        self.changed.emit(self.path())
+        self._emitted = self.path()
+        self.changed.emit(self._emitted)
 
     def browse(self) -> None:
         if self.mode == "dir":
@@ -174,3 +183,49 @@ def human_size(size: int | None) -> str:
     from edgekit.console import human_size as cli_size
 
     return cli_size(size)
+
+
+class ColumnPriorities(QObject):
+    """Hides a table's least important columns (``hide_first``, in that order) while they do not fit its width,
+    and shows them again when there is room: the columns that matter never hide behind a scrollbar."""
+
+    def __init__(self, widget: QTableWidget, hide_first: tuple[int, ...]) -> None:
+        super().__init__(widget)
+        self.widget, self.hide_first = widget, hide_first
+        widget.viewport().installEventFilter(self)
+        widget.model().rowsInserted.connect(self._rows_inserted)
+        widget.model().modelReset.connect(self.fit)
+
+    def _rows_inserted(self, *_: object) -> None:
+        self.fit()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.Resize:
+            self.fit()
+        return False
+
+    def fit(self) -> None:
+        """Show every column, then hide the least important ones until the rest fit the visible width."""
+        from shiboken6 import isValid
+
+        if not isValid(self.widget):  # the table is being destroyed
+            return
+        header = self.widget.horizontalHeader()
+        for column in range(self.widget.columnCount()):
+            header.setSectionHidden(column, False)
+        self.widget.resizeColumnsToContents()
+        room = self.widget.viewport().width()
+        for column in self.hide_first:
+            if self._needed() <= room:
+                break
+            header.setSectionHidden(column, True)
+
+    def _needed(self) -> int:
+        header = self.widget.horizontalHeader()
+        return sum(max(header.sectionSizeHint(c), self.widget.sizeHintForColumn(c))
+                   for c in range(self.widget.columnCount()) if not header.isSectionHidden(c))
+
+    def hidden(self) -> list[int]:
+        return [c for c in range(self.widget.columnCount()) if self.widget.horizontalHeader().isSectionHidden(c)]

@@ -11,14 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.contract.schema import Contract
-from edgekit.data import Feed, load_feeds, read_image_folder, read_npz
+from edgekit.data import Feed, load_feeds, read_image_folder, read_npz, split_labels
 from edgekit.errors import DataError
 from edgekit.formats.runner import Runner
 from edgekit.metrics import top1_accuracy
 from edgekit.specs import TensorSpec
 from edgekit.validation import output_metrics
-
-LABEL_KEYS = ("labels", "y")
 
 
 def load_labelled(path: Path, inputs: tuple[TensorSpec, ...], contract: Contract | None = None) -> tuple[list[Feed], np.ndarray]:
@@ -39,15 +37,10 @@ def load_labelled(path: Path, inputs: tuple[TensorSpec, ...], contract: Contract
         data, labels = _image_classes(path, inputs)
     else:
         arrays = read_npz(path)
-        label_key = next((k for k in LABEL_KEYS if k in arrays), None)
-        if label_key is None:
+        data, labels = split_labels(arrays, inputs)
+        if labels is None:
             raise DataError(f"{path.name} has no labels (keys: {', '.join(sorted(arrays))})",
                             "store the integer labels under 'y' (with inputs under 'x') or 'labels'")
-        labels = arrays.pop(label_key)
-        if "x" in arrays and len(inputs) == 1 and inputs[0].name not in arrays:
-            data = arrays.pop("x")
-        else:
-            data = arrays
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(f"the labels must be a 1-D integer array, got {labels.dtype} of shape {labels.shape}",

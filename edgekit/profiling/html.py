@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,7 +14,13 @@ WIDTH, HEIGHT, PAD = 560, 220, 40
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
 .partial{color:#b60}.failed{color:#c00}svg{background:#fafafa;border:1px solid #ddd;margin:4px}
-text{font-size:11px;fill:#333}"""
+text{font-size:11px;fill:#333}figure{display:inline-block;margin:0.5em 1em 0.5em 0}
+figcaption{font-weight:600;font-size:13px;margin:0 0 2px 4px}"""
+
+
+def chart(title: str, svg: str) -> str:
+    """An SVG chart with its title above it (nothing for an empty chart)."""
+    return f"<figure><figcaption>{escape(title)}</figcaption>{svg}</figure>" if svg else ""
 
 
 def _label(r: ArtifactProfile) -> str:
@@ -87,10 +94,10 @@ def _summary_table(report: ProfileReport) -> str:
     return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
 
 
-def render(report: ProfileReport) -> str:
-    """The whole report as one HTML page."""
+def _device_sections(report: ProfileReport, level: int = 1) -> list[str]:
     done = [r for r in report.results if r.median_ms is not None]
-    sections = [f"<h1>edgekit profile · {escape(report.device)}</h1>",
+    h, sub_h = f"h{level}", f"h{level + 1}"
+    sections = [f"<{h}>edgekit profile · {escape(report.device)}</{h}>",
                 f"<p>{escape(report.created)} · edgekit {escape(report.edgekit_version)} · "
                 + (f"{escape(report.host.hostname)}: {escape(report.host.cpu)}, {report.host.cpu_count} cores · "
                    if report.host else "")
@@ -98,22 +105,59 @@ def render(report: ProfileReport) -> str:
                 f"{report.settings.min_runs} runs and {report.settings.min_seconds:g} s</p>",
                 _summary_table(report)]
     if len(done) > 1:
-        sections.append("<h2>Across artifacts</h2>")
-        sections.append(bars_svg([(_label(r), r.median_ms) for r in done], "ms"))
-        sections.append(bars_svg([(_label(r), r.size_bytes / 1024) for r in report.results], "KB"))
+        sections.append(f"<{sub_h}>Across artifacts</{sub_h}>")
+        sections.append(chart("Median latency per artifact (ms)", bars_svg([(_label(r), r.median_ms) for r in done], "ms")))
+        sizes = [(_label(r), r.size_bytes / 1024) for r in report.results]
+        sections.append(chart("Size per artifact (KB)", bars_svg(sizes, "KB")))
         accurate = [(_label(r), 100 * r.accuracy.accuracy) for r in report.results if r.accuracy]
         if accurate:
-            sections.append(bars_svg(accurate, "%"))
+            sections.append(chart("Top-1 accuracy per artifact (%)", bars_svg(accurate, "%")))
     for r in report.results:
-        sections.append(f"<h2>{escape(_label(r))}</h2>")
+        sections.append(f"<{sub_h}>{escape(_label(r))}</{sub_h}>")
         if r.error:
             hint = f"<br>hint: {escape(r.hint)}" if r.hint else ""
             sections.append(f'<p class="{r.status}">{escape(r.error)}{hint}</p>')
         if r.latencies_ms:
-            sections.append(histogram_svg(r.latencies_ms))
+            title = f"Latency distribution: {_label(r)} ({len(r.latencies_ms)} runs)"
+            sections.append(chart(title, histogram_svg(r.latencies_ms)))
         if r.ops:
-            sections.append(bars_svg([(f"{o.name} ({o.type})", o.ms) for o in r.ops], "ms"))
+            sections.append(chart(f"Slowest operations: {_label(r)} (mean ms per inference)",
+                                  bars_svg([(f"{o.name} ({o.type})", o.ms) for o in r.ops], "ms")))
         elif r.ops_note:
             sections.append(f"<p>per-op times: {escape(r.ops_note)}</p>")
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>edgekit profile</title><style>{STYLE}</style>'
+    return sections
+
+
+def _page(title: str, sections: list[str]) -> str:
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title><style>{STYLE}</style>'
             f'</head><body>{"".join(sections)}</body></html>\n')
+
+
+def render(report: ProfileReport) -> str:
+    """The whole report as one HTML page."""
+    return _page(f"edgekit profile · {report.device}", _device_sections(report))
+
+
+def render_combined(reports: list[ProfileReport]) -> str:
+    """Several devices' reports as one page: every result across devices first, then each device's report."""
+    rows = [(f"{_label(r)} · {report.device}", r) for report in reports for r in report.results]
+    done = [(name, r) for name, r in rows if r.median_ms is not None]
+    sections = [f"<h1>edgekit profile · {len(reports)} devices</h1>",
+                f"<p>{escape(', '.join(report.device for report in reports))}</p>"]
+    if done:
+        sections.append(chart("Median latency across devices (ms)", bars_svg([(n, r.median_ms) for n, r in done], "ms", 40)))
+        accurate = [(n, 100 * r.accuracy.accuracy) for n, r in rows if r.accuracy]
+        if accurate:
+            sections.append(chart("Top-1 accuracy across devices (%)", bars_svg(accurate, "%", 40)))
+    for report in reports:
+        sections.extend(_device_sections(report, level=2))
+    return _page("edgekit profile · devices", sections)
+
+
+def save_combined_html(reports: list[ProfileReport], path: str | Path) -> Path:
+    """Write :func:`render_combined` of ``reports`` to ``path`` (atomically); return the path."""
+    from edgekit.atomic import atomic_write_text
+
+    path = Path(path)
+    atomic_write_text(path, render_combined(list(reports)))
+    return path

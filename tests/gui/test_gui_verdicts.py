@@ -32,11 +32,11 @@ def test_an_inconclusive_verdict_shows_its_interval_and_status(window, tmp_path)
     build = _build(tmp_path, 64, 2)  # 62/64 agree: [0.892, 0.996] straddles 0.95
     view.show_build(build)
     assert view.results.item(0, 8).text() == "inconclusive"
-    assert view.results.item(0, 5).text() == "0.969 [0.892, 0.996]"
+    assert view.results.item(0, 5).text() == "0.969\n[0.892, 0.996]"
     assert "on 64 samples of held_out" in view.results.item(0, 8).toolTip()
     assert view.findings.item(0, 2).text() == "validation" and "would decide it" in view.findings.item(0, 3).text()
     view.show_build(_build(tmp_path, 500, 1))
-    assert view.results.item(0, 8).text() == "passed" and view.results.item(0, 5).text().startswith("0.998 [0.989")
+    assert view.results.item(0, 8).text() == "passed" and view.results.item(0, 5).text().startswith("0.998\n[0.989")
 
 
 def test_the_data_panel_shows_findings_with_hints_and_the_worst_layers(window):
