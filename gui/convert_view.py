@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.gui.artifact_detail import ArtifactDetail
-from edgekit.gui.check_panel import CheckPanel
-from edgekit.gui.contract_panel import ContractPanel
 from edgekit.gui.build_folder import Choice, describe, existing_build, is_other_build, keep_aside
+from edgekit.gui.convert_tabs import add_tabs
 from edgekit.gui.convert_text import (  # noqa: F401 (optimization_summary: part of this view's interface)
     PRECISIONS,
     artifact_status,
@@ -20,8 +18,6 @@ from edgekit.gui.convert_text import (  # noqa: F401 (optimization_summary: part
     target_facts,
     with_interval,
 )
-from edgekit.gui.data_panel import DataReportPanel
-from edgekit.gui.data_preview import DataPreviewPanel
 from edgekit.gui.jobs import ConvertOptions, ConvertRequest, DataRequest, InspectRequest, convert_arguments
 from edgekit.gui.runner import JobRunner
 from edgekit.gui.steps_editor import StepsEditor
@@ -37,7 +33,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -189,25 +184,7 @@ class ConvertView(QWidget):
         right_layout.addWidget(self.job)
         right_layout.addWidget(self.error)
         right_layout.addWidget(self.results, 3)
-        self.data_panel = DataReportPanel()
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.findings, "Findings")
-        self.tabs.addTab(self.data_panel, "Calibration data")
-        self.check_panel = CheckPanel(self.profiles, self.options)
-        self.tabs.insertTab(0, self.check_panel, "Check (before converting)")
-        self.tabs.setCurrentWidget(self.check_panel)
-        self.detail = ArtifactDetail()
-        self.tabs.addTab(self.detail, "Artifact detail")
-        self.results.cellClicked.connect(self._artifact_clicked)
-        self.contract_panel = ContractPanel()
-        self.tabs.addTab(self.contract_panel, "Contract")
-        self.preview_panel = DataPreviewPanel()
-        self.previewer = self.preview_panel.runner
-        self.calibration.changed.connect(lambda path: self.preview_panel.preview("Calibration", path))
-        self.validation.changed.connect(lambda path: self.preview_panel.preview("Validation", path))
-        self.tabs.addTab(self.preview_panel, "Data preview")
-        self.preview_panel.shown.connect(lambda: self.tabs.setCurrentWidget(self.preview_panel))
-        self.previewer.failed.connect(self.error.show_error)
+        self.tabs = add_tabs(self)
         right_layout.addWidget(QLabel("<b>Findings</b> — compatibility with the target, validation and route errors; "
                                       "the calibration-data report; the data preview", wordWrap=True))
         right_layout.addWidget(self.tabs, 2)
