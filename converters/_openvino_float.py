@@ -7,9 +7,10 @@ decomposed normalization. Each ``Power`` op and the non-weighted ops after it, u
 the model's outputs or a square root (included), get no quantizer; the weighted op after the chain still
 reads int8 activations. A ``Power`` whose exponent is not a constant above 1 starts no chain.
 
-Recurrent layers (``LSTMSequence``, ``GRUSequence``, ``RNNSequence``): NNCF 3.4's int8 of silero-vad's LSTM
-gave a state cosine of 0.08 on a model read back from IR (0.998 with the LSTM in float, everything else
-equal), and a state carried step to step compounds any error; they keep float weights and inputs.
+Recurrent layers (``LSTMSequence``, ``GRUSequence``, ``RNNSequence``) whose initial state is a model input
+(a state the caller carries from step to step, where any error compounds): NNCF 3.4's int8 of silero-vad's
+LSTM gave a state cosine of 0.08 on a model read back from IR (0.998 with the LSTM in float, everything else
+equal); they keep float weights and inputs. A recurrent layer starting from a constant state is quantized.
 """
 from __future__ import annotations
 
@@ -25,10 +26,23 @@ _MAX_CHAIN = 16  # ops followed from one square: a magnitude or a variance is a 
 
 def default_float(ov_model: Any) -> list[tuple[str, list[str]]]:
     """(reason, op names) for each kind of op kept in float by default; kinds the model lacks are left out."""
-    recurrent = [op.get_friendly_name() for op in ov_model.get_ordered_ops() if op.get_type_name() in _RECURRENT]
+    recurrent = [op.get_friendly_name() for op in ov_model.get_ordered_ops()
+                 if op.get_type_name() in _RECURRENT and _state_from_input(op)]
     found = [("squared values (int8 cannot hold their range)", squared_value_chains(ov_model)),
-             ("recurrent layers (NNCF int8 of their weights and state breaks them)", recurrent)]
+             ("recurrent layers with a carried state input (NNCF int8 of their weights and state breaks them)",
+              recurrent)]
     return [(reason, names) for reason, names in found if names]
+
+
+def _state_from_input(recurrent: Any) -> bool:
+    """True when the layer's initial hidden state (input 1) is computed from a model input."""
+    queue, seen = [recurrent.input_value(1).get_node()], 0
+    while queue and seen < 64:
+        op, seen = queue.pop(), seen + 1
+        if op.get_type_name() == "Parameter":
+            return True
+        queue.extend(value.get_node() for value in op.input_values())
+    return False
 
 
 def squared_value_chains(ov_model: Any) -> list[str]:

@@ -37,4 +37,4 @@ def test_silero_vad_openvino_int8_passes_with_its_recurrent_layer_and_magnitude_
     assert 0.5 < validation.int8_weight_fraction < 0.65  # 0.57: the LSTM's weights stay float
     notes = " ".join(artifact.notes)
     assert "squared values" in notes and "/model/stft/Sqrt" in notes
-    assert "recurrent layers" in notes and "LSTMSequence" in notes
+    assert "recurrent layers with a carried state input" in notes and "LSTMSequence" in notes
