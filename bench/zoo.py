@@ -208,7 +208,7 @@ def run_edgekit(model: ZooModel, path: Path, source: Source, calibration: list[F
     from edgekit.routes import ROUTES
     from edgekit.weights import quantized_weight_fraction
 
-    framework = {"onnx": "onnx", "keras2-h5": "keras2", "keras3": "keras3", "torch-pnet": "torch"}[model.kind]
+    framework = {"onnx": "onnx", "keras2-h5": "keras2", "keras3": "keras3", "torch-pnet": "torch", "torch-ge2e": "torch"}[model.kind]
     formats = [f for f in selected if (framework, f) in ROUTES]
     verdicts: dict[tuple[str, str], dict[str, Any]] = {
         (f, p): {"verdict": "no route", "message": f"edgekit has no {framework} -> {f} route"}
@@ -220,7 +220,7 @@ def run_edgekit(model: ZooModel, path: Path, source: Source, calibration: list[F
     as_data = (lambda feeds: np.concatenate([f[source.input_names[0]] for f in feeds])) if single else (lambda feeds: feeds)
     kwargs: dict[str, Any] = {}
     target: Any = path
-    if model.kind == "torch-pnet":
+    if model.kind.startswith("torch-"):
         import torch
 
         target, kwargs["example_inputs"] = source.framework_model, (torch.from_numpy(calibration[0]["x"]),)
@@ -423,7 +423,7 @@ def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration
         yield attempt(("openvino", "fp32"), lambda: export("openvino", ov32))
         yield attempt(("openvino", "int8"), lambda: _nncf_int8(ov.convert_model(net), work / "model_int8.xml", calibration))
         return
-    if model.kind == "torch-pnet":
+    if model.kind.startswith("torch-"):
         import torch
 
         net, example = source.framework_model, (torch.from_numpy(calibration[0]["x"]),)

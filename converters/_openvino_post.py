@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgekit.converters._openvino_float import default_float
 from edgekit.errors import ConversionError, first_line
 from edgekit.routes import RouteOutput
 from edgekit.sample_progress import SampleProgress
@@ -66,6 +67,9 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
     wanted = scheme.bias_correction == "full" or (scheme.bias_correction == "auto" and small)
     full_bias_correction = wanted and not has_if
     ignored = ignored_names(ov_model, request.float_layers)
+    defaults = [(why, [n for n in names if n not in ignored]) for why, names in default_float(ov_model)]
+    defaults = [(why, names) for why, names in defaults if names]
+    automatic = [name for _, names in defaults for name in names]
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # NNCF draws progress bars
             quantized = nncf.quantize(
@@ -76,7 +80,7 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
                 model_type=nncf.ModelType.TRANSFORMER if scheme.smooth_quant else None,
                 fast_bias_correction=not full_bias_correction,
                 advanced_parameters=_advanced_parameters(scheme),
-                ignored_scope=nncf.IgnoredScope(names=ignored, validate=True) if ignored else None,
+                ignored_scope=nncf.IgnoredScope(names=ignored + automatic, validate=True) if ignored or automatic else None,
             )
     except ConversionError:
         raise
@@ -97,6 +101,7 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
         note += "; SmoothQuant (transformer model type)"
     _check_float(quantized, ignored)
     kept = [f"kept in float: {', '.join(request.float_layers)}"] if request.float_layers else []
+    kept += [f"kept in float by default, {why}: {', '.join(names)}" for why, names in defaults]
     return quantized, [note, *kept]
 
 

@@ -251,9 +251,19 @@ def _quantized(module: Any, kwargs: dict[str, Any], path: Path, request: RouteRe
     if dynamic:
         return f"TFLite dynamic-range: int8 {granularity} weights, float activations and input/output"
     note = f"TFLite int8 (litert-torch PT2E, {granularity} weights, histogram-observer activation ranges)"
+    recurrent = sorted({str(n.target).split(".")[1] for n in graph.graph.nodes
+                        if n.op == "call_function" and str(n.target).startswith("aten.") and _is_recurrent(n)})
+    if recurrent:
+        note += (f"; recurrent ops ({', '.join(recurrent)}) stay float: litert-torch's PT2E quantizer has no int8 annotation for "
+                 "recurrent ops, so their gate weights become float FULLY_CONNECTED ops")
     if request.scheme.io_dtype == "float32":
         note += "; input/output are int8 even though float32 was asked: litert-torch folds them into the model"
     return note
+
+
+def _is_recurrent(node: Any) -> bool:
+    """An ``aten.lstm`` / ``aten.gru`` / ``aten.rnn_tanh`` / ``aten.rnn_relu`` call."""
+    return str(node.target).split(".")[1] in {"lstm", "gru", "rnn_tanh", "rnn_relu"}
 
 
 def _leave_integer_ops_unquantized(graph: Any) -> None:

@@ -221,6 +221,21 @@ def accuracy_checks(reference_correct: np.ndarray, artifact_correct: np.ndarray,
     return accuracy, mean_check("accuracy_drop", float(drop.mean()) if len(drop) else 0.0, (low, high), None, False, len(drop))
 
 
+def float_weights_reason(path: Path, fmt: str) -> str:
+    """``"; float weights stay in LSTM (98304), ..."`` from the artifact itself, or "" when the format cannot tell."""
+    from edgekit.formats import get_format
+
+    spec = get_format(fmt)
+    if spec.float_weights is None:
+        return ""
+    counts = spec.member("float_weights")(Path(path))
+    total = sum(counts.values())
+    if not total:
+        return ""
+    parts = [f"{name} ({n} weights, {n / total:.0%})" for name, n in counts.most_common(4)]
+    return "; float weights stay in " + ", ".join(parts)
+
+
 def check_quantized(result: ValidationResult, path: Path, fmt: str, tolerances: Tolerances) -> ValidationResult:
     """Count the artifact's weights stored as int8; fail an 'int8' artifact that is not really quantized."""
     from edgekit.weights import quantized_weight_fraction
@@ -232,5 +247,6 @@ def check_quantized(result: ValidationResult, path: Path, fmt: str, tolerances: 
         update["thresholds"] = {**result.thresholds, "min_int8_weight_fraction": minimum}
         if fraction < minimum:
             problem = f"only {fraction:.0%} of the weights are stored as int8 (< {minimum:.0%}): not really quantized"
+            problem += float_weights_reason(path, fmt)
             update.update(status="failed", message="; ".join(filter(None, [result.message, problem])))
     return result.model_copy(update=update)

@@ -94,6 +94,7 @@ class ArtifactFormat:
       - ``list_ops``: ``(path) -> list[OpInfo]`` ops in execution order, read without running the model
       - ``read_inputs``: ``(path) -> tuple[TensorSpec, ...]`` the declared inputs, read without a runtime
       - ``weight_counts``: ``(path) -> Counter`` weight parameters per stored dtype name
+      - ``float_weights``: ``(path) -> Counter`` float weight parameters per op type (where int8 did not reach)
       - ``stored_precision``: ``(path) -> str`` fp32 / fp16 / int8 as stored in the file
       - ``trace``: ``(path, feeds) -> ModelTrace`` intermediate tensors for ``edgekit debug`` (None: not available)
       - ``write_contract``: ``(path, text) -> list[Path]`` the deployment contract stored in the format's own
@@ -109,6 +110,7 @@ class ArtifactFormat:
     list_ops: str | None = None
     read_inputs: str | None = None
     weight_counts: str | None = None
+    float_weights: str | None = None
     stored_precision: str | None = None
     trace: str | None = None
     write_contract: str | None = None

@@ -130,3 +130,40 @@ def test_cli_convert_onnx_for_android_gpu_builds_tflite(tmp_path: Path) -> None:
     assert artifact["format"] == "tflite" and artifact["precision"] == "fp16"
     assert artifact["validation"]["status"] == "passed" and artifact["validation"]["cosine"] > 0.999
     assert Path(artifact["path"]).read_bytes()[4:8] == b"TFL3"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["reflect", "edge"])
+def test_reflect_pad_of_a_middle_axis_of_a_rank3_tensor_through_litert(tmp_path: Path, mode: str) -> None:
+    """basic-pitch's pattern: Pad (reflect) of axis 1 of a (1, T, 1) tensor, then a Conv. Torch reads 4 pads on a
+    rank-3 tensor as an unbatched 2-D pad, which litert-torch lowered to a 4-axis tfl.transpose of a rank-3 tensor
+    ("perm tensor elements size is not equal to input tensor rank"); the handler pads a batched view instead."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from onnx_graphs import rand, run_ort
+
+    weight = numpy_helper.from_array(rand(4, 1, 1, 9, seed=3), "w")
+    nodes = [
+        helper.make_node("Pad", ["x", "pads"], ["padded"], mode=mode),
+        helper.make_node("Reshape", ["padded", "shape"], ["image"]),
+        helper.make_node("Conv", ["image", "w"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "reflect_pad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 40, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 1, 44])],
+        [weight, numpy_helper.from_array(np.array([0, 6, 0, 0, 6, 0], np.int64), "pads"),
+         numpy_helper.from_array(np.array([1, 1, 1, 52], np.int64), "shape")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    feeds = [{"x": rand(1, 40, 1, seed=s)} for s in range(4)]
+    build = edgekit.convert(model, formats="tflite", precision="fp32", validation_data=feeds, output_dir=tmp_path,
+                            isolate=False)
+    assert not build.failures, build.failures
+    (artifact,) = build.artifacts
+    assert artifact.validation.status == "passed"
+    assert artifact.validation.cosine > 0.99999 and artifact.validation.max_abs_error < 1e-4
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=artifact.path)
+    runner = interpreter.get_signature_runner()
+    (tflite,) = runner(x=feeds[0]["x"]).values()
+    np.testing.assert_allclose(tflite.reshape(-1), run_ort(model, feeds[0])[0].reshape(-1), atol=1e-5)

@@ -43,6 +43,7 @@ FORMAT = ArtifactFormat(
     list_ops=_P + "schema:list_ops",
     read_inputs=_P + "schema:read_inputs",
     weight_counts=_P + "weights:weight_counts",
+    float_weights=_P + "weights:float_weights",
     stored_precision=_P + "schema:stored_precision",
     trace=_P + "trace:trace",
     write_contract=_P + "contract:write_contract", read_contract=_P + "contract:read_contract",

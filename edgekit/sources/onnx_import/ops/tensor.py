@@ -173,9 +173,15 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate",
 
 
 def _pad(x: Any, pads: list[int], mode: str, value: float) -> Any:
+    """``F.pad``; reflect/replicate/circular pads a batched view ``(1, rest, *padded axes)``: torch reads a tensor
+    with one axis more than the padded ones as unbatched, which litert-torch lowers to a transpose of the wrong rank."""
     if mode == "constant":
         return F.pad(x, pads, mode="constant", value=value)
-    return F.pad(x, pads, mode=mode)
+    padded = len(pads) // 2
+    lead, tail = tuple(x.shape[:x.dim() - padded]), tuple(x.shape[x.dim() - padded:])
+    batched = x.reshape(1, math.prod(lead), *tail)
+    out = F.pad(batched, pads, mode=mode)
+    return out.reshape(*lead, *out.shape[2:])
 
 
 @op("Pad", since=2, attrs=("mode", "pads", "value"),
