@@ -53,6 +53,27 @@ def test_raw_pngs_with_the_contract_applied_measure_the_build_accuracy(digits_co
     assert measured[("onnx", "fp32")].accuracy == pytest.approx(437 / 450)
 
 
+def test_raw_pngs_profiled_through_an_agent_measure_the_build_accuracy(digits_contract_build, tmp_path):
+    """The agent runs the artifact; the contract's preprocessing of the raw PNGs is the same code as locally."""
+    from agent_harness import TOKEN, start_agent
+
+    build = digits_contract_build["build"]
+    agent = start_agent(tmp_path / "agent")
+    try:
+        artifact = build.artifact("tflite", "int8")
+        report = edgekit.profile(artifact.path, device=agent.url, token=TOKEN, dataset=digits_contract_build["png"],
+                                 **QUICK)
+        with pytest.raises(ContractError, match=r"inputs\.image\.range = \[0\.0, 1\.0\]"):
+            edgekit.profile(artifact.path, device=agent.url, token=TOKEN, dataset=digits_contract_build["raw255"],
+                            **QUICK)
+    finally:
+        agent.stop()
+    (result,) = report.results
+    assert result.status == "complete", result.error
+    assert result.accuracy.samples == 450
+    assert result.accuracy.accuracy == pytest.approx(artifact.validation.accuracy, abs=1e-12)
+
+
 def test_a_contract_edited_in_the_manifest_refuses_profiling(digits_contract_build, tmp_path):
     import shutil
 
