@@ -70,18 +70,10 @@ class Host:
                 "outputs": [s.model_dump(mode="json") for s in runner.outputs]}
 
     def measure(self, header: dict[str, Any], payload: bytes) -> dict[str, Any]:
-        from edgekit.profiling.protocol import Settings
+        from edgekit.profiling.protocol import Settings, pin_cores
 
         settings = Settings.model_validate(header["settings"])
-        affinity = None
-        if hasattr(os, "sched_setaffinity"):
-            if settings.affinity:
-                try:
-                    os.sched_setaffinity(0, settings.affinity)
-                except (OSError, ValueError) as exc:
-                    raise ProfilingError(f"cannot pin the measuring process to cores {list(settings.affinity)}: {exc}",
-                                         f"the device has cores 0-{(os.cpu_count() or 1) - 1}") from None
-            affinity = sorted(os.sched_getaffinity(0))
+        affinity = pin_cores(settings.affinity, "the device")
         prepared = self.runner.prepare(self.feed(header, payload))
 
         def progress(fraction: float, message: str) -> None:

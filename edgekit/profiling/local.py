@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from edgekit.errors import Cancelled, EdgekitError, ProfilingError
-from edgekit.profiling.protocol import LatencyStats, Settings, Timing, summarize
+from edgekit.errors import Cancelled, EdgekitError, ProfilingError  # noqa: F401 (ProfilingError: re-exported)
+from edgekit.profiling.protocol import LatencyStats, Settings, Timing, pin_cores, summarize
 from edgekit.profiling.report import AccuracyResult, ArtifactProfile, OpTiming
 
 Event = dict[str, Any]
@@ -178,13 +178,7 @@ def _child(job: Job, emit: Callable[[Event], None]) -> None:
     from edgekit.profiling.memory import rss
 
     settings = job.settings
-    if settings.affinity:
-        try:
-            os.sched_setaffinity(0, settings.affinity)
-        except (OSError, ValueError) as exc:
-            raise ProfilingError(f"cannot pin the measuring process to cores {list(settings.affinity)}: {exc}",
-                                 f"this machine has cores 0-{(os.cpu_count() or 1) - 1}") from None
-    affinity = tuple(sorted(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else None
+    affinity = pin_cores(settings.affinity, "this machine")
     for requirement in get_format(job.format).default_runner().requires:  # the runtime is part of the baseline
         try:
             importlib.import_module(requirement.module)

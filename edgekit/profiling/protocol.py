@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 
@@ -133,3 +134,19 @@ def measure(call: Callable[[], object], settings: Settings, deadline: float,
                 progress(min(done, 1.0), f"{count} timed runs")
     return Timing(first_inference_ms=first_ms, warmup_runs=settings.warmup_runs, latencies_ms=tuple(latencies),
                   measured_seconds=(clock() - began) / 1e9, stopped_by=stopped_by)
+
+
+def pin_cores(cores: tuple[int, ...] | None, machine: str) -> tuple[int, ...] | None:
+    """Pin this process to ``cores`` (when given) and return the cores it runs on (None where the OS cannot
+    say); a refusal names the cores ``machine`` ("this machine", "the device") has."""
+    from edgekit.errors import ProfilingError
+
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    if cores:
+        try:
+            os.sched_setaffinity(0, cores)
+        except (OSError, ValueError) as exc:
+            raise ProfilingError(f"cannot pin the measuring process to cores {list(cores)}: {exc}",
+                                 f"{machine} has cores 0-{(os.cpu_count() or 1) - 1}") from None
+    return tuple(sorted(os.sched_getaffinity(0)))
