@@ -10,6 +10,7 @@ from edgekit.gui.graph_view import GraphView
 from edgekit.gui.jobs import ConvertOptions, ProfileSettings
 from edgekit.gui.profile_view import ProfileView
 from edgekit.gui.project import PROJECT_SUFFIX, Project, kind_of_path, read_build
+from edgekit.gui.tune_view import TuneView
 from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 ORGANIZATION, APPLICATION = "edgekit", "edgekit-gui"
-VIEWS = ("Convert", "Devices", "Profile", "Graph")
+VIEWS = ("Convert", "Devices", "Profile", "Graph", "Tune")
 STYLE = """
 QListWidget#nav{background:#23272e;color:#d7dae0;border:none;font-size:11pt;padding-top:8px}
 QListWidget#nav::item{padding:10px 14px;border-left:3px solid transparent}
@@ -55,15 +56,17 @@ class MainWindow(QMainWindow):
         self.devices_view = DevicesView()
         self.profile_view = ProfileView()
         self.graph_view = GraphView()
+        self.tune_view = TuneView(edgekit.list_profiles())
         self.stack = QStackedWidget()
-        for view in (self.convert_view, self.devices_view, self.profile_view, self.graph_view):
+        for view in (self.convert_view, self.devices_view, self.profile_view, self.graph_view, self.tune_view):
             self.stack.addWidget(view)
             view.status_message.connect(self.show_status)
 
         self.nav = QListWidget(objectName="nav", fixedWidth=170)
         self.nav.setIconSize(QSize(20, 20))
         icons = (QStyle.StandardPixmap.SP_FileDialogDetailedView, QStyle.StandardPixmap.SP_ComputerIcon,
-                 QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_FileDialogListView)
+                 QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_FileDialogListView,
+                 QStyle.StandardPixmap.SP_BrowserReload)
         for name, icon in zip(VIEWS, icons):
             self.nav.addItem(QListWidgetItem(self.style().standardIcon(icon), name))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -230,5 +233,6 @@ class MainWindow(QMainWindow):
                        self.devices_view.prober, self.devices_view.agent_checker, self.graph_view.runner,
                        self.convert_view.check_panel.runner):
             runner.shutdown()
+        self.tune_view.runner.shutdown()
         super().closeEvent(event)
 

@@ -12,7 +12,7 @@ import signal
 import sys
 from typing import Any
 
-from edgekit.gui.jobs import Cancelled, DeviceError, Error, Progress, Report, Result, decode
+from edgekit.gui.jobs import Cancelled, DeviceError, Error, Progress, Report, Result, Trial, decode
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 STDERR_TAIL_BYTES = 8192
@@ -25,6 +25,7 @@ class JobRunner(QObject):
     progress = Signal(str, float, str)  # stage, fraction (-1: unknown), message
     report = Signal(str, dict)  # device, ProfileReport as JSON data
     device_error = Signal(str, str, str)  # device, message, hint
+    trial = Signal(int, dict)  # a tune trial ended: its number, the study so far (TuneResult as JSON data)
     succeeded = Signal(object)  # the result's data
     failed = Signal(str, str)  # message, hint
     cancelled = Signal(str)
@@ -113,6 +114,8 @@ class JobRunner(QObject):
             self.report.emit(message.device, message.data)
         elif isinstance(message, DeviceError):
             self.device_error.emit(message.device, message.message, message.hint)
+        elif isinstance(message, Trial):
+            self.trial.emit(message.number, message.result)
         elif isinstance(message, (Result, Error, Cancelled)):
             self._outcome = message
 
