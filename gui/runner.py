@@ -31,15 +31,18 @@ class JobRunner(QObject):
     cancelled = Signal(str)
     running_changed = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, leader_only: bool = False, grace_ms: int = KILL_GRACE_MS) -> None:
+        """``leader_only``: a cancel's SIGTERM goes to the job process alone (it lets the work in flight end, a tune
+        trial say), the SIGKILL after ``grace_ms`` to its whole group."""
         super().__init__(parent)
+        self.leader_only = leader_only
         self.process: QProcess | None = None
         self._buffer = b""
         self._stderr = b""
         self._outcome: Any = None
         self._cancelling = False
         self._closed = False
-        self._kill_timer = QTimer(self, singleShot=True, interval=KILL_GRACE_MS)
+        self._kill_timer = QTimer(self, singleShot=True, interval=grace_ms)
         self._kill_timer.timeout.connect(lambda: self._signal_group(signal.SIGKILL))
 
     @property
@@ -72,7 +75,7 @@ class JobRunner(QObject):
         if self.process is None or self._cancelling:
             return
         self._cancelling = True
-        self._signal_group(signal.SIGTERM)
+        self._signal_group(signal.SIGTERM, leader_only=self.leader_only)
         self._kill_timer.start()
 
     def shutdown(self, wait_ms: int = 3000) -> None:
@@ -84,14 +87,14 @@ class JobRunner(QObject):
                 self._signal_group(signal.SIGKILL)
                 self.process.waitForFinished(1000)
 
-    def _signal_group(self, signum: int) -> None:
+    def _signal_group(self, signum: int, leader_only: bool = False) -> None:
         if self.process is None:
             return
         pid = self.process.processId()
         if not pid:
             return
         try:
-            if os.getpgid(pid) == pid:
+            if os.getpgid(pid) == pid and not leader_only:
                 os.killpg(pid, signum)
             else:  # the child has not made its own group yet
                 os.kill(pid, signum)

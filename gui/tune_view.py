@@ -18,6 +18,7 @@ import edgekit
 
 COLUMNS = ["trial", "configuration", "state", "latency ms", "95% interval", "accuracy", "size", "reason / constraints"]
 FRONT_BACKGROUND, FAILED_FOREGROUND = "#e6f4ea", "#8a8a8a"
+STOP_GRACE_MS = 20_000  # a cancel lets the trial in flight end this long; then it is killed (and redone on resume)
 
 
 class TuneView(QWidget):
@@ -31,7 +32,7 @@ class TuneView(QWidget):
         self.promoted: Any = None  # the Build a promotion published
         self.arrivals = 0  # trial messages received by the running job
         self._request: Any = None
-        self.runner = JobRunner(self)
+        self.runner = JobRunner(self, leader_only=True, grace_ms=STOP_GRACE_MS)
         self.form = TuneForm(profiles)
         self.run_button = QPushButton("Run tune")
         self.run_button.clicked.connect(self.run)
@@ -40,7 +41,7 @@ class TuneView(QWidget):
         self.promote_button.clicked.connect(self.promote_selected)
         self.error = ErrorPanel()
         self.job = JobStrip()
-        self.job.cancel_requested.connect(self.runner.cancel)
+        self.job.cancel_requested.connect(self.cancel)
         self.summary = QLabel("No study yet", wordWrap=True)
         self.plot = TunePlot()
         self.table = table(COLUMNS, stretch=len(COLUMNS) - 1)
@@ -93,6 +94,12 @@ class TuneView(QWidget):
         self.job.started(f"tuning {settings.model} for {settings.target}: {settings.trials} trials")
         self.status_message.emit("tune started")
         return True
+
+    def cancel(self) -> None:
+        """Stop asking for trials: the one in flight ends (or is killed after a grace period and redone on resume)."""
+        if self.runner.running:
+            self.job.stage.setText("stopping: the trial in flight ends, the study keeps every ended trial")
+            self.runner.cancel()
 
     def promote_selected(self) -> bool:
         number = self.selected_trial()
