@@ -50,8 +50,7 @@ def tune(
     tasks, measurements pinned to the node holding each device. A failed trial (route error, validation
     failure, device gone) is recorded with its reason. Returns every trial and the front; writes
     ``tune.json`` and ``tune-report.html`` in the tune folder; ``select`` promotes a point to ``output_dir``.
-    After each ended trial ``on_trial`` gets its record and ``on_result`` the study so far (what ``tune.json``
-    holds, front included); ``cancel`` set stops asking for trials: those in flight end, then it returns.
+    Each ended trial: ``on_trial(record)``, ``on_result(study so far)``. ``cancel`` set: in-flight trials end, it returns.
     """
     from edgekit.tune.choose import open_executor
 

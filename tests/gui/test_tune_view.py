@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from matplotlib.collections import PathCollection
-from matplotlib.colors import to_rgb
 from edgekit.gui.jobs import TuneSettings
 from edgekit.gui.tune_plot import FRONT
 from edgekit.gui.tune_view import FRONT_BACKGROUND
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgb
 from PySide6.QtGui import QColor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
