@@ -54,7 +54,8 @@ class TuneForm(QWidget):
         self.output_dir = PathPicker("Build folder", mode="dir",
                                      placeholder="a point is promoted here; the study lives in FOLDER.tune beside it")
         self.objective_boxes = {o: QCheckBox(o, checked=o in TuneSettings().objectives) for o in OBJECTIVES}
-        self.constraint_fields = {key: QLineEdit(placeholderText="none", maximumWidth=80, toolTip=f"{label} ({unit})")
+        self.constraint_fields = {key: QLineEdit(placeholderText="none", minimumWidth=52, maximumWidth=80,
+                                            toolTip=f"{label} ({unit or '0..1'}); empty: none")
                                   for key, (label, unit, _) in CONSTRAINTS.items()}
         self.trials = QSpinBox(minimum=1, maximum=500, value=TuneSettings().trials)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)

@@ -133,7 +133,7 @@ class TuneView(QWidget):
             self.status_message.emit(text)
             return
         self.show_result(edgekit.TuneResult.model_validate(data))
-        self.job.finished(f"tune finished: {self.summary.text()}")
+        self.job.finished(f"Tune finished: {self.ended_trials()} ended trials")
         self.run_button.setText("Run tune")
         self.status_message.emit("tune finished")
 
@@ -179,8 +179,8 @@ class TuneView(QWidget):
         state = f"{record.state} (front)" if on_front else record.state
         cells = [item(str(record.number), align_right=True), item(record.config.label()),
                  item(state, record.state if record.state in ("complete", "failed") else None),
-                 item(f"{m.median_ms:.3f}" if m and m.median_ms is not None else "-", align_right=True),
-                 item(f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "-", align_right=True),
+                 item(f"{m.median_ms:.4g}" if m and m.median_ms is not None else "-", align_right=True),
+                 item(f"[{interval[0]:.4g}, {interval[1]:.4g}]" if interval else "-", align_right=True),
                  item(f"{accuracy:.2%}" if accuracy is not None else "-", align_right=True),
                  item(human_size(b.size_bytes) if b else "-", align_right=True), item(reason, tooltip=reason)]
         for column, cell in enumerate(cells):
