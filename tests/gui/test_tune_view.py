@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from edgekit.gui.jobs import TuneSettings
+from edgekit.gui.jobs import REQUEST, Trial, TuneRequest, TuneSettings, decode, encode
 from edgekit.gui.tune_plot import FRONT
 from edgekit.gui.tune_view import FRONT_BACKGROUND
 from matplotlib.collections import PathCollection
@@ -16,8 +16,6 @@ from PySide6.QtGui import QColor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tune_models import make_mlp  # noqa: E402
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +39,7 @@ def _front_rows(view) -> list[int]:
             if view.table.item(row, 0).background().color() == colour]
 
 
+@pytest.mark.slow
 def test_trials_arrive_live_cancel_keeps_them_resume_continues_and_a_point_is_promoted(window, qtbot, mlp, tmp_path):
     view = window.tune_view
     window.show_view("Tune")
@@ -93,6 +92,7 @@ def test_trials_arrive_live_cancel_keeps_them_resume_continues_and_a_point_is_pr
     assert view.promoted.artifacts[0].sha256 == best.build.sha256
 
 
+@pytest.mark.slow
 def test_resuming_with_other_settings_shows_the_study_s_refusal(window, qtbot, mlp, tmp_path):
     view = window.tune_view
     window.show_view("Tune")
@@ -119,3 +119,13 @@ def test_a_constraint_that_is_not_a_number_is_refused_before_starting(window):
     view.form.constraint_fields["max_latency_ms"].setText("fast")
     assert not view.run() and not view.runner.running and view.error.isVisible()
     assert view.error.message.text() == "a constraint is not valid: max latency: 'fast' is not a number"
+
+
+def test_the_tune_request_and_each_trial_message_cross_the_protocol():
+    settings = TuneSettings(model="m.onnx", output_dir="out", constraints={"min_accuracy": 0.9}, trials=3)
+    request = REQUEST.validate_json(TuneRequest(settings=settings).model_dump_json())
+    assert isinstance(request, TuneRequest) and request.settings == settings
+    message = decode(encode(Trial(number=4, result={"trials": []})))
+    assert isinstance(message, Trial) and message.number == 4 and message.result == {"trials": []}
+    with pytest.raises(ValueError):
+        TuneSettings(trials=0)
