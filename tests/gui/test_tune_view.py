@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from edgekit.gui.jobs import REQUEST, Trial, TuneRequest, TuneSettings, decode, encode
 from edgekit.gui.tune_plot import FRONT
-from edgekit.gui.tune_view import FRONT_BACKGROUND
+from edgekit.gui.tune_view import FAILED_FOREGROUND, FRONT_BACKGROUND
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgb
 from PySide6.QtGui import QColor
@@ -101,7 +101,16 @@ def test_resuming_with_other_settings_shows_the_study_s_refusal(window, qtbot, m
     assert view.run()
     qtbot.waitUntil(lambda: not view.runner.running, timeout=300_000)
     assert not view.error.isVisible(), view.error.message.text()
-    assert len(_ended(view)) == 1
+    assert len(_ended(view)) == 1 and view.plot.drawn == 1
+    # a failed trial: greyed in the table with its reason, not on the scatter
+    failed = view.result.trials[0].model_copy(update={"number": 9, "state": "failed", "measurement": None, "values": {},
+                                                      "reason": "measurement failed on local:cpu: the process died"})
+    view.show_result(view.result.model_copy(update={"trials": (*view.result.trials, failed)}))
+    row = view.table.rowCount() - 1
+    assert [view.table.item(row, c).text() for c in (0, 2, 3, 7)] == [
+        "9", "failed", "-", "measurement failed on local:cpu: the process died"]
+    assert view.table.item(row, 1).foreground().color() == QColor(FAILED_FOREGROUND)
+    assert view.plot.drawn == 1 and "1 failed" in view.summary.text()
     view.form.seed.setValue(4)  # the same folder, another seed: another study
     assert view.run()
     qtbot.waitUntil(lambda: not view.runner.running, timeout=120_000)
