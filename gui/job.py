@@ -29,8 +29,10 @@ from edgekit.gui.jobs import (
     PreviewRequest,
     ProfileRequest,
     Progress,
+    PromoteRequest,
     Report,
     Result,
+    TuneRequest,
     convert_arguments,
     encode,
 )
@@ -87,6 +89,10 @@ def run(request: Any, send: Callable[[Any], None], cancel: threading.Event) -> N
         from edgekit.gui.job_graph import run_check, run_graph
 
         (run_check if isinstance(request, CheckRequest) else run_graph)(request, send, cancel)
+    elif isinstance(request, (TuneRequest, PromoteRequest)):
+        from edgekit.gui.job_tune import run_promote, run_tune
+
+        (run_tune if isinstance(request, TuneRequest) else run_promote)(request, send, cancel)
 
 
 def _profile(request: ProfileRequest, send: Callable[[Any], None], cancel: threading.Event) -> None:
@@ -155,7 +161,7 @@ def main() -> int:
 
     def on_term(signum: int, frame: Any) -> None:
         cancel.set()
-        if not isinstance(request, (ConvertRequest, ProfileRequest, CheckRequest)):  # these stop through cancel=
+        if not isinstance(request, (ConvertRequest, ProfileRequest, CheckRequest, TuneRequest)):  # these stop through cancel=
             raise _Stop
 
     signal.signal(signal.SIGTERM, on_term)

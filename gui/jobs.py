@@ -2,7 +2,8 @@
 
 The window writes one request (a pydantic model, as JSON) to the stdin of ``python -m edgekit.gui.job``;
 the job process answers with JSON lines on stdout, each a :data:`Message`: ``progress`` events, a
-``report`` per device of a profiling run, ``device_error`` for a device that could not be used, then one
+``report`` per device of a profiling run, ``device_error`` for a device that could not be used, ``trial``
+for each ended trial of a tune run, then one
 ``result``, ``error`` (message and hint of the library's error) or ``cancelled``.
 """
 from __future__ import annotations
@@ -121,8 +122,40 @@ class GraphRequest(_Model):
     calibration: str = ""
 
 
+class TuneSettings(_Model):
+    """What the Tune view collects (``edgekit.tune``'s arguments); the same settings resume the same study."""
+
+    model: str = ""
+    target: str = "cpu-x86"
+    objectives: list[str] = Field(default_factory=lambda: ["latency", "accuracy", "size"])
+    constraints: dict[str, float] = Field(default_factory=dict)
+    trials: int = Field(20, ge=1)
+    seed: int = 0
+    formats: list[str] = Field(default_factory=list)  # empty: the target's
+    calibration_data: str = ""
+    validation_data: str = ""
+    output_dir: str = ""
+    runs: int = Field(50, ge=1)
+    min_seconds: float = Field(1.0, ge=0)
+
+
+class TuneRequest(_Model):
+    """``edgekit.tune``: each ended trial streamed as a ``trial`` message with the study so far."""
+
+    job: Literal["tune"] = "tune"
+    settings: TuneSettings
+
+
+class PromoteRequest(_Model):
+    """``edgekit.select_trial``: trial ``trial``'s build published as ``output_dir``."""
+
+    job: Literal["promote"] = "promote"
+    trial: int
+    output_dir: str
+
+
 Request = Annotated[InspectRequest | ConvertRequest | ProfileRequest | DevicesRequest | AgentRequest | DataRequest
-                    | PreviewRequest | CheckRequest | GraphRequest, Field(discriminator="job")]
+                    | PreviewRequest | CheckRequest | GraphRequest | TuneRequest | PromoteRequest, Field(discriminator="job")]
 REQUEST = TypeAdapter(Request)
 
 
@@ -146,6 +179,14 @@ class DeviceError(_Model):
     hint: str = ""
 
 
+class Trial(_Model):
+    """A tune trial ended: its number and the study so far (``TuneResult`` as JSON data)."""
+
+    type: Literal["trial"] = "trial"
+    number: int
+    result: dict[str, Any]
+
+
 class Result(_Model):
     type: Literal["result"] = "result"
     data: Any
@@ -162,7 +203,7 @@ class Cancelled(_Model):
     message: str = "cancelled"
 
 
-Message = Annotated[Progress | Report | DeviceError | Result | Error | Cancelled, Field(discriminator="type")]
+Message = Annotated[Progress | Report | DeviceError | Trial | Result | Error | Cancelled, Field(discriminator="type")]
 MESSAGE = TypeAdapter(Message)
 
 

@@ -12,6 +12,7 @@ from edgekit.gui.history_view import HistoryView
 from edgekit.gui.jobs import ConvertOptions, ProfileSettings
 from edgekit.gui.profile_view import ProfileView
 from edgekit.gui.project import MANIFEST, PROJECT_SUFFIX, Project, kind_of_path, read_build
+from edgekit.gui.tune_view import TuneView
 from PySide6.QtCore import QByteArray, QSettings, QSize
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -28,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 ORGANIZATION, APPLICATION = "edgekit", "edgekit-gui"
-VIEWS = ("Convert", "Devices", "Profile", "Graph", "History")
+VIEWS = ("Convert", "Devices", "Profile", "Graph", "Tune", "History")
 STYLE = """
 QListWidget#nav{background:#23272e;color:#d7dae0;border:none;font-size:11pt;padding-top:8px}
 QListWidget#nav::item{padding:10px 14px;border-left:3px solid transparent}
@@ -58,8 +59,10 @@ class MainWindow(QMainWindow):
         self.profile_view = ProfileView()
         self.graph_view = GraphView()
         self.history_view = HistoryView(History(Path(self.settings.fileName()).parent / "edgekit-gui-history"))
+        self.tune_view = TuneView(edgekit.list_profiles())
         self.stack = QStackedWidget()
-        for view in (self.convert_view, self.devices_view, self.profile_view, self.graph_view, self.history_view):
+        for view in (self.convert_view, self.devices_view, self.profile_view, self.graph_view, self.tune_view,
+                     self.history_view):
             self.stack.addWidget(view)
             view.status_message.connect(self.show_status)
 
@@ -67,7 +70,7 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         icons = (QStyle.StandardPixmap.SP_FileDialogDetailedView, QStyle.StandardPixmap.SP_ComputerIcon,
                  QStyle.StandardPixmap.SP_MediaPlay, QStyle.StandardPixmap.SP_FileDialogListView,
-                 QStyle.StandardPixmap.SP_FileDialogContentsView)
+                 QStyle.StandardPixmap.SP_BrowserReload, QStyle.StandardPixmap.SP_FileDialogContentsView)
         for name, icon in zip(VIEWS, icons):
             self.nav.addItem(QListWidgetItem(self.style().standardIcon(icon), name))
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
@@ -259,5 +262,6 @@ class MainWindow(QMainWindow):
                        self.devices_view.prober, self.devices_view.agent_checker, self.graph_view.runner,
                        self.convert_view.check_panel.runner, self.convert_view.previewer):
             runner.shutdown()
+        self.tune_view.runner.shutdown()
         super().closeEvent(event)
 

@@ -16,7 +16,7 @@ import signal
 import sys
 from typing import Any
 
-from edgekit.gui.jobs import Cancelled, DeviceError, Error, Progress, Report, Result, decode
+from edgekit.gui.jobs import Cancelled, DeviceError, Error, Progress, Report, Result, Trial, decode
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 STDERR_TAIL_BYTES = 8192
@@ -29,10 +29,10 @@ class _Job(QObject):
     message = Signal(object, object)  # job, decoded protocol message
     ended = Signal(object, int, object)  # job, exit code, exit status
 
-    def __init__(self, parent: QObject) -> None:
+    def __init__(self, parent: QObject, grace_ms: int = KILL_GRACE_MS) -> None:
         super().__init__(parent)
         self.process = QProcess(self)
-        self.kill_timer = QTimer(self, singleShot=True, interval=KILL_GRACE_MS)
+        self.kill_timer = QTimer(self, singleShot=True, interval=grace_ms)
         self.kill_timer.timeout.connect(self._kill)
         self.buffer = b""
         self.stderr = b""
@@ -47,14 +47,14 @@ class _Job(QObject):
     def _kill(self) -> None:
         self.signal_group(signal.SIGKILL)
 
-    def signal_group(self, signum: int) -> None:
+    def signal_group(self, signum: int, leader_only: bool = False) -> None:
         if self.done:
             return
         pid = self.process.processId()
         if not pid:
             return
         try:
-            if os.getpgid(pid) == pid:
+            if os.getpgid(pid) == pid and not leader_only:
                 os.killpg(pid, signum)
             else:  # the child has not made its own group yet
                 os.kill(pid, signum)
@@ -98,13 +98,18 @@ class JobRunner(QObject):
     progress = Signal(str, float, str)  # stage, fraction (-1: unknown), message
     report = Signal(str, dict)  # device, ProfileReport as JSON data
     device_error = Signal(str, str, str)  # device, message, hint
+    trial = Signal(int, dict)  # a tune trial ended: its number, the study so far (TuneResult as JSON data)
     succeeded = Signal(object)  # the result's data
     failed = Signal(str, str)  # message, hint
     cancelled = Signal(str)
     running_changed = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, *, leader_only: bool = False, grace_ms: int = KILL_GRACE_MS) -> None:
+        """``leader_only``: a cancel's SIGTERM goes to the job process alone (it lets the work in flight end, a tune
+        trial say), the SIGKILL after ``grace_ms`` to its whole group."""
         super().__init__(parent)
+        self.leader_only = leader_only
+        self.grace_ms = grace_ms
         self._job: _Job | None = None
         self._closed = False
 
@@ -121,7 +126,7 @@ class JobRunner(QObject):
         """Start the job for ``request`` (a pydantic request model); False if one is already running."""
         if self._job is not None or self._closed:
             return False
-        job = _Job(self)
+        job = _Job(self, self.grace_ms)
         process = job.process
         environment = QProcessEnvironment.systemEnvironment()
         environment.insert("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -142,7 +147,7 @@ class JobRunner(QObject):
         if job is None or job.cancelling:
             return
         job.cancelling = True
-        job.signal_group(signal.SIGTERM)
+        job.signal_group(signal.SIGTERM, leader_only=self.leader_only)
         job.kill_timer.start()
 
     def shutdown(self, wait_ms: int = 3000) -> None:
@@ -164,6 +169,8 @@ class JobRunner(QObject):
             self.report.emit(message.device, message.data)
         elif isinstance(message, DeviceError):
             self.device_error.emit(message.device, message.message, message.hint)
+        elif isinstance(message, Trial):
+            self.trial.emit(message.number, message.result)
         elif isinstance(message, (Result, Error, Cancelled)):
             job.outcome = message
 

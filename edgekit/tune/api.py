@@ -34,7 +34,7 @@ def tune(
     min_seconds: float = 1.0, warmup: int = 10, token: str | None = None, parallel: int | None = None,
     input_shapes: Mapping[str, Sequence[int]] | None = None, tolerances: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None, on_trial: Callable[[TrialRecord], None] | None = None,
-    cancel: threading.Event | None = None,
+    on_result: Callable[[TuneResult], None] | None = None, cancel: threading.Event | None = None,
 ) -> TuneResult:
     """Search the builds of ``model`` for ``target`` for the Pareto front of ``objectives`` under ``constraints``.
 
@@ -50,6 +50,7 @@ def tune(
     tasks, measurements pinned to the node holding each device. A failed trial (route error, validation
     failure, device gone) is recorded with its reason. Returns every trial and the front; writes
     ``tune.json`` and ``tune-report.html`` in the tune folder; ``select`` promotes a point to ``output_dir``.
+    Each ended trial: ``on_trial(record)``, ``on_result(study so far)``. ``cancel`` set: in-flight trials end, it returns.
     """
     from edgekit.tune.choose import open_executor
 
@@ -95,8 +96,9 @@ def tune(
             return result
 
         def ended(record: TrialRecord) -> None:
-            snapshot()
+            result = snapshot()
             (on_trial or (lambda record: None))(record)
+            (on_result or (lambda result: None))(result)
 
         loop.on_trial = ended
         loop.run(trials)
