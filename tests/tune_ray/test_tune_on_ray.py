@@ -1,0 +1,70 @@
+"""edgekit.tune(..., executor="ray") end to end on real local Ray (loopback only): the real search, its builds as
+Ray tasks on CPU nodes, its measurements as Ray tasks pinned to the node holding the device, compared with the
+local executor for the same seed."""
+from __future__ import annotations
+
+import pytest
+
+import edgekit
+
+TINY = {"formats": ["onnx"], "threads": [1, 2], "runs": 10, "min_seconds": 0.1, "warmup": 2, "seed": 3, "trials": 4,
+        "constraints": {"min_accuracy": 0.9}}
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    from tune_models import make_mlp
+
+    return make_mlp(tmp_path_factory.mktemp("tune-ray-model"))
+
+
+@pytest.fixture(scope="module")
+def local_run(mlp, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tune-local") / "build"
+    return edgekit.tune(mlp["model"], calibration_data=mlp["calibration"], validation_data=mlp["validation"],
+                        output_dir=out, executor="local", **TINY)
+
+
+def _proposed(result) -> list[str]:
+    return [r.config.label() + f" t{r.config.threads}" for r in sorted(result.trials, key=lambda r: r.number)]
+
+
+def _check_study(result, local) -> None:
+    ended = [r for r in result.trials if r.state != "duplicate"]
+    assert len(ended) == TINY["trials"] and all(r.state == "complete" for r in ended), [r.reason for r in ended]
+    for record in ended:
+        m = record.measurement
+        assert m.device == "local:cpu" and m.runs >= 10 and m.confidence >= 0.95
+        assert 0 < m.ci_low_ms <= m.median_ms <= m.ci_high_ms < 1000
+        assert record.build.validation in ("passed", "inconclusive") and record.values["accuracy"] >= 0.9
+    assert result.front and {r.number for r in result.front} <= {r.number for r in ended}
+    assert [(r.config.format, r.config.precision) for r in result.trials[:2]] == [("onnx", "fp32"), ("onnx", "int8")]
+    same = min(len(result.trials), len(local.trials))
+    assert same >= TINY["trials"] and _proposed(result)[:same] == _proposed(local)[:same]
+    assert result.space == local.space  # the same divergence trace, so the same float-layer sets
+    # the same builds: byte-identical artifacts for the same configurations
+    by_key = {r.build.key: r.build.sha256 for r in local.trials if r.build}
+    assert all(by_key[r.build.key] == r.build.sha256 for r in ended if r.build.key in by_key)
+
+
+@pytest.mark.loopback_netns
+@pytest.mark.slow
+def test_tune_on_a_local_ray_matches_the_local_executor(mlp, local_run, tmp_path):
+    out = tmp_path / "build"
+    result = edgekit.tune(mlp["model"], calibration_data=mlp["calibration"], validation_data=mlp["validation"],
+                          output_dir=out, executor="ray", parallel=2, **TINY)
+    _check_study(result, local_run)
+
+
+@pytest.mark.loopback_netns
+@pytest.mark.slow
+def test_tune_on_a_two_node_cluster_builds_on_the_head_and_measures_on_the_device_node(ray_head, mlp, local_run, tmp_path):
+    # the head has the only CPU and no device; the other node holds local:cpu and no CPU: every build ran on
+    # the head and every measurement on the device node, or the study could not have completed
+    node = ray_head.join(["local:cpu"], num_cpus=0, log=tmp_path / "device-node.log")
+    try:
+        result = edgekit.tune(mlp["model"], calibration_data=mlp["calibration"], validation_data=mlp["validation"],
+                              output_dir=tmp_path / "build", executor="ray", address=ray_head.address, parallel=2, **TINY)
+    finally:
+        node.stop()
+    _check_study(result, local_run)
