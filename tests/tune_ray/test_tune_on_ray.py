@@ -3,6 +3,9 @@ Ray tasks on CPU nodes, its measurements as Ray tasks pinned to the node holding
 local executor for the same seed."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import edgekit
@@ -49,11 +52,18 @@ def _check_study(result, local) -> None:
 
 @pytest.mark.loopback_netns
 @pytest.mark.slow
-def test_tune_on_a_local_ray_matches_the_local_executor(mlp, local_run, tmp_path):
-    out = tmp_path / "build"
-    result = edgekit.tune(mlp["model"], calibration_data=mlp["calibration"], validation_data=mlp["validation"],
-                          output_dir=out, executor="ray", parallel=2, **TINY)
+def test_edgekit_tune_executor_ray_on_a_local_ray_matches_the_local_executor(mlp, local_run, tmp_path):
+    from edgekit.tune.report import TuneResult
+
+    argv = [sys.executable, "-m", "edgekit.cli", "tune", str(mlp["model"]), "--executor", "ray", "--parallel", "2",
+            "-c", str(mlp["calibration"]), "--validation", str(mlp["validation"]), "--out", str(tmp_path / "build"),
+            "--format", "onnx", "--threads", "1", "--threads", "2", "--runs", "10", "--min-time", "0.1", "--warmup", "2",
+            "--seed", str(TINY["seed"]), "--trials", str(TINY["trials"]), "--constraint", "min_accuracy=0.9", "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = TuneResult.model_validate_json(done.stdout)
     _check_study(result, local_run)
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.loopback_netns
@@ -68,3 +78,26 @@ def test_tune_on_a_two_node_cluster_builds_on_the_head_and_measures_on_the_devic
     finally:
         node.stop()
     _check_study(result, local_run)
+
+
+def test_a_node_that_cannot_see_the_tune_files_says_so(mlp, tmp_path):
+    from edgekit.errors import ClusterError
+    from edgekit.plan_file import DataFile
+    from edgekit.tune.runner import Sources
+    from edgekit.tune.space import TrialConfig
+    from edgekit.tune.tasks import BuildRequest, MeasureRequest, TraceRequest, build_trial, measure_trial, trace_culprits
+
+    elsewhere = tmp_path / "not-mounted-here"
+    sources = Sources(model=DataFile.of(mlp["model"]), calibration=None, validation=DataFile.of(mlp["validation"]),
+                      options={"target": "cpu-x86", "name": "mlp"}, cache_dir=str(elsewhere))
+    plan = sources.plan(TrialConfig(format="onnx", precision="fp32", threads=1))
+    outcome = build_trial(BuildRequest(plan=plan, cache_dir=str(elsewhere)))
+    assert outcome.status == "failed" and outcome.artifact is None and not elsewhere.exists()  # nothing made there
+    assert outcome.reason.startswith(f"the tune cache folder {elsewhere} is not visible on node ")
+    assert "mount the tune folder, the model and its data at the same path" in outcome.reason
+    measured = measure_trial(MeasureRequest(artifact=str(elsewhere / "model.onnx")))
+    assert measured.status == "failed" and not measured.device_gone
+    assert measured.reason.startswith(f"the artifact {elsewhere / 'model.onnx'} is not visible on node ")
+    with pytest.raises(ClusterError, match="the fp32 artifact .* is not visible on node") as caught:
+        trace_culprits(TraceRequest(artifact=str(mlp["model"]), reference=str(elsewhere / "a.onnx"), data=str(mlp["validation"])))
+    assert "shared file system" in caught.value.hint
