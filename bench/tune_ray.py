@@ -143,6 +143,17 @@ def _summary(result, seconds: float) -> dict:
                         "build_s": r.build.seconds if r.build else None} for r in result.trials]}
 
 
+def compare(a: dict, b: dict) -> dict:
+    """What two search summaries share: proposals (first difference), front configurations, the trials' build seconds
+    (a busy machine slows one run more than the other: compare these before reading the wall-time ratio)."""
+    same = min(len(a["proposed"]), len(b["proposed"]))
+    differ = next((n for n in range(same) if a["proposed"][n] != b["proposed"][n]), None)
+    builds = [round(sum(t["build_s"] or 0 for t in s["trials"] if t["state"] != "duplicate"), 2) for s in (a, b)]
+    return {"same_proposals": differ is None, "first_different_proposal": differ, "same_front": a["front"] == b["front"],
+            "front_configs_in_both": sorted(set(a["front"]) & set(b["front"])),
+            "local_build_seconds_sum": builds[0], "ray_build_seconds_sum": builds[1]}
+
+
 def search_bench(trials: int) -> dict:
     """The real search, local executor vs Ray on two one-CPU nodes, same seed."""
     sys.path.insert(0, str(HERE.parent / "tests"))
@@ -171,17 +182,14 @@ def search_bench(trials: int) -> dict:
         finally:
             head.stop()
     a, b = _summary(local, local_s), _summary(on_ray, ray_s)
-    same = min(len(a["proposed"]), len(b["proposed"]))
-    differ = next((n for n in range(same) if a["proposed"][n] != b["proposed"][n]), None)
     return {
         "what": f"edgekit.tune of a small ONNX digits classifier, {trials} trials: Ray on two one-CPU nodes "
                 "(2 trials in flight) vs the local executor (1 at a time), same seed",
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
                  "load_average": os.getloadavg()},
         "settings": {**SEARCH, "trials": trials}, "local_s": a["wall_s"], "ray_two_nodes_s": b["wall_s"],
-        "ratio_ray_over_local": round(ray_s / local_s, 3), "same_proposals": differ is None,
-        "first_different_proposal": differ, "sampler_startup_trials": 8,
-        "same_front": a["front"] == b["front"], "same_space": local.space == on_ray.space, "local": a, "ray": b,
+        "ratio_ray_over_local": round(ray_s / local_s, 3), **compare(a, b), "sampler_startup_trials": 8,
+        "same_space": local.space == on_ray.space, "local": a, "ray": b,
     }
 
 
