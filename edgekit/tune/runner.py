@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgekit.errors import ClusterError
 from edgekit.plan import BuildOptions
 from edgekit.plan_file import DataFile, PlanFile
 from edgekit.progress import ProgressCallback, ProgressEvent
@@ -188,8 +189,9 @@ class Loop:
         trial, config, outcome, device = self.measures.pop(future)
         try:
             measurement: Measurement = future.result()
-        except Exception as exc:
-            measurement = Measurement(status="failed", device=device, reason=f"measure task failed: {describe(exc)}")
+        except Exception as exc:  # a ClusterError: no node holds the device any more, or its node died with the task
+            measurement = Measurement(status="failed", device=device, reason=f"measure task failed: {describe(exc)}",
+                                      device_gone=isinstance(exc, ClusterError))
         if measurement.device_gone:
             self.lost[device] = measurement.reason or "unreachable"
         else:

@@ -1,6 +1,7 @@
 """The tasks of a tune run, as module-level functions of one picklable pydantic argument each, so that any
-``TrialExecutor`` (this process's pool, or Ray on other nodes) can run them. Paths in the requests must be
-readable where the task runs (one machine, or a file system every node shares).
+``TrialExecutor`` (this process's pool, or Ray on other nodes) can run them. Requests carry paths, not bytes:
+the model, the data and the cache folder must be readable where the task runs (one machine, or a file system
+every node mounts at the same path); a task on a node that cannot see them fails with a reason that says so.
 
 - ``build_trial(BuildRequest) -> BuildOutcome``: the build of one configuration, cached by content hash
   (``PlanFile.key``): a configuration whose outcome is in the cache is never built again.
@@ -12,13 +13,14 @@ readable where the task runs (one machine, or a file system every node shares).
 """
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import ClusterError, EdgekitError
 from edgekit.plan_file import PlanFile
 
 OUTCOME_NAME = "outcome.json"
@@ -101,6 +103,13 @@ def build_dir_of(cache_dir: str | Path, key: str) -> Path:
 def build_trial(request: BuildRequest) -> BuildOutcome:
     """Build the request's plan into the cache (or return the cached outcome); a failure is an outcome."""
     key = request.plan.key
+    plan = request.plan
+    inputs = [(request.cache_dir, "the tune cache folder"), (plan.model.path, "the model")]
+    inputs += [(data.path, what) for data, what in ((plan.calibration_data, "the calibration data"),
+                                                    (plan.validation_data, "the validation data")) if data is not None]
+    unseen = _first_unseen(inputs)
+    if unseen is not None:
+        return BuildOutcome(key=key, status="failed", reason=f"{unseen.message} ({unseen.hint})")
     folder = build_dir_of(request.cache_dir, key)
     cached = _cached(folder, key)
     if cached is not None:
@@ -157,6 +166,9 @@ def measure_trial(request: MeasureRequest) -> Measurement:
     from edgekit.profiling import profile
 
     started = time.monotonic()
+    unseen = unseen_here(request.artifact, "the artifact")
+    if unseen is not None:
+        return Measurement(status="failed", device=request.device, reason=f"{unseen.message} ({unseen.hint})")
     try:
         report = profile(request.artifact, device=request.device, device_profile=request.device_profile,
                          threads=request.threads, runs=request.runs, min_seconds=request.min_seconds,
@@ -193,8 +205,26 @@ def trace_culprits(request: TraceRequest) -> list[list[str]]:
     """The trace's ranked culprits as groups of layers to keep in float (most harmful first)."""
     from edgekit.divergence import debug
 
+    unseen = _first_unseen([(request.artifact, "the int8 artifact"), (request.reference, "the fp32 artifact"),
+                            (request.data, "the data")])
+    if unseen is not None:
+        raise unseen
     report = debug(request.artifact, request.data, reference=request.reference, samples=request.samples)
     return [list(culprit.keep_float) for culprit in report.culprits]
+
+
+def unseen_here(path: str, what: str) -> ClusterError | None:
+    """Why a task cannot use ``path`` on this node (it is not there), or None when it is there."""
+    if Path(path).exists():
+        return None
+    return ClusterError(f"{what} {path} is not visible on node {socket.gethostname()}",
+                        "tune tasks read and write files by path: every Ray node that builds (CPUs) or measures "
+                        "(--device) must mount the tune folder, the model and its data at the same path as the "
+                        "machine running edgekit tune (a shared file system, see docs/RAY.md)")
+
+
+def _first_unseen(paths: list[tuple[str, str]]) -> ClusterError | None:
+    return next((error for error in (unseen_here(path, what) for path, what in paths) if error is not None), None)
 
 
 def describe(value: Any) -> str:
