@@ -14,11 +14,13 @@ def _files(folder: Path) -> set[str]:
 
 
 def _listed(folder: Path) -> set[str]:
-    """The files a build folder's manifest lists (artifacts with their side files), and the manifest itself."""
+    """The files a build folder's manifest lists (artifacts with their side files, the contract's snippets), and
+    the manifest itself."""
     manifest = json.loads((folder / "edgekit-manifest.json").read_text())
     listed = {"edgekit-manifest.json"}
     for artifact in manifest["artifacts"]:
         listed.update(Path(f).name for f in artifact["files"])
+    listed.update(Path(name).as_posix() for name in manifest["config"]["run"].get("snippets", {}))
     return listed
 
 
