@@ -77,3 +77,16 @@ def test_cli_errors_exit_2_with_message_and_hint(tmp_path):
     assert done.returncode == 2 and "give either MODEL or --plan PLAN.json" in done.stderr
     done = run("tune", str(tmp_path / "plan.json"), "--constraint", "max_latency_ms=fast")
     assert done.returncode == 2 and "--constraint expects KEY=NUMBER" in done.stderr
+
+
+def test_a_build_stopped_by_a_signal_is_not_cached_as_failed():
+    """The words edgekit.worker uses for a converter killed by a signal mark the outcome as interrupted; a
+    converter's own crash or a validation failure stays a cached failure."""
+    from edgekit.tune.tasks import interrupted
+
+    stopped = "route error: onnx/int8: the converter process crashed during convert (signal SIGTERM)"
+    assert interrupted(stopped)
+    assert interrupted("route error: tflite/int8: the converter process crashed during convert (signal SIGKILL)")
+    assert not interrupted("route error: tflite/int8: the converter process crashed during convert (signal SIGSEGV)")
+    assert not interrupted("validation failed: cosine 0.41 < 0.98")
+    assert not interrupted(None)

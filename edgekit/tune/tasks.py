@@ -20,10 +20,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from edgekit.errors import ClusterError, EdgekitError
+from edgekit.errors import Cancelled, ClusterError, EdgekitError
 from edgekit.plan_file import PlanFile
 
 OUTCOME_NAME = "outcome.json"
+_STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGKILL")  # how edgekit.worker names a converter that was stopped
 #: what a measurement's error says when the device could not be reached (the agent client's and the OS's words)
 _GONE = ("unreachable", "no edgekit agent answers", "did not answer", "cannot reach", "connection", "timed out",
          "disconnected", "not reachable", "reset by peer")
@@ -117,14 +118,23 @@ def build_trial(request: BuildRequest) -> BuildOutcome:
     started = time.monotonic()
     try:
         outcome = _build(request.plan, folder, key)
+    except Cancelled:
+        raise  # an interrupted build is no outcome: the configuration is built again on resume
     except EdgekitError as exc:
         outcome = BuildOutcome(key=key, status="failed", reason=f"{type(exc).__name__}: {exc.message}")
     outcome = outcome.model_copy(update={"seconds": round(time.monotonic() - started, 2)})
+    if interrupted(outcome.reason):
+        return outcome  # a worker stopped by a signal (Ctrl-C, a cancel, the OOM killer): not cached
     from edgekit.atomic import atomic_write_text
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder.parent / f"{key[:20]}.{OUTCOME_NAME}", outcome.model_dump_json(indent=2) + "\n")
     return outcome
+
+
+def interrupted(reason: str | None) -> bool:
+    """Whether a failure says its converter process was stopped by a signal rather than failing by itself."""
+    return reason is not None and any(f"(signal {name})" in reason for name in _STOP_SIGNALS)
 
 
 def _cached(folder: Path, key: str) -> BuildOutcome | None:
