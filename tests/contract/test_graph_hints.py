@@ -71,6 +71,7 @@ def _loaded(model, example=None):
     return load_source(model, example_inputs=example)
 
 
+@pytest.mark.slow
 def test_a_model_without_a_normalization_gives_no_hint(tmp_path):
     import torch
 
@@ -117,6 +118,7 @@ def test_an_onnx_sub_div_pair_lands_in_the_artifacts_contract(tmp_path):
                                         "mean [123.675, 116.28, 103.53], std [58.395, 57.12, 57.375]")
 
 
+@pytest.mark.slow
 def test_a_declared_mean_on_a_self_normalizing_model_is_refused(tmp_path):
     import edgekit
 
