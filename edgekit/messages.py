@@ -36,6 +36,14 @@ class ListSourceOps:
 
 
 @dataclass(frozen=True)
+class InputHints:
+    """What the loaded source's own first ops say about each input (``edgekit.contract.graph_hints``)."""
+
+    name: ClassVar[str] = "input_hints"
+    replayed: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
 class Optimize:
     """Run the optimization chain; answers (optimized ``ModelSource``, ``OptimizationReport``)."""
 
@@ -118,5 +126,5 @@ class Exit:
     replayed: ClassVar[bool] = False
 
 
-Message = Union[OpenSource, ListSourceOps, Optimize, FixInputs, SetValidation, CarryStates, BuildRoute, ReferenceClasses,
+Message = Union[OpenSource, ListSourceOps, InputHints, Optimize, FixInputs, SetValidation, CarryStates, BuildRoute, ReferenceClasses,
                 DataProbe]

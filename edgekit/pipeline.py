@@ -25,6 +25,7 @@ from edgekit.messages import (
     BuildRoute,
     CarryStates,
     FixInputs,
+    InputHints,
     ListSourceOps,
     Message,
     OpenSource,
@@ -162,7 +163,7 @@ def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> 
     if plan.isolate and is_in_memory(model) and steps:
         model, steps = save_for_worker(model, steps, staging)
     original = source = call(OpenSource(model, inputs.example_inputs, plan.options.allow_unsafe))
-    source_ops = call(ListSourceOps())
+    source_ops, input_hints = call(ListSourceOps()), call(InputHints())
     labelled = load_labelled(inputs.val_data, source.inputs, source.outputs, "val_data") if inputs.val_data is not None else None
     calibration_data, validation_data, optimization, run = inputs.calibration_data, inputs.validation_data, None, {}
     if labelled is None and not plan.options.input_values:  # labelled validation data: accuracy is measured too
@@ -182,7 +183,8 @@ def prepare(call: Call, plan: BuildPlan, inputs: BuildInputs, staging: Path) -> 
         calibration_data, validation_data = (without_fixed(d, set(values)) for d in (calibration_data, validation_data))
     prepared = Prepared(original, source, optimization, run=run)
     _load_data(call, plan, prepared, calibration_data, validation_data, labelled)
-    prepared.contract = build_contract(plan, prepared.original, prepared.calibration, prepared.validation, prepared.run)
+    prepared.contract = build_contract(plan, prepared.original, prepared.calibration, prepared.validation, prepared.run,
+                                       input_hints)
     checks = precheck(source_ops, plan.profile, original, plan.formats, plan.precisions, plan.scheme, prepared.fixed,
                       plan.options.force)
     run["compatibility"] = [report.model_dump(mode="json") for report in checks]

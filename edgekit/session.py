@@ -22,6 +22,7 @@ from edgekit.messages import (
     BuildRoute,
     CarryStates,
     DataProbe,
+    InputHints,
     FixInputs,
     ListSourceOps,
     Message,
@@ -104,6 +105,10 @@ class BuildSession:
             return self.open(message.model, message.example_inputs, message.allow_unsafe, progress)
         if isinstance(message, ListSourceOps):
             return self.source_ops(progress)
+        if isinstance(message, InputHints):
+            from edgekit.contract.graph_hints import source_hints
+
+            return source_hints(self._require_source())
         if isinstance(message, Optimize):
             return self.optimize(message.steps, message.train, message.val, message.max_accuracy_drop, progress)
         if isinstance(message, FixInputs):

@@ -10,13 +10,15 @@ from edgekit.contract.schema import Contract
 from edgekit.contract.stamp import build_hash, stamp_artifacts
 
 
-def build_contract(plan: Any, source: Any, calibration: list[dict], validation: list[dict], run: dict[str, Any]) -> Contract:
-    """The build's contract from ``plan.contract`` (declared) and what ``source`` and the user's data (calibration
-    and validation, never generated inputs) say; recorded in the manifest's ``run["contract"]``."""
+def build_contract(plan: Any, source: Any, calibration: list[dict], validation: list[dict], run: dict[str, Any],
+                   graph_hints: dict[str, dict[str, Any]] | None = None) -> Contract:
+    """The build's contract from ``plan.contract`` (declared) and what ``source`` (its Keras preprocessing layers,
+    or ``graph_hints``: a normalization in its PyTorch/ONNX graph) and the user's data (calibration and
+    validation, never generated inputs) say; recorded in the manifest's ``run["contract"]``."""
     data = calibration + ([] if run.get("validation_data") in ("synthetic", "calibration") else validation)
     from edgekit.contract.keras_hints import input_hints
 
-    hints = input_hints(source.path) if source.kind == "keras-file" else {}
+    hints = input_hints(source.path) if source.kind == "keras-file" else dict(graph_hints or {})
     contract = resolve(plan.contract, source, data, plan.options.output_kinds, plan.layout, hints)
     run["contract"] = contract.document()
     return contract

@@ -4,7 +4,10 @@ against the calibration data (a declared range the data contradict is an error a
 Inferred, each with its ``origin``: kind, layout, shape, dtype from the source's specs (an image is a rank-4
 input with 1 or 3 channels; grayscale for 1 channel, RGB assumed for 3); the value range of an image input
 from the calibration data, snapped to [0, 1], [-1, 1] or [0, 255]; the kind of a classifier output from its
-name and the source's task. Declared fields always win and are marked ``declared``.
+name and the source's task; from the model's own first ops (``hints``: Keras preprocessing layers, a
+torchvision-style normalization in a PyTorch or ONNX graph) the range it takes and the mean/std it applies
+itself (``model_mean``/``model_std``). Declared fields always win and are marked ``declared``; a declared
+mean/std on an input the model normalizes itself (the app would normalize twice) is a contradiction.
 """
 from __future__ import annotations
 
@@ -55,6 +58,9 @@ def _infer_input(spec: TensorSpec, measured: tuple[float, float] | None, samples
         snapped = _snap(measured)
         if hint is not None:  # the model's own preprocessing layer says it
             found["range"], origin["range"] = hint["range"], hint["origin"]
+            if "model_mean" in hint:
+                found.update(model_mean=hint["model_mean"], model_std=hint["model_std"])
+                origin.update(model_mean=hint["origin"], model_std=hint["origin"])
         elif snapped is not None:
             found["range"] = snapped
             origin["range"] = f"the build's data: {samples} samples, values {measured[0]:.4g} .. {measured[1]:.4g}"
@@ -114,7 +120,7 @@ def resolve(declared: Contract | None, source: ModelSource, feeds: list[dict[str
     outputs = tuple(_merge(declared.output(spec.name), {"name": spec.name, **_infer_output(spec, source.task, (output_kinds or {}).get(spec.name))},
                            OutputContract) for spec in source.outputs)
     contract = declared.model_copy(update={"inputs": inputs, "outputs": outputs, "source_sha256": source.sha256})
-    problems = contradictions(contract, source, measured, len(feeds), layout)
+    problems = contradictions(contract, source, measured, len(feeds), layout, hints)
     if problems:
         raise ContractError("the contract contradicts the model or its calibration data:\n  " + "\n  ".join(problems),
                             "fix the contract (--contract) or the data: the artifact would be fed what the contract says")
@@ -133,11 +139,12 @@ def _known_names(declared: Contract, source: ModelSource) -> None:
 
 
 def contradictions(contract: Contract, source: ModelSource, measured: dict[str, tuple[float, float]], samples: int,
-                   layout: str | None = None) -> list[str]:
-    """Every contract line the model's specs or the calibration data contradict."""
+                   layout: str | None = None, hints: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """Every contract line the model's specs, its own first ops (``hints``) or the calibration data contradict."""
     problems = []
     for spec in source.inputs:
         item = contract.input(spec.name)
+        problems += _normalized_twice(contract, spec.name, (hints or {}).get(spec.name))
         expected, seen = item.value_range(), measured.get(spec.name)
         if expected is not None and seen is not None and not _within(seen, expected):
             field = "range" if item.range is not None else "mean"
@@ -157,6 +164,25 @@ def contradictions(contract: Contract, source: ModelSource, measured: dict[str, 
         width = spec.shape[-1] if spec.shape else None
         if item.labels is not None and width is not None and len(item.labels) != width:
             problems.append(f"outputs.{spec.name}.labels has {len(item.labels)} labels but the output has {width} classes")
+    return problems
+
+
+def _normalized_twice(contract: Contract, name: str, hint: dict[str, Any] | None) -> list[str]:
+    """A declared mean/std (or model_mean/model_std) that the model's own normalization contradicts."""
+    if hint is None or "model_mean" not in hint:
+        return []
+    item, problems = contract.input(name), []
+    seen = f"{hint['origin']}"
+    if item.mean is not None and item.origin.get("mean") == "declared":
+        problems.append(f"{contract.line('inputs', name, 'mean')} (std {list(item.std)}) asks the app to normalize, but "
+                        f"the model normalizes this input itself ({seen}): the input would be normalized twice")
+    for field in ("model_mean", "model_std"):
+        declared, graph = getattr(item, field), np.asarray(hint[field])
+        if declared is None or item.origin.get(field) != "declared":
+            continue
+        if len(declared) not in (1, graph.size) or not np.allclose(declared, graph, rtol=1e-4, atol=1e-6):
+            problems.append(f"{contract.line('inputs', name, field)} but the model's graph says {list(hint[field])} "
+                            f"({seen})")
     return problems
 
 

@@ -43,6 +43,8 @@ class InputContract(_Frozen):
     range: tuple[float, float] | None = None  # the values the tensor holds (images: pixels mapped linearly)
     mean: tuple[float, ...] | None = None  # images: per channel, on pixels scaled to [0, 1]
     std: tuple[float, ...] | None = None
+    model_mean: tuple[float, ...] | None = None  # the model's own first (x - mean) / std, per channel, on what it
+    model_std: tuple[float, ...] | None = None  # is fed: what the model does, never applied by the app
     resize: Resize | None = None  # images: how a picture of another size is brought to the input's
     sample_rate: int | None = Field(None, gt=0)  # audio: Hz
     frame_size: int | None = Field(None, gt=0)  # audio: samples per frame fed
@@ -56,6 +58,10 @@ class InputContract(_Frozen):
             raise ValueError("std must be positive")
         if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
             raise ValueError(f"mean has {len(self.mean)} values and std {len(self.std)}")
+        if (self.model_mean is None) != (self.model_std is None):
+            raise ValueError("model_mean and model_std go together")
+        if self.model_std is not None and any(s <= 0 for s in self.model_std):
+            raise ValueError("model_std must be positive")
         if self.range is not None and not self.range[0] < self.range[1]:
             raise ValueError(f"range [{self.range[0]}, {self.range[1]}] must be increasing")
         return self
