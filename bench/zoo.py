@@ -307,7 +307,7 @@ def baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration:
 def _executorch_baseline(model: ZooModel, source: Source, calibration: list[Feed], work: Path):
     """torch.export -> to_edge_transform_and_lower(XnnpackPartitioner) -> .pte, int8 through the pt2e XNNPACK
     quantizer (torchao.quantization.pt2e): ExecuTorch's documented flow, for the models that are torch modules."""
-    if model.kind != "torch-pnet":
+    if not model.kind.startswith("torch-"):
         source_kind = "ONNX" if model.kind == "onnx" else "Keras"
         none = f"no direct {source_kind} -> ExecuTorch converter: ExecuTorch lowers torch.export programs"
         yield ("executorch", "fp32"), RuntimeError(none)
@@ -654,10 +654,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge and (args.results / "zoo.json").exists():
         previous = json.loads((args.results / "zoo.json").read_text())
         if formats != FORMATS:  # only these formats' rows were run: the rest of the report is the earlier run's
+            ran = [e["model"] for e in entries]
             entries = merge_formats(previous["models"], entries, formats)
             report.update({k: previous[k] for k in ("date", "machine", "wall_seconds", "workdir") if k in previous})
             report["partial_runs"] = [*previous.get("partial_runs", []), {
-                **run, "formats": list(formats), "models": [e["model"] for e in entries if e.get("rerun")],
+                **run, "formats": list(formats), "models": ran,
                 "command": f".venv/bin/python bench/zoo.py --merge --formats {','.join(formats)}"
                            + (f" --models {args.models}" if args.models != ",".join(MODELS) else "")}]
         fresh = {entry["model"] for entry in entries}

@@ -13,6 +13,8 @@ partitioner -> ``to_executorch()`` (the optional ``edgekit[executorch]`` extra).
 The program carries a constant method ``edgekit_io`` with the source's input and output names (the .pte
 format has none), and every .pte is loaded in the ExecuTorch runtime and run once before it is returned.
 The partition report (which ops XNNPACK took, which run in the portable kernels) goes into the notes.
+A program captured from an example with a 0 stride (numpy's ``batch[i][None]`` gives its size-1 axis stride 0;
+ExecuTorch refuses it: "0 in strides is not supported") is captured again from densely strided copies.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ def lower_to_pte(program: Any, args: tuple[Any, ...], names: tuple[list[str], li
     input_names, output_names = names
     try:
         with quiet():
+            program, args = _densely_strided(program, args)
             if request.precision == "int8":
                 request.progress(0.15, f"pt2e int8 quantization, {len(request.calibration)} calibration samples")
                 program, note = _quantized(program, args, input_names, request)
@@ -66,6 +69,20 @@ def lower_to_pte(program: Any, args: tuple[Any, ...], names: tuple[list[str], li
     check_runs(path, args)
     notes.append(partition_note(path))
     return RouteOutput(path=path, notes=notes)
+
+
+def _densely_strided(program: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+    """``program`` and ``args`` as they are, or captured again from dense copies of ``args`` when an example
+    tensor or an input of the program has a 0 stride (the values, and so parity, are unchanged)."""
+    import torch
+
+    inputs = set(program.graph_signature.user_inputs)
+    values = [node.meta.get("val") for node in program.graph.nodes if node.op == "placeholder" and node.name in inputs]
+    tensors = [t for t in (*args, *values) if isinstance(t, torch.Tensor)]
+    if not any(0 in t.stride() for t in tensors):
+        return program, args
+    dense = tuple(torch.empty(a.shape, dtype=a.dtype).copy_(a) if isinstance(a, torch.Tensor) else a for a in args)
+    return torch.export.export(program.module(), dense, strict=False), dense
 
 
 def _lower(program: Any, input_names: list[str], output_names: list[str]) -> Any:

@@ -229,3 +229,46 @@ def test_without_executorch_the_route_and_the_runner_name_the_extra(tmp_path):
         "running executorch artifacts with executorch needs the Python module 'executorch' (package executorch),"
         " which is not installed | pip install 'edgekit[executorch]'",
     ], done.stderr
+
+
+class PReLUNet(nn.Module):
+    """P-Net's pattern: convolutions, each followed by a PReLU with one slope per channel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 10, 3), nn.PReLU(10), nn.MaxPool2d(2, 2, ceil_mode=True),
+                                  nn.Conv2d(10, 16, 3), nn.PReLU(16))
+        self.head = nn.Conv2d(16, 4, 1)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+@pytest.mark.slow
+def test_an_example_sliced_from_a_numpy_batch_lowers(tmp_path):
+    """``batch[0][None]`` has stride 0 on its batch axis: ExecuTorch's own flow refuses the program captured
+    from it ("0 in strides"), the route captures it again from a dense copy and the .pte matches the model."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    torch.manual_seed(0)
+    model = PReLUNet().eval()
+    with torch.no_grad():
+        for module in model.body:
+            if isinstance(module, nn.PReLU):
+                module.weight.uniform_(0.05, 0.5)  # distinct slopes per channel
+    batch = RNG.standard_normal((48, 3, 24, 24)).astype(np.float32)
+    example = torch.from_numpy(batch[0][None])
+    assert example.stride()[0] == 0
+    with pytest.raises(RuntimeError, match="0 in strides is not supported for ExecuTorch"):
+        to_edge_transform_and_lower(torch.export.export(model, (example,)),
+                                    partitioner=[XnnpackPartitioner()]).to_executorch()
+    result = edgekit.convert(model, example_inputs=(example,), formats=["executorch"], precision=["fp32", "int8"],
+                             calibration_data=batch[:16], validation_data=batch[16:], output_dir=tmp_path / "out")
+    assert not result.failures, result.failures
+    by_precision = {a.precision: a for a in result.artifacts}
+    fp32, int8 = by_precision["fp32"], by_precision["int8"]
+    assert fp32.validation.status == "passed" and fp32.validation.cosine >= 0.9999
+    assert _recheck(model, fp32.path, (1, 3, 24, 24)) >= 0.9999
+    assert int8.validation.cosine >= 0.99 and int8.validation.int8_weight_fraction >= 0.9
+    assert _recheck(model, int8.path, (1, 3, 24, 24)) >= 0.99
