@@ -1,8 +1,7 @@
-"""Screenshots of the Check step, the artifact detail pane and the Graph view, driven like a user would drive them.
+"""Screenshots of the Graph view's int8 error trace and of zoo models, driven like a user would drive them.
 
-Trains the digits classifier and converts it through the Convert view for coral-edgetpu (int8 TFLite) and
-cpu-x86 (fp32 + int8 TFLite), checks it against the Edge TPU before converting, opens the int8 artifact's
-detail pane, shows the int8 TFLite graph traced by ``edgekit debug``, and, given ``--zoo-build`` (a build
+Trains the digits classifier and converts it through the Convert view for cpu-x86 (fp32 + int8 TFLite), shows
+the int8 TFLite graph traced by ``edgekit debug``, and, given ``--zoo-build`` (a build
 folder of an ONNX zoo model with an int8 artifact and ``--zoo-data`` for it), that source model placed on
 the Edge TPU and its int8 artifact traced. PNGs go to docs/screenshots/. Under Xvfb:
 
@@ -74,18 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(app, lambda: view.io_table.rowCount() == 2, 120, "the model")
     view.calibration.edit.setText(str(work / "calibration.npy"))
     view.validation.edit.setText(str(work / "validation.npy"))
-    view.target.setCurrentIndex(view.target.findData("coral-edgetpu"))
-    assert view.check_panel.run()
-    wait_until(app, lambda: view.check_panel.report is not None, 300, "the check")
-    view.tabs.setCurrentWidget(view.check_panel)
-    settle(app)
-    window.grab().save(str(args.out / "convert-check.png"))
-
-    convert(app, window, "coral-edgetpu", ["int8"], work / "coral")
-    view._artifact_clicked(0)
-    settle(app)
-    window.grab().save(str(args.out / "artifact-detail.png"))
-
     convert(app, window, "cpu-x86", ["fp32", "int8"], work / "cpu")
     int8 = next(a.path for a in view.build.artifacts if a.precision == "int8")
     show_graph(app, window, int8, "cpu-x86", str(work / "validation.npy"))

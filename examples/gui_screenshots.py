@@ -1,9 +1,11 @@
 """Screenshots of every view of the desktop app at 1024x700 and 1920x1080, driven like a user would drive it.
 
-Trains the digits classifier, converts it for cpu-x86 to TFLite, ONNX and OpenVINO at fp32 and int8 through
-the Convert view (with labelled validation data, so accuracy is measured), looks at the devices, profiles every
-artifact on the local CPU with a labelled dataset, opens the history, and saves one PNG per view, per plot and
-per size to docs/screenshots/ (``<view>-<width>x<height>.png``). Run it on a display, or under Xvfb:
+Trains the digits classifier, checks it against the Edge TPU (coral-edgetpu) before converting, converts it for
+cpu-x86 to TFLite, ONNX and OpenVINO at fp32 and int8 through the Convert view (with labelled validation data, so
+accuracy is measured), looks at the devices, profiles every artifact on the local CPU with a labelled dataset,
+shows the int8 TFLite artifact's graph placed on the Edge TPU, tunes a small ONNX digits classifier for cpu-x86 in the Tune view
+(a few real trials), opens the history, and saves one PNG per view, tab, plot and size to docs/screenshots/
+(``<view>-<width>x<height>.png``). Run it on a display, or under Xvfb:
 
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python examples/gui_screenshots.py
 
@@ -21,11 +23,14 @@ from pathlib import Path
 
 import numpy as np
 from digits_demo import digits_split, train_classifier
+from edgekit.gui.jobs import TuneSettings
 from edgekit.gui.main_window import MainWindow
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 SIZES = ((1024, 700), (1920, 1080))
+TUNE_TRIALS = 4
+TUNE_SECONDS = 420  # the study is stopped after this (its ended trials are kept and shown)
 
 
 def wait_until(app: QApplication, condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -55,13 +60,16 @@ def prepare(app: QApplication, window: MainWindow, work: Path) -> None:
     convert = window.convert_view
     window.open_paths([str(model)])
     wait_until(app, lambda: convert.io_table.rowCount() == 2, 120, "the model's inputs and outputs")
+    convert.calibration.edit.setText(str(work / "calibration.npy"))
+    convert.validation.set_path(str(work / "digits-test.npz"))
+    convert.target.setCurrentIndex(convert.target.findData("coral-edgetpu"))
+    assert convert.check_panel.run()
+    wait_until(app, lambda: convert.check_panel.report is not None, 300, "the check against coral-edgetpu")
     convert.target.setCurrentIndex(convert.target.findData("cpu-x86"))
     for name, box in convert.format_boxes.items():
         box.setChecked(name in ("tflite", "onnx", "openvino"))
     for name, box in convert.precision_boxes.items():
         box.setChecked(name in ("fp32", "int8"))
-    convert.calibration.edit.setText(str(work / "calibration.npy"))
-    convert.validation.set_path(str(work / "digits-test.npz"))
     convert.output_dir.edit.setText(str(work / "digits-cpu-x86-edgekit"))
     assert convert.run(), convert.error.message.text()
     wait_until(app, lambda: not convert.converter.running, 900, "the conversion")
@@ -80,15 +88,52 @@ def prepare(app: QApplication, window: MainWindow, work: Path) -> None:
     onnx_fp32 = next(i for i, r in enumerate(profile.results_list()) if (r.format, r.precision) == ("onnx", "fp32"))
     profile.results.selectRow(onnx_fp32)  # the per-op plot shows the selected result (LiteRT has no per-op times)
 
+    graph = window.graph_view
+    graph.set_files([str(model)] + [a.path for a in convert.build.artifacts], "coral-edgetpu")
+    int8 = next(a.path for a in convert.build.artifacts if (a.format, a.precision) == ("tflite", "int8"))
+    graph.file.setCurrentIndex(graph.file.findData(int8))
+    assert graph.show_file(int8)  # placed on the Edge TPU's op set
+    wait_until(app, lambda: not graph.runner.running, 600, "the graph of the int8 artifact")
+    tune(app, window, work)
 
-def _convert(window: MainWindow) -> None:
+
+def tune(app: QApplication, window: MainWindow, work: Path) -> None:
+    """A small real study: ONNX Runtime builds of a digits classifier tuned for cpu-x86, the fastest front point chosen."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from tune_models import make_mlp
+
+    files = make_mlp(work / "tune")
+    view = window.tune_view
+    view.set_settings(TuneSettings(model=str(files["model"]), target="cpu-x86", formats=["onnx"], trials=TUNE_TRIALS,
+                                   seed=1, calibration_data=str(files["calibration"]),
+                                   validation_data=str(files["validation"]), output_dir=str(work / "tune-build"),
+                                   runs=30, min_seconds=0.3, constraints={"min_accuracy": 0.9}))
+    assert view.run(), view.error.message.text()
+    deadline = time.monotonic() + TUNE_SECONDS
+    while view.runner.running and time.monotonic() < deadline:
+        settle(app, 0.2)
+    if view.runner.running:
+        view.cancel()
+        wait_until(app, lambda: not view.runner.running, 120, "the tune to stop")
+    if view.result is not None and view.result.front:
+        best = view.result.front[0].number
+        view.table.selectRow(next(r for r in range(view.table.rowCount()) if int(view.table.item(r, 0).text()) == best))
+
+
+def _convert_tab(panel: str) -> Callable[[MainWindow], None]:
+    def show(window: MainWindow) -> None:
+        window.show_view("Convert")
+        window.convert_view.tabs.setCurrentWidget(getattr(window.convert_view, panel))
+    return show
+
+
+def _artifact_detail(window: MainWindow) -> None:
+    """The int8 TFLite artifact's detail, as a click on its row shows it."""
     window.show_view("Convert")
-    window.convert_view.tabs.setCurrentIndex(0)
-
-
-def _data_preview(window: MainWindow) -> None:
-    window.show_view("Convert")
-    window.convert_view.tabs.setCurrentWidget(window.convert_view.preview_panel)
+    view = window.convert_view
+    row = next(i for i, a in enumerate(view.build.artifacts) if (a.format, a.precision) == ("tflite", "int8"))
+    view.results.selectRow(row)
+    view._artifact_clicked(row)
 
 
 def _profile_tab(index: int) -> Callable[[MainWindow], None]:
@@ -107,12 +152,18 @@ def _history(window: MainWindow) -> None:
 
 #: (file name, how to get there)
 SHOTS: list[tuple[str, Callable[[MainWindow], None]]] = [
-    ("convert", _convert),
-    ("convert-data-preview", _data_preview),
+    ("convert", _convert_tab("findings")),
+    ("convert-check", _convert_tab("check_panel")),
+    ("convert-calibration-data", _convert_tab("data_panel")),
+    ("convert-artifact-detail", _artifact_detail),
+    ("convert-contract", _convert_tab("contract_panel")),
+    ("convert-data-preview", _convert_tab("preview_panel")),
     ("devices", lambda window: window.show_view("Devices")),
     ("profile-latency", _profile_tab(0)),
     ("profile-ops", _profile_tab(1)),
     ("profile-comparison", _profile_tab(2)),
+    ("graph", lambda window: window.show_view("Graph")),
+    ("tune", lambda window: window.show_view("Tune")),
     ("history", _history),
 ]
 

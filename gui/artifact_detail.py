@@ -9,7 +9,7 @@ from typing import Any
 from edgekit.gui.target_facts import not_checked
 from edgekit.gui.widgets import human_size, item, table
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 
 class ArtifactDetail(QWidget):
@@ -25,7 +25,9 @@ class ArtifactDetail(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.io)
-        layout.addWidget(self.facts, 1)
+        facts = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)  # long facts scroll, the results stay
+        facts.setWidget(self.facts)
+        layout.addWidget(facts, 1)
 
     def show_artifact(self, artifact: Any, profile: Any) -> None:
         """Fill the pane from an ``edgekit.Artifact`` of a build for ``profile`` (an ``edgekit.DeviceProfile``)."""
