@@ -17,6 +17,7 @@ def add_tabs(view: Any) -> QTabWidget:
     """Make the tabs and their panels as attributes of ``view`` (a ConvertView) and wire them to it."""
     view.data_panel = DataReportPanel()
     view.tabs = tabs = QTabWidget()
+    tabs.setMinimumHeight(170)  # set, so layouts use it and not the pages' hints: the results table keeps its rows
     view.tabs.addTab(view.findings, "Findings")
     view.tabs.addTab(view.data_panel, "Calibration data")
     view.check_panel = CheckPanel(view.profiles, view.options)

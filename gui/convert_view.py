@@ -171,6 +171,7 @@ class ConvertView(QWidget):
         self.job.cancel_requested.connect(self.cancel)
         self.results = table(["format", "precision", "size", "accuracy", "cosine", "top-1 agr.", "max abs err", "budgets",
                               "status", "file"], stretch=9)
+        self.results.setMinimumHeight(170)  # four artifacts in view whichever tab below is open (1024x700 up)
         self.result_columns = ColumnPriorities(self.results, hide_first=(9, 6, 7, 2, 5))  # file, max err, budgets, ...
         self.findings = table(["artifact", "severity", "where", "finding", "hint"], stretch=4)
         self.findings.setWordWrap(True)
