@@ -14,7 +14,7 @@ from typing import Any
 
 from edgekit import holdout, limits
 from edgekit.calibration_report import manifest_summary
-from edgekit.compat.gate import complete_static_shapes, finish_artifact, precheck
+from edgekit.compat.gate import complete_static_shapes, finish_artifact, precheck, rejudge_size
 from edgekit.contract.build import build_contract, stamp_build
 from edgekit.contract.schema import Contract
 from edgekit.data import Feed, load_feeds
@@ -284,7 +284,8 @@ def publish(plan: BuildPlan, prepared: Prepared, artifacts: list[Artifact], fail
     """The ``Build`` and its manifest (``config`` = the plan serialised + what the run learned), written last into
     the transaction's build folder (published as a whole by ``txn.commit()``)."""
     out, warning = txn.build_dir, (prepared.run.get("warnings") or [None])[0]
-    artifacts = stamp_build(artifacts, prepared.contract, plan.manifest_config(), out, prepared.run)
+    artifacts = [rejudge_size(a, plan.budgets)
+                 for a in stamp_build(artifacts, prepared.contract, plan.manifest_config(), out, prepared.run)]
     build = Build(
         output_dir=str(out), manifest_path=str(out / MANIFEST_NAME), source=prepared.original, target=plan.target,
         artifacts=tuple(txn.relocate(limits.noted(a, warning)) for a in artifacts), failures=tuple(failures),

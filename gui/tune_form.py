@@ -74,10 +74,8 @@ class TuneForm(QWidget):
         search = QGroupBox("Search")
         grid = QFormLayout(search)
         grid.addRow("Objectives", _row(*self.objective_boxes.values()))
-        parts: list[QWidget] = []
-        for key, (label, unit, _) in CONSTRAINTS.items():
-            parts += [QLabel(label), self.constraint_fields[key], QLabel(unit)]
-        grid.addRow("Constraints", _row(*parts))
+        for key, (label, unit, _) in CONSTRAINTS.items():  # one row each: the form stays narrow (1024 px windows)
+            grid.addRow(label, _row(self.constraint_fields[key], QLabel(unit)))
         grid.addRow("Trials", _row(self.trials, QLabel("seed"), self.seed))
         grid.addRow("Measurement", _row(QLabel("at least"), self.runs, QLabel("timed runs and"), self.min_seconds))
         layout = QHBoxLayout(self)

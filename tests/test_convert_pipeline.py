@@ -53,8 +53,12 @@ def test_int8_accuracy_within_two_points_of_fp32(digits_build, digits):
 
 
 def test_int8_artifacts_are_smaller(digits_build):
+    """The file holding the weights (OpenVINO: the .bin; its .xml carries the contract and the graph)."""
+    def weights_bytes(artifact) -> int:
+        return Path(artifact.files[-1]).stat().st_size
+
     for fmt in FORMATS:
-        assert digits_build.artifact(fmt, "int8").size_bytes < 0.8 * digits_build.artifact(fmt, "fp32").size_bytes
+        assert weights_bytes(digits_build.artifact(fmt, "int8")) < 0.8 * weights_bytes(digits_build.artifact(fmt, "fp32"))
 
 
 def test_manifest_records_files_hashes_and_versions(digits_build, digits_keras_file):
@@ -84,8 +88,8 @@ def test_rebuild_is_byte_identical_where_the_converter_allows(digits_build, digi
     x_train, x_test, _, _ = digits
     again = edgekit.convert(
         digits_keras_file, formats=FORMATS, precision=["fp32", "int8"], calibration_data=x_train[:200],
-        validation_data=x_test[:20], output_dir=tmp_path,
-    )
+        validation_data=x_test, output_dir=tmp_path,
+    )  # the same inputs (the contract each artifact carries holds the ranges measured on them), another folder
     for artifact in again.artifacts:
         assert artifact.sha256 == digits_build.artifact(artifact.format, artifact.precision).sha256, artifact.format
 

@@ -141,3 +141,10 @@ def _measured(artifact: Artifact, baseline_accuracy: float | None) -> dict[str, 
         "min_accuracy": (v.accuracy, with_ci(acc), True, acc.samples if acc else 0),
         "max_accuracy_drop": (drop, drop_interval, False, drop_check.samples if drop_check else 0),
     }
+
+
+def rejudge_size(artifact: Artifact, budgets: Budgets) -> Artifact:
+    """The artifact with its size budget judged again (its files changed after ``finish_artifact``: the contract
+    written into them); every other budget as judged before."""
+    fresh = {check.name: check for check in judge_budgets(artifact, budgets) if check.name == "max_size_bytes"}
+    return artifact.model_copy(update={"budgets": tuple(fresh.get(check.name, check) for check in artifact.budgets)})

@@ -17,9 +17,16 @@ from edgekit.contract.schema import Contract
 from edgekit.errors import ContractError
 
 
+PLACE_KEYS = ("output_dir",)  # plan fields that say where, not what
+
+
 def build_hash(plan_config: dict[str, Any]) -> str:
-    """sha256 of the build's plan as the manifest stores it (``config.plan``), canonical JSON."""
-    text = json.dumps(plan_config, sort_keys=True, separators=(",", ":"), default=str)
+    """sha256 of the build's plan as the manifest stores it (``config.plan``), canonical JSON, without where the
+    build was written (a rebuild elsewhere gives the same artifacts, byte for byte)."""
+    plan = dict(plan_config)
+    if isinstance(plan.get("options"), dict):
+        plan["options"] = {key: value for key, value in plan["options"].items() if key not in PLACE_KEYS}
+    text = json.dumps(plan, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
