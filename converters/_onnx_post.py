@@ -34,9 +34,10 @@ def finish_onnx(fp32_onnx_path: Path, request: RouteRequest) -> RouteOutput:
         raise ValueError("finish_onnx needs the intermediate file under another name than the final one")
     intermediates = [source, *_external_files(source)]
     external = _wants_external_data(intermediates)
+    fallbacks: list[Any] = []
     try:
         if request.precision == "int8":
-            notes = _quantize_int8(source, final, request, external)
+            notes, fallbacks = _quantize_int8(source, final, request, external)
         elif request.precision == "fp16":
             notes = _save(_to_fp16(_load(source)), final, external)
         elif request.precision == "fp32":
@@ -51,7 +52,7 @@ def finish_onnx(fp32_onnx_path: Path, request: RouteRequest) -> RouteOutput:
                 path.unlink(missing_ok=True)
     data = final.with_name(final.name + ".data")
     companions = [data] if data.exists() else []
-    return RouteOutput(path=final, companions=companions, notes=notes)
+    return RouteOutput(path=final, companions=companions, notes=notes, fallbacks=fallbacks)
 
 
 def _load(path: Path) -> Any:
@@ -109,47 +110,29 @@ def _to_fp16(model: Any) -> Any:
 # ---------------------------------------------------------------- int8
 
 
-def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: bool) -> list[str]:
-    """ONNX Runtime static QDQ quantization calibrated on ``request.calibration``."""
-    from onnxruntime.quantization import QuantFormat, quantize_static
+def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: bool) -> tuple[list[str], list[Any]]:
+    """ONNX Runtime static QDQ quantization calibrated on ``request.calibration``, with per-node fallbacks."""
+    import onnx
+
+    from edgekit.converters._ort_fallback import Graph, quantize_per_node
 
     scheme = request.scheme
-    prepared = _prepare_for_quantization(source, request.out_dir / f".{request.stem}.prep.onnx", external)
+    prep = _prepare_for_quantization(source, request.out_dir / f".{request.stem}.prep.onnx", external)
     quantized = request.out_dir / f".{request.stem}.quant.onnx"
+    unshared = request.out_dir / f".{request.stem}.bias.onnx"
     try:
-        import onnx
-
+        prepared, copies = _unshare_biases(prep, unshared, external)
         header = onnx.load(str(prepared), load_external_data=False)
         graph_inputs = _graph_inputs(header)
         _check_node_names(header, request.float_layers)
+        graph = Graph(header)
         activation_type, activation_name = _activation_type(scheme)
-        with quiet():
-            quantize_static(
-                str(prepared),
-                str(quantized),
-                _CalibrationReader(request, graph_inputs),
-                quant_format=QuantFormat.QDQ,
-                per_channel=scheme.per_channel,
-                activation_type=activation_type,
-                weight_type=_quant_type("QInt8"),
-                calibrate_method=_calibration_method(scheme.calibration_method),
-                use_external_data_format=external,
-                nodes_to_exclude=list(request.float_layers),
-                extra_options={
-                    "ActivationSymmetric": scheme.symmetric_activations,
-                    "WeightSymmetric": scheme.symmetric_weights,
-                },
-            )
+        attempt = _Attempt(prepared, quantized, request, graph_inputs, graph, external, activation_type)
+        fallbacks = quantize_per_node(attempt, graph, scheme.per_channel)
         saved = _save(_load(quantized), final, external)
-    except ConversionError:
-        raise
-    except Exception as exc:
-        raise ConversionError(
-            f"ONNX Runtime int8 quantization failed: {first_line(exc, 300)}",
-            "check that the calibration samples match the model inputs, or use fp16",
-        ) from exc
     finally:
-        for path in {prepared, *_sibling_data(prepared), quantized, *_sibling_data(quantized)} - {source}:
+        temporary = [prep, unshared, quantized]
+        for path in {*temporary, *(d for t in temporary for d in _sibling_data(t))} - {source}:
             path.unlink(missing_ok=True)
     granularity = "per-channel" if scheme.per_channel else "per-tensor"
     weights = "symmetric" if scheme.symmetric_weights else "asymmetric"
@@ -159,7 +142,89 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
         f"activations, {scheme.calibration_method} calibration, {len(request.calibration)} samples)"
     )
     kept = [f"kept in float: {', '.join(request.float_layers)}"] if request.float_layers else []
-    return [note, *kept, *saved]
+    if copies:
+        kept.append(f"{copies} bias tensors shared by several layers copied per layer before quantization "
+                    "(ONNX Runtime names its own copies after tensors the graph may already have)")
+    found = [f"warning: ONNX Runtime's quantizer failed on {f.op_type} {f.node} ({f.reason}): {f.action}" for f in fallbacks]
+    return [note, *kept, *found, *saved], list(fallbacks)
+
+
+class _Attempt:
+    """One try of ``quantize_static`` with a fallback plan, then the result loaded and run on one sample."""
+
+    def __init__(self, prepared: Path, quantized: Path, request: RouteRequest, graph_inputs: list[tuple[str, np.dtype]],
+                 graph: Any, external: bool, activation_type: Any) -> None:
+        self.prepared, self.quantized, self.request, self.graph = prepared, quantized, request, graph
+        self.graph_inputs, self.external, self.activation_type = graph_inputs, external, activation_type
+
+    def __call__(self, plan: Any) -> None:
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantFormat, quantize_static
+
+        scheme, request = self.request.scheme, self.request
+        for path in (self.quantized, *_sibling_data(self.quantized)):
+            path.unlink(missing_ok=True)
+        reader = _CalibrationReader(request, self.graph_inputs)
+        extra: dict[str, Any] = {"ActivationSymmetric": scheme.symmetric_activations, "WeightSymmetric": scheme.symmetric_weights}
+        if plan.per_tensor:
+            extra["TensorQuantOverrides"] = plan.overrides(self.graph)
+        with quiet():
+            quantize_static(
+                str(self.prepared), str(self.quantized), reader, quant_format=QuantFormat.QDQ,
+                per_channel=scheme.per_channel, activation_type=self.activation_type, weight_type=_quant_type("QInt8"),
+                calibrate_method=_calibration_method(scheme.calibration_method), use_external_data_format=self.external,
+                nodes_to_exclude=[*request.float_layers, *plan.excluded], extra_options=extra,
+            )
+            # a quantized graph ONNX Runtime cannot load or run is a quantizer failure too (e.g. a renamed bias
+            # copy that collides with a tensor of the graph): found here, it is handled per node like the others
+            session = ort.InferenceSession(str(self.quantized), providers=["CPUExecutionProvider"])
+            reader.rewind()
+            session.run(None, reader.get_next())
+
+
+_BIASED = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2}
+
+
+def _unshare_biases(path: Path, target: Path, external: bool) -> tuple[Path, int]:
+    """A copy at ``target`` in which every layer has its own bias initializer, with the number of copies made;
+    ``path`` itself (and 0) when no bias is shared.
+
+    ONNX Runtime's QDQ quantizer copies a bias shared by several layers itself, naming the copies
+    ``<bias><n>`` without checking the graph's other tensor names: basic-pitch's 18 convolutions share one
+    bias, its second copy took the name of a convolution's output, and the quantized file did not load.
+    """
+    import onnx
+
+    def biased(model: Any) -> list[tuple[Any, str]]:
+        inits = {i.name for i in model.graph.initializer}
+        return [(n, n.input[_BIASED[n.op_type]]) for n in model.graph.node
+                if n.op_type in _BIASED and len(n.input) > _BIASED[n.op_type] and n.input[_BIASED[n.op_type]] in inits]
+
+    uses = [bias for _, bias in biased(onnx.load(str(path), load_external_data=False))]
+    if len(uses) == len(set(uses)):
+        return path, 0
+    model = _load(path)
+    graph = model.graph
+    taken = {*(i.name for i in graph.initializer), *(v.name for v in [*graph.input, *graph.output, *graph.value_info]),
+             *(t for n in graph.node for t in [*n.input, *n.output])}
+    tensors = {i.name: i for i in graph.initializer}
+    first: set[str] = set()
+    copies = 0
+    for node, bias in biased(model):
+        if bias not in first:
+            first.add(bias)
+            continue
+        name = next(f"{bias}__{node.name or 'bias'}_{i}" for i in range(len(taken) + 1)
+                    if f"{bias}__{node.name or 'bias'}_{i}" not in taken)
+        copy = onnx.TensorProto()
+        copy.CopyFrom(tensors[bias])
+        copy.name = name
+        graph.initializer.append(copy)
+        node.input[_BIASED[node.op_type]] = name
+        taken.add(name)
+        copies += 1
+    _save(model, target, external)
+    return target, copies
 
 
 def _check_node_names(model: Any, names: tuple[str, ...]) -> None:

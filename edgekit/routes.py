@@ -163,6 +163,7 @@ class RouteOutput:
     inputs: tuple[Any, ...] | None = None  # TensorSpecs of the artifact if they differ from the source
     outputs: tuple[Any, ...] | None = None
     output_map: dict[str, str] = field(default_factory=dict)  # source output name -> artifact output name
+    fallbacks: list[Any] = field(default_factory=list)  # QuantizerFallback records of nodes quantized otherwise
 
     @property
     def files(self) -> list[Path]:

@@ -249,7 +249,7 @@ class BuildSession:
             files=tuple(str(f) for f in ordered), size_bytes=sum(f.stat().st_size for f in ordered),
             sha256=files_digest(ordered), inputs=tuple(output.inputs or source.spec.inputs),
             outputs=tuple(output.outputs or source.spec.outputs), validation=validation,
-            convert_seconds=round(seconds, 3), notes=tuple(output.notes),
+            convert_seconds=round(seconds, 3), notes=tuple(output.notes), quantizer_fallbacks=tuple(output.fallbacks),
         )
 
     def _validate(self, job: RouteJob, path: Path, output_map: dict[str, str] | None, progress: ProgressCallback,

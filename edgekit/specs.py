@@ -134,6 +134,15 @@ class ValidationResult(_Frozen):
     samples_needed: int | None = None  # inconclusive: the largest count any undecided check would need
 
 
+class QuantizerFallback(_Frozen):
+    """A node the quantizer could not handle as asked, and what was done instead (edgekit.converters._ort_fallback)."""
+
+    node: str
+    op_type: str
+    reason: str  # the quantizer's own message
+    action: Literal["per-tensor weights", "kept in float"]
+
+
 class Artifact(_Frozen):
     """One converted model file (with its companion files) and its validation."""
 
@@ -152,6 +161,7 @@ class Artifact(_Frozen):
     compatibility: CompatibilityReport | None = None  # the artifact's own ops checked against the target
     budgets: tuple[BudgetCheck, ...] = ()
     contract: Contract | None = None  # the deployment contract the artifact carries (edgekit.contract)
+    quantizer_fallbacks: tuple[QuantizerFallback, ...] = ()
 
     @property
     def passed(self) -> bool:
