@@ -1,14 +1,16 @@
-"""int8 of a 3-layer LSTM encoder (PyTorch) to OpenVINO (NNCF), ONNX (ONNX Runtime) and TFLite (litert-torch).
+"""int8 calibration strategies for a 3-layer LSTM encoder (PyTorch) on this machine.
 
 The model: resemblyzer's trained GE2E speaker encoder (``nn.LSTM(40, 256, num_layers=3)`` over 160 mel frames,
 1.4 M LSTM weights, from its wheel through ``bench/zoo_models.py``); calibration and validation on mel frames
-of synthetic audio (32 and 32, disjoint seeds). ``--synthetic`` uses a seeded ``nn.LSTM(80, 256, 3)`` over
-100 frames instead. For each format: wall time of the int8 route (from its first to its last progress
-event), how many per-sample progress events it gave and the first time estimate, the verdict with its cosine,
-the fraction of weights stored as int8, and the build's message (an "int8" artifact with its weights left in
-float says which ops hold them).
+of synthetic audio (disjoint seeds). ``--synthetic`` uses a seeded ``nn.LSTM(80, 256, 3)`` over 100 frames.
 
-    .venv/bin/python bench/recurrent_int8.py [--calibration 64] [--validation 32] [--formats openvino,onnx,tflite]
+Each configuration (format, NNCF bias correction, calibration samples) is one ``edgekit.convert`` in its own
+process, killed after ``--bound`` seconds (a configuration that does not finish is recorded as such). For each:
+wall time of the int8 route (its first to its last progress event), the per-sample progress events and the
+first time estimate, the verdict with its cosine, the fraction of weights stored as int8, and the build's
+message (an "int8" artifact with its weights left in float says which ops hold them).
+
+    .venv/bin/python bench/recurrent_int8.py [--configs openvino:fast:16,onnx::32] [--validation 16] [--bound 600]
 
 Writes bench/results/recurrent_int8.json.
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +29,8 @@ import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 FRAMES, FEATURES, HIDDEN, LAYERS = 100, 80, 256, 3
+#: format:bias correction (OpenVINO only; "" elsewhere):calibration samples
+CONFIGS = "openvino:fast:16,openvino:fast:64,openvino:full:64,onnx::64,tflite::64"
 
 
 def encoder():
@@ -53,52 +59,97 @@ def sequences(count: int, seed: int) -> np.ndarray:
     return (walk / np.sqrt(np.arange(1, FRAMES + 1))[None, None, :, None]).astype(np.float32)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calibration", type=int, default=32)
-    parser.add_argument("--synthetic", action="store_true", help="a seeded LSTM instead of the trained encoder")
-    parser.add_argument("--validation", type=int, default=32)
-    parser.add_argument("--formats", default="openvino,onnx,tflite")
-    args = parser.parse_args()
+def _model(synthetic: bool, calibration: int, validation: int):
+    """(model, its description, calibration array, validation array)."""
+    if synthetic:
+        name = f"nn.LSTM({FEATURES}, {HIDDEN}, num_layers={LAYERS}) over {FRAMES} frames + Linear({HIDDEN}, 32)"
+        return encoder(), name, sequences(calibration, 1)[:, 0], sequences(validation, 2)[:, 0]
+    sys.path.insert(0, str(Path(__file__).parent))
+    from zoo_models import MODELS, Source, fetch
+
+    zoo = MODELS["resemblyzer-ge2e"]
+    source = Source(zoo, fetch(zoo))
+    calibration_data = np.concatenate([f["x"] for f in zoo.make_data(source, calibration, "calibration")])
+    validation_data = np.concatenate([f["x"] for f in zoo.make_data(source, validation, "evaluation")])
+    return source.framework_model, f"{zoo.name} ({zoo.package}): {zoo.covers}", calibration_data, validation_data
+
+
+def run_one(config: str, synthetic: bool, validation: int) -> dict:
+    """One configuration's int8 build, measured."""
     import torch
 
     import edgekit
 
+    fmt, bias, count = config.split(":")
+    model, name, calibration, validation_data = _model(synthetic, int(count), validation)
+    quantization = {"bias_correction": bias} if bias else None
     events: list[tuple[float, str, str]] = []
-    if args.synthetic:
-        model, name = encoder(), f"nn.LSTM({FEATURES}, {HIDDEN}, num_layers={LAYERS}) over {FRAMES} frames + Linear({HIDDEN}, 32)"
-        calibration, validation = sequences(args.calibration, 1)[:, 0], sequences(args.validation, 2)[:, 0]
-    else:
-        import sys
-
-        sys.path.insert(0, str(Path(__file__).parent))
-        from zoo_models import MODELS, Source, fetch
-
-        zoo = MODELS["resemblyzer-ge2e"]
-        source = Source(zoo, fetch(zoo))
-        model, name = source.framework_model, f"{zoo.name} ({zoo.package}): {zoo.covers}"
-        calibration = np.concatenate([f["x"] for f in zoo.make_data(source, args.calibration, "calibration")])
-        validation = np.concatenate([f["x"] for f in zoo.make_data(source, args.validation, "evaluation")])
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         build = edgekit.convert(
-            model, example_inputs=(torch.from_numpy(calibration[:1]),), formats=args.formats.split(","), precision="int8",
-            output_dir=out, calibration_data=calibration, validation_data=validation, rescue=False,
-            progress=lambda e: events.append((time.perf_counter() - started, e.stage, e.message)),
+            model, example_inputs=(torch.from_numpy(calibration[:1]),), formats=[fmt], precision="int8",
+            output_dir=out, calibration_data=calibration, validation_data=validation_data, rescue=False,
+            calibration_samples=int(count), quantization=quantization,
+            progress=lambda e: _event(events, time.perf_counter() - started, e.stage, e.message),
         )
         rows = [_row(a, events) for a in build.artifacts]
         rows += [{"format": f.format, "precision": f.precision, "status": "error", "message": f.error,
                   **_timing(f"convert:{f.format}/{f.precision}", events)} for f in build.failures]
-    result = {
-        "model": name,
-        "lstm_weights": sum(p.numel() for p in model.lstm.parameters()),
-        "calibration_samples": args.calibration, "validation_samples": args.validation, "machine": f"{os.cpu_count()} CPUs",
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "total_seconds": round(time.perf_counter() - started, 1),
-        "artifacts": sorted(rows, key=lambda r: r["format"]),
-    }
+    return {"config": config, "model": name, "lstm_weights": sum(p.numel() for p in model.lstm.parameters()),
+            "bias_correction": bias or None, "calibration_samples": int(count), "validation_samples": validation,
+            "build_seconds": round(time.perf_counter() - started, 1), "artifacts": rows}
+
+
+def _event(events: list[tuple[float, str, str]], seconds: float, stage: str, message: str) -> None:
+    """Keep a progress event, and show it on stderr (the parent reads it when the run overruns its bound)."""
+    events.append((seconds, stage, message))
+    print(json.dumps([round(seconds, 1), stage, message]), file=sys.stderr, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=CONFIGS, help="format:bias correction:calibration samples, comma-separated")
+    parser.add_argument("--synthetic", action="store_true", help="a seeded LSTM instead of the trained encoder")
+    parser.add_argument("--validation", type=int, default=32)
+    parser.add_argument("--bound", type=float, default=600, help="seconds one configuration may take")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.synthetic, args.validation)))
+        return
+    started, runs = time.perf_counter(), []
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "recurrent_int8.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    for config in args.configs.split(","):
+        runs.append(_child(config, args))
+        print(json.dumps(runs[-1]), flush=True)
+        result = {  # written after every configuration: an interrupted run keeps what it measured
+            "machine": f"{os.cpu_count()} CPUs", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "bound_seconds": args.bound, "validation_samples": args.validation,
+            "total_seconds": round(time.perf_counter() - started, 1), "runs": runs,
+        }
+        (RESULTS / "recurrent_int8.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+def _child(config: str, args: argparse.Namespace) -> dict:
+    """Run one configuration in its own process, bounded by ``args.bound`` seconds."""
+    command = [sys.executable, __file__, "--one", config, "--validation", str(args.validation)]
+    command += ["--synthetic"] if args.synthetic else []
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=args.bound, check=False)
+    except subprocess.TimeoutExpired as timeout:
+        return {"config": config, "status": "did not finish", "build_seconds": round(time.perf_counter() - started, 1),
+                "last_events": _events(timeout.stderr)[-3:]}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        return {"config": config, "status": "crashed", "returncode": done.returncode, "stderr": done.stderr[-800:]}
+    return json.loads(lines[-1])
+
+
+def _events(stderr: str | bytes | None) -> list[list]:
+    """The progress events a child printed, as [seconds, stage, message]."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr or ""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("[")]
 
 
 def _timing(stage: str, events: list[tuple[float, str, str]]) -> dict:
