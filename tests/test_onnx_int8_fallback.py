@@ -187,3 +187,21 @@ def test_basic_pitch_onnx_int8_loads_once_shared_biases_are_copied(tmp_path: Pat
     assert artifact.quantizer_fallbacks == ()
     assert artifact.validation.int8_weight_fraction > 0.95  # 0.976 measured
     assert 0.9 < artifact.validation.cosine < 0.98 and artifact.validation.status == "failed"  # 0.954: judged, honestly
+
+
+@pytest.mark.slow  # the CLI builds the int8 ONNX file in a worker: about 20 s
+def test_the_cli_prints_the_fallback_under_the_build_table(tmp_path: Path) -> None:
+    import subprocess
+
+    import onnx
+
+    onnx.save(grouped_conv_transpose(), str(tmp_path / "up.onnx"))
+    data = _samples((3, 8, 8), 48, 1)
+    np.save(tmp_path / "calibration.npy", data[:32])
+    np.save(tmp_path / "validation.npy", data[32:])
+    done = subprocess.run([sys.executable, "-m", "edgekit.cli", "convert", str(tmp_path / "up.onnx"), "-f", "onnx", "-p", "int8",
+                           "-c", str(tmp_path / "calibration.npy"), "--validation", str(tmp_path / "validation.npy"),
+                           "-o", str(tmp_path / "out"), "--no-rescue"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("warning: ONNX Runtime's quantizer failed on ConvTranspose up (operands could not be broadcast together "
+            "with shapes (6,) (3,)): per-tensor weights") in " ".join(done.stdout.split())
