@@ -164,6 +164,9 @@ class _Attempt:
         scheme, request = self.request.scheme, self.request
         for path in (self.quantized, *_sibling_data(self.quantized)):
             path.unlink(missing_ok=True)
+        if plan.per_tensor or plan.excluded:
+            request.progress(0.3, f"ONNX Runtime quantization again: {len(plan.per_tensor)} node(s) with per-tensor "
+                                  f"weights, {len(plan.excluded)} in float")
         reader = _CalibrationReader(request, self.graph_inputs)
         extra: dict[str, Any] = {"ActivationSymmetric": scheme.symmetric_activations, "WeightSymmetric": scheme.symmetric_weights}
         if plan.per_tensor:
