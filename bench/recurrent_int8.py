@@ -1,7 +1,7 @@
 """int8 calibration strategies for a 3-layer LSTM encoder (PyTorch) on this machine.
 
 The model: resemblyzer's trained GE2E speaker encoder (``nn.LSTM(40, 256, num_layers=3)`` over 160 mel frames,
-1.4 M LSTM weights, from its wheel through ``bench/zoo_models.py``); calibration and validation on mel frames
+1.36 M LSTM weights, from its wheel through ``bench/zoo_models.py``); calibration and validation on mel frames
 of synthetic audio (disjoint seeds). ``--synthetic`` uses a seeded ``nn.LSTM(80, 256, 3)`` over 100 frames.
 
 Each configuration (format, NNCF bias correction, calibration samples) is one ``edgekit.convert`` in its own
@@ -10,7 +10,7 @@ wall time of the int8 route (its first to its last progress event), the per-samp
 first time estimate, the verdict with its cosine, the fraction of weights stored as int8, and the build's
 message (an "int8" artifact with its weights left in float says which ops hold them).
 
-    .venv/bin/python bench/recurrent_int8.py [--configs openvino:fast:16,onnx::32] [--validation 16] [--bound 600]
+    .venv/bin/python bench/recurrent_int8.py [--configs openvino:fast:16,onnx::64] [--validation 32] [--bound 600]
 
 Writes bench/results/recurrent_int8.json.
 """

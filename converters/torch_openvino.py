@@ -25,7 +25,7 @@ def convert(request: RouteRequest) -> RouteOutput:
     qat = exports_qat(request)
     source = request.source
     try:
-        model, how = _traced_recurrent(request)
+        model, how = (None, "") if qat else _traced_recurrent(request)  # a QAT model keeps the exported path
         if model is None:
             request.progress(0.05, "capturing the model with torch.export")
             program = source.exported_program  # the ExportedProgram itself: its .module() does not trace in OpenVINO
