@@ -72,7 +72,8 @@ def test_openvino_fp32_and_int8_with_a_fixed_sample_rate(tmp_path):
                      calibration_data=calibration, validation_data=_feeds(32, seed=2, sr=16000),
                      output_dir=tmp_path / "out", states={"state": "stateN"}, progress=events.append)
     statistics = [e.message for e in events if e.message.startswith("NNCF int8 statistics")]
-    assert statistics[0].startswith("NNCF int8 statistics: sample 1/64, about ")  # an estimate after one sample
+    assert statistics[0] == "NNCF int8 statistics: sample 1/64, estimating the time left"
+    assert statistics[1].startswith("NNCF int8 statistics: sample 2/64, about ")  # from the one sample consumed
     assert "sample 64/64, about 0 s left" in statistics[63]
     assert not build_.failures, build_.failures
     by_precision = {a.precision: a for a in build_.artifacts}
@@ -141,5 +142,6 @@ def test_onnx_int8_reports_calibration_progress_with_an_estimate(tmp_path):
     (artifact,) = build_.artifacts
     assert [s.name for s in artifact.inputs] == ["input", "state"] and artifact.validation.int8_weight_fraction > 0.9
     messages = [e.message for e in events if e.message.startswith("ONNX Runtime calibration")]
-    assert messages[0].startswith("ONNX Runtime calibration: sample 1/16, about ")
+    assert messages[0].startswith("ONNX Runtime calibration: sample 1/16, estimating the time left")
+    assert messages[1].startswith("ONNX Runtime calibration: sample 2/16, about ")
     assert messages[15].startswith("ONNX Runtime calibration: sample 16/16, about 0 s left")
