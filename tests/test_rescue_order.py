@@ -1,5 +1,5 @@
 """The rescue's order on an uncertain attribution: by expected gain per second of build time, int16 activations
-before the elementwise float group and the measured sensitivity pass."""
+before the elementwise float group and the measured sensitivity pass; and the calibration remedies it plans."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +12,9 @@ import edgekit
 from edgekit.divergence.report import DivergenceReport, LayerDivergence
 from edgekit.manifest import read_manifest
 from edgekit.rescue_order import SENSITIVITY, build_seconds, plan
-from edgekit.rescue_remedies import Remedy
+from edgekit.options import QuantScheme, Tolerances
+from edgekit.rescue_remedies import Allowed, Remedy, scheme_remedies
+from edgekit.session import RouteJob
 from edgekit.rescue_sensitivity import uncertain
 
 
@@ -58,6 +60,27 @@ def test_measured_build_times_reorder_the_plan() -> None:
     entropy = Remedy("calibration", "entropy calibration", scheme=(("calibration_method", "entropy"),))
     again = plan([entropy], None, [], _report(), seconds, {"percentile calibration"})
     assert again[0].expected_share == 0.2  # a second calibration method after the first: half
+
+
+@pytest.mark.slow
+def test_onnx_runtime_entropy_calibration_is_min_max_so_it_is_not_proposed(tmp_path: Path) -> None:
+    import onnx
+
+    data = np.random.default_rng(1).normal(size=(164, 1, 16)).astype(np.float32)
+    weights = {}
+    for method in ("minmax", "entropy"):
+        edgekit.convert(spread_onnx(), output_dir=tmp_path / method, formats="onnx", precision="int8", rescue=False,
+                        calibration_data=data[:100], validation_data=data[100:],
+                        quantization={"calibration_method": method})
+        graph = onnx.load(str(tmp_path / method / "model_int8.onnx")).graph
+        weights[method] = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    assert len(weights["minmax"]) == 95 and weights["entropy"].keys() == weights["minmax"].keys()
+    assert all(np.array_equal(weights["entropy"][k], weights["minmax"][k]) for k in weights["minmax"])  # every scale
+    for fmt, proposed in (("onnx", []), ("openvino", ["entropy calibration"])):
+        job = RouteJob(format=fmt, precision="int8", scheme=QuantScheme(calibration_method="percentile"),
+                       tolerances=Tolerances.default_for("int8"), output_dir=tmp_path, staging_dir=tmp_path, stem="m")
+        found = scheme_remedies(job, Allowed(float_layers=True, int16=True), set(), set())
+        assert [r.detail for r in found if r.kind == "calibration"] == proposed
 
 
 @pytest.mark.slow
