@@ -113,7 +113,20 @@ def rescue_route(
     record = _record(target, (job, search.job), final, curve, search.tries, [*notes, *search.notes], search.stop, started, budget)
     record.update(reference_size_bytes=reference_size, reference_latency_ms=reference_latency.get("latency_ms"),
                   sensitivity=search.sensitivity)
+    record["notes"].extend(_slower_than_float(record, search.job))
     return final.model_copy(update={"notes": (*final.notes, record["summary"], *record["notes"])}), record
+
+
+def _slower_than_float(record: dict[str, Any], chosen: RouteJob) -> list[str]:
+    """A note when the published artifact's median latency is above the fp32 reference's."""
+    latency, reference = record.get("latency_ms"), record.get("reference_latency_ms")
+    if not latency or not reference or latency <= reference:
+        return []
+    why = (": ONNX Runtime fuses Quantize/Dequantize pairs into integer kernels for 8-bit tensors only, so int16 "
+           "activations run float kernels between them (an NPU with a16w8 runs them natively)"
+           if chosen.format == "onnx" and chosen.scheme.activations == "int16" else "")
+    return [f"the rescued artifact's median latency ({latency:.3g} ms) is above the fp32 reference's ({reference:.3g} ms, "
+            f"timed one after the other, one thread){why}"]
 
 
 def _unfixed(search: Search, allowed: Allowed) -> str:

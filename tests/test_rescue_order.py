@@ -13,6 +13,7 @@ from edgekit.divergence.report import DivergenceReport, LayerDivergence
 from edgekit.manifest import read_manifest
 from edgekit.rescue_order import SENSITIVITY, build_seconds, plan
 from edgekit.options import QuantScheme, Tolerances
+from edgekit.rescue import _slower_than_float
 from edgekit.rescue_remedies import Allowed, Remedy, scheme_remedies
 from edgekit.session import RouteJob
 from edgekit.rescue_sensitivity import uncertain
@@ -60,6 +61,19 @@ def test_measured_build_times_reorder_the_plan() -> None:
     entropy = Remedy("calibration", "entropy calibration", scheme=(("calibration_method", "entropy"),))
     again = plan([entropy], None, [], _report(), seconds, {"percentile calibration"})
     assert again[0].expected_share == 0.2  # a second calibration method after the first: half
+
+
+def test_a_rescued_artifact_slower_than_fp32_says_so(tmp_path: Path) -> None:
+    int16 = RouteJob(format="onnx", precision="int8", scheme=QuantScheme(activations="int16"),
+                     tolerances=Tolerances.default_for("int8"), output_dir=tmp_path, staging_dir=tmp_path, stem="m")
+    (note,) = _slower_than_float({"latency_ms": 120.7, "reference_latency_ms": 59.2}, int16)
+    assert note.startswith("the rescued artifact's median latency (121 ms) is above the fp32 reference's (59.2 ms")
+    assert "int16 activations run float kernels" in note
+    (plain,) = _slower_than_float({"latency_ms": 70.0, "reference_latency_ms": 59.2},
+                                  RouteJob(**{**int16.__dict__, "scheme": QuantScheme()}))
+    assert "int16" not in plain
+    assert _slower_than_float({"latency_ms": 43.9, "reference_latency_ms": 59.2}, int16) == []
+    assert _slower_than_float({"latency_ms": None, "reference_latency_ms": 59.2}, int16) == []
 
 
 @pytest.mark.slow
