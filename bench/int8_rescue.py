@@ -66,8 +66,8 @@ def main() -> None:
     parser.add_argument("--zoo", default=",".join(ZOO), help="zoo models to add (empty: none)")
     parser.add_argument("--no-digits", action="store_true", help="skip the planted digits CNN")
     parser.add_argument("--rescue-budget", type=float, default=None, help="seconds per route (default: scaled by model size)")
-    parser.add_argument("--merge", action="store_true", help="keep the other zoo models of the results file (re-read at "
-                        "each write, so runs for different models can share it)")
+    parser.add_argument("--merge", action="store_true", help="keep the other zoo models of the results file, and "
+                        "the formats not run of this one (re-read at each write, so runs for different models can share it)")
     parser.add_argument("--formats", default=",".join(FORMATS), help="formats of the zoo models")
     parser.add_argument("--plot-only", action="store_true", help="redraw the plot from the results file")
     args = parser.parse_args()
@@ -83,8 +83,10 @@ def main() -> None:
     formats = tuple(f for f in args.formats.split(",") if f)
     for name in [n for n in args.zoo.split(",") if n]:
         row = zoo_model(name, args.rescue_budget, formats)
-        if args.merge and RESULTS.exists():  # another run may have written its models meanwhile
-            results["zoo"] = {**json.loads(RESULTS.read_text()).get("zoo", {}), name: row}
+        if args.merge and RESULTS.exists():  # another run may have written its models meanwhile; formats not run are kept
+            zoo = json.loads(RESULTS.read_text()).get("zoo", {})
+            row = {**zoo.get(name, {}), **row}
+            results["zoo"] = {**zoo, name: row}
         results["zoo"][name] = row
         _write(results)
     if not args.no_digits:
