@@ -66,14 +66,13 @@ def test_measured_build_times_reorder_the_plan() -> None:
 def test_a_rescued_artifact_slower_than_fp32_says_so(tmp_path: Path) -> None:
     int16 = RouteJob(format="onnx", precision="int8", scheme=QuantScheme(activations="int16"),
                      tolerances=Tolerances.default_for("int8"), output_dir=tmp_path, staging_dir=tmp_path, stem="m")
-    (note,) = _slower_than_float({"latency_ms": 120.7, "reference_latency_ms": 59.2}, int16)
+    (note,) = _slower_than_float(120.7, 59.2, int16)
     assert note.startswith("the rescued artifact's median latency (121 ms) is above the fp32 reference's (59.2 ms")
     assert "int16 activations run float kernels" in note
-    (plain,) = _slower_than_float({"latency_ms": 70.0, "reference_latency_ms": 59.2},
-                                  RouteJob(**{**int16.__dict__, "scheme": QuantScheme()}))
+    (plain,) = _slower_than_float(70.0, 59.2, RouteJob(**{**int16.__dict__, "scheme": QuantScheme()}))
     assert "int16" not in plain
-    assert _slower_than_float({"latency_ms": 43.9, "reference_latency_ms": 59.2}, int16) == []
-    assert _slower_than_float({"latency_ms": None, "reference_latency_ms": 59.2}, int16) == []
+    assert _slower_than_float(43.9, 59.2, int16) == []
+    assert _slower_than_float(None, 59.2, int16) == []
 
 
 @pytest.mark.slow
