@@ -1,5 +1,6 @@
 """The int8 rescue's search on planted cases: names that cannot be applied (ONNX, OpenVINO, TFLite from Keras),
-OpenVINO's ignored scope checked in the IR, culprits already in float, the time budget, int16 activations, and the rescue on by default."""
+OpenVINO's ignored scope checked in the IR, culprits already in float, the time budget, int16 activations, and the
+rescue on by default."""
 from __future__ import annotations
 
 from pathlib import Path
