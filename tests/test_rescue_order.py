@@ -105,7 +105,8 @@ def test_a_spread_error_is_rescued_by_int16_in_one_build(tmp_path: Path) -> None
     report = edgekit.debug(plain.artifact("onnx", "int8").path, data[100:])
     assert uncertain(report) and report.culprits[0].share < 0.2  # top culprit: the head MatMul, 17% of the error
     elementwise = [layer.name for layer in report.layers if layer.op_type in ("Add", "Mul", "Div", "Clip")]
-    others = {"percentile": dict(quantization={"calibration_method": "percentile"}), "elementwise": dict(float_layers=elementwise)}
+    others = {"percentile": dict(quantization={"calibration_method": "percentile"}),
+              "elementwise": dict(float_layers=elementwise)}
     cosines = {name: edgekit.convert(spread_onnx(), output_dir=tmp_path / name, rescue=False, **common, **extra)
                .artifact("onnx", "int8").validation.cosine for name, extra in others.items()}
     assert plain.artifact("onnx", "int8").validation.cosine == pytest.approx(0.99868, abs=2e-5)
