@@ -15,14 +15,15 @@ the seconds its builds are expected to take, and they are tried in the order of 
   group, and the measured sensitivity pass over the candidate groups, which costs one build per group plus the
   greedy search's builds after it.
 
-A build's expected seconds are those measured for the same kind of remedy in this search, else the mean of
+A scheme change rejected on an earlier job is proposed again once the float layers changed, its expected share
+halved per rejection. A build's expected seconds are those measured for the same kind of remedy in this search, else the mean of
 the search's builds so far; before any build every build counts the same. The plan is recorded on the curve.
 """
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,15 +76,17 @@ def attributed(report: Any, layers: set[str]) -> float:
 
 
 def plan(schemes: list[Remedy], elementwise: Remedy | None, measured: list[Remedy], report: Any,
-         seconds: Callable[[str], float], tried: set[str]) -> list[Step]:
+         seconds: Callable[[str], float], tried: set[str], rejected: Mapping[str, int] | None = None) -> list[Step]:
     """The remedies to try on an uncertain attribution, by expected gain per second of build time.
 
-    ``schemes``: the whole-model changes not tried yet; ``elementwise``: the elementwise ops in float (or None);
-    ``measured``: the groups the measured pass would build (empty: no pass); ``tried``: remedies tried before."""
+    ``schemes``: the whole-model changes to try; ``elementwise``: the elementwise ops in float (or None);
+    ``measured``: the groups the measured pass would build (empty: no pass); ``tried``: remedies tried before;
+    ``rejected``: how many times a scheme change was built and rejected on an earlier job (its share halves each
+    time)."""
     steps = []
     for remedy in schemes:
-        share = EXPECTED_SHARE.get(remedy.kind, 0.1)
-        if remedy.kind == "calibration" and any(detail.endswith(" calibration") for detail in tried):
+        share = EXPECTED_SHARE.get(remedy.kind, 0.1) * 0.5 ** (rejected or {}).get(remedy.detail, 0)
+        if remedy.kind == "calibration" and any(d.endswith(" calibration") and d != remedy.detail for d in tried):
             share *= SECOND_CALIBRATION
         steps.append(Step(remedy.kind, remedy.detail, share, 1, seconds(remedy.kind), remedy=remedy))
     if elementwise is not None:

@@ -2,7 +2,9 @@
 before the elementwise float group and the measured sensitivity pass; and the calibration remedies it plans."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from edgekit.rescue_order import SENSITIVITY, build_seconds, plan
 from edgekit.options import QuantScheme, Tolerances
 from edgekit.rescue import _slower_than_float
 from edgekit.rescue_remedies import Allowed, Remedy, scheme_remedies
+from edgekit.rescue_search import Search
 from edgekit.session import RouteJob
 from edgekit.rescue_sensitivity import uncertain
 
@@ -61,6 +64,23 @@ def test_measured_build_times_reorder_the_plan() -> None:
     entropy = Remedy("calibration", "entropy calibration", scheme=(("calibration_method", "entropy"),))
     again = plan([entropy], None, [], _report(), seconds, {"percentile calibration"})
     assert again[0].expected_share == 0.2  # a second calibration method after the first: half
+    retried = plan([_INT16, _PERCENTILE], None, [], _report(), build_seconds([]), {_INT16.detail, _PERCENTILE.detail},
+                   {_INT16.detail: 2, _PERCENTILE.detail: 1})
+    assert [(s.kind, s.expected_share) for s in retried] == [("int16_activations", 0.225), ("calibration", 0.2)]  # halved per
+    # rejection; percentile retried is not "a second method"
+
+
+def test_a_scheme_change_rejected_is_proposed_again_once_the_float_layers_changed(tmp_path: Path) -> None:
+    job = RouteJob(format="onnx", precision="int8", scheme=QuantScheme(), tolerances=Tolerances.default_for("int8"),
+                   output_dir=tmp_path, staging_dir=tmp_path, stem="m")
+    search = Search(lambda j: None, job.tolerances, [], Allowed(float_layers=True, int16=True), Path(), tmp_path, 0.0,
+                    job, SimpleNamespace(path="plain.onnx"))
+    search.tried = {_INT16.detail, _PERCENTILE.detail, "p2o.Conv.3 (added error 0.0883)"}
+    search.rejected = {_INT16.detail: (frozenset(), 1)}  # int16 alone was built and rejected on the plain job
+    assert search._not_retried() == search.tried  # the same job: not again
+    search.job = replace(job, float_layers=("p2o.Conv.3",))
+    assert search._not_retried() == {_PERCENTILE.detail, "p2o.Conv.3 (added error 0.0883)"}
+    assert [r.kind for r in scheme_remedies(search.job, search.allowed, set(), search._not_retried())] == ["int16_activations"]
 
 
 def test_a_rescued_artifact_slower_than_fp32_says_so(tmp_path: Path) -> None:
