@@ -66,7 +66,7 @@ class Search:
     curve: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
-    rejected: dict[str, tuple[frozenset[str], int]] = field(default_factory=dict)  # scheme change -> (float layers, times)
+    rejected: dict[str, frozenset[str]] = field(default_factory=dict)  # scheme change -> float layers when rejected
     shares: dict[str, float | None] = field(default_factory=dict)  # artifact path -> int8 share of compute
     sensitivity: list[dict[str, Any]] = field(default_factory=list)  # the measured per-group pass, when it ran
     built: dict[tuple[Any, ...], tuple[RouteJob, Artifact]] = field(default_factory=dict)  # builds by job content
@@ -120,8 +120,7 @@ class Search:
             return self._float_search(groups) or any(self._try_accept(r) for r in [*later, *last])
         elementwise = elementwise_remedy(self.job, report, self.allowed, self.tried)
         measured = candidates(groups, report, set(self.job.float_layers)) if floats_allowed(self.job, self.allowed) else []
-        steps = plan(schemes, elementwise, measured, report, build_seconds(self.tries), self.tried,
-                     {detail: times for detail, (_, times) in self.rejected.items()})
+        steps = plan(schemes, elementwise, measured, report, build_seconds(self.tries), self.tried, set(self.rejected))
         self.curve[-1]["attribution"] = "uncertain: remedies by expected gain per second of build time"
         self.curve[-1]["order"] = [step.record() for step in steps]
         for step in steps:
@@ -150,9 +149,9 @@ class Search:
     def _not_retried(self) -> set[str]:
         """The remedies not to propose again: those tried, except a scheme change rejected before the float layers
         last changed (on the new job it may help: int16 activations that fail alone can work once the layers
-        their range broke are in float)."""
+        breaking their ranges are in float; ``edgekit.rescue_order`` tries it last)."""
         layers = frozenset(self.job.float_layers)
-        return self.tried - {detail for detail, (before, _) in self.rejected.items() if before != layers}
+        return self.tried - {detail for detail, before in self.rejected.items() if before != layers}
 
     def _try_accept(self, remedy: Remedy) -> bool:
         self.tried.add(remedy.detail)
@@ -160,7 +159,7 @@ class Search:
         if built is not None and self._accept(built, [remedy]):
             return True
         if remedy.scheme and not remedy.layers:
-            self.rejected[remedy.detail] = frozenset(self.job.float_layers), self.rejected.get(remedy.detail, (None, 0))[1] + 1
+            self.rejected[remedy.detail] = frozenset(self.job.float_layers)
         return False
 
     def _float_search(self, groups: list[Remedy]) -> bool:

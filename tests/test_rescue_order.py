@@ -64,10 +64,9 @@ def test_measured_build_times_reorder_the_plan() -> None:
     entropy = Remedy("calibration", "entropy calibration", scheme=(("calibration_method", "entropy"),))
     again = plan([entropy], None, [], _report(), seconds, {"percentile calibration"})
     assert again[0].expected_share == 0.2  # a second calibration method after the first: half
-    retried = plan([_INT16, _PERCENTILE], None, [], _report(), build_seconds([]), {_INT16.detail, _PERCENTILE.detail},
-                   {_INT16.detail: 2, _PERCENTILE.detail: 1})
-    assert [(s.kind, s.expected_share) for s in retried] == [("int16_activations", 0.225), ("calibration", 0.2)]  # halved per
-    # rejection; percentile retried is not "a second method"
+    retried = plan([_INT16, _PERCENTILE], None, _MEASURED, _report(), build_seconds([]), {_INT16.detail}, {_INT16.detail})
+    assert [s.kind for s in retried] == ["calibration", SENSITIVITY, "int16_activations"]  # rejected before: last
+    assert retried[-1].record()["retry"] and "retry" not in retried[0].record()
 
 
 def test_a_scheme_change_rejected_is_proposed_again_once_the_float_layers_changed(tmp_path: Path) -> None:
@@ -76,7 +75,7 @@ def test_a_scheme_change_rejected_is_proposed_again_once_the_float_layers_change
     search = Search(lambda j: None, job.tolerances, [], Allowed(float_layers=True, int16=True), Path(), tmp_path, 0.0,
                     job, SimpleNamespace(path="plain.onnx"))
     search.tried = {_INT16.detail, _PERCENTILE.detail, "p2o.Conv.3 (added error 0.0883)"}
-    search.rejected = {_INT16.detail: (frozenset(), 1)}  # int16 alone was built and rejected on the plain job
+    search.rejected = {_INT16.detail: frozenset()}  # int16 alone was built and rejected on the plain job
     assert search._not_retried() == search.tried  # the same job: not again
     search.job = replace(job, float_layers=("p2o.Conv.3",))
     assert search._not_retried() == {_PERCENTILE.detail, "p2o.Conv.3 (added error 0.0883)"}
