@@ -107,13 +107,25 @@ def rescue_route(
     else:
         search.stop, reference_size, reference_latency = "time budget", None, {}
     final = search.artifact if search.job == job else build(search.job)
+    curve = search.curve if final is search.artifact else [*search.curve[:-1], {**search.curve[-1], **point(search.job, final)}]
+    notes.extend(_slower_than_float(curve[-1].get("latency_ms"), reference_latency.get("latency_ms"), search.job))
     if not meets(final, target):
         notes.append(_unfixed(search, allowed))
-    curve = search.curve if final is search.artifact else [*search.curve[:-1], {**search.curve[-1], **point(search.job, final)}]
     record = _record(target, (job, search.job), final, curve, search.tries, [*notes, *search.notes], search.stop, started, budget)
     record.update(reference_size_bytes=reference_size, reference_latency_ms=reference_latency.get("latency_ms"),
                   sensitivity=search.sensitivity)
     return final.model_copy(update={"notes": (*final.notes, record["summary"], *record["notes"])}), record
+
+
+def _slower_than_float(latency: float | None, reference: float | None, chosen: RouteJob) -> list[str]:
+    """A note when the published artifact's median latency (ms) is above the fp32 reference's."""
+    if not latency or not reference or latency <= reference:
+        return []
+    why = (": ONNX Runtime fuses Quantize/Dequantize pairs into integer kernels for 8-bit tensors only, so int16 "
+           "activations run float kernels between them (an NPU with a16w8 runs them natively)"
+           if chosen.format == "onnx" and chosen.scheme.activations == "int16" else "")
+    return [f"the rescued artifact's median latency ({latency:.3g} ms) is above the fp32 reference's ({reference:.3g} ms, "
+            f"timed one after the other, one thread){why}"]
 
 
 def _unfixed(search: Search, allowed: Allowed) -> str:

@@ -10,14 +10,18 @@ What each route can apply (the rest are not proposed there):
 ====================  ===========  ===========  ==============  ===========  ================  ============
 route                 per-channel  int16 acts   calibration     float layers bias correction   SmoothQuant
 ====================  ===========  ===========  ==============  ===========  ================  ============
-ONNX (ORT QDQ)        yes          QInt16       percentile,     nodes_to_    -                 -
-                                   (all layers) entropy         exclude
+ONNX (ORT QDQ)        yes          QInt16       percentile      nodes_to_    -                 -
+                                   (all layers) (entropy: no)   exclude
 OpenVINO (NNCF)       yes          no           MEAN_QUANTILE,  IgnoredScope full / fast       TRANSFORMER
                                                 HISTOGRAM       (checked)                      model type
 TFLite (Keras)        yes          int16x8      no choice       denylisted   -                 -
                                    (all layers)                 nodes
 TFLite (litert-torch) no           no           no choice       no           -                 -
 ====================  ===========  ===========  ==============  ===========  ================  ============
+
+ONNX Runtime's entropy calibration is not proposed: ``quantize_static`` does not pass a bin count to its
+calibrator, which then keeps 128 histogram bins for 128 quantized bins, so the KL search has one candidate
+threshold, the full range, and the scales equal min/max's (the same cosine to the last digit on PP-OCRv4 det).
 
 litert-torch's PT2E quantizer (``get_symmetric_quantization_config``) takes only ``is_per_channel``,
 ``is_dynamic`` and ``is_qat``: symmetric int8 weights, asymmetric int8 activations from a histogram
@@ -70,8 +74,8 @@ def scheme_remedies(job: RouteJob, allowed: Allowed, op_types: set[str], tried: 
     scheme, found = job.scheme, []
     if not scheme.per_channel:
         found.append(Remedy("per_channel", "per-channel weight scales", scheme=(("per_channel", True),)))
-    if job.format in ("onnx", "openvino") and scheme.calibration_method in _NEXT_CALIBRATION:
-        method = _NEXT_CALIBRATION[scheme.calibration_method]
+    method = _NEXT_CALIBRATION.get(scheme.calibration_method) if job.format in ("onnx", "openvino") else None
+    if method is not None and not (job.format == "onnx" and method == "entropy"):
         found.append(Remedy("calibration", f"{method} calibration", scheme=(("calibration_method", method),)))
     if job.format == "openvino":
         if scheme.bias_correction != "full":

@@ -6,8 +6,9 @@ Order per round: per-channel weights; the trace's float groups by ranked greedy 
 of 1, 2, 4, ... groups until one meets the target, then bisection down to the smallest prefix that does;
 when none does, the best prefix if it improves); then the whole-model scheme changes that keep every layer
 in int8 (calibration, bias correction, SmoothQuant); then int16 activations. When the trace's attribution is
-uncertain (``edgekit.rescue_sensitivity``), the whole-model changes come first, then the elementwise ops in
-float as one group, then float groups in the order a measured per-group pass ranks them, then int16.
+uncertain (``edgekit.rescue_sensitivity``), per-channel weights, then the whole-model changes, the elementwise
+ops in float as one group and the measured per-group pass (float groups in the order it ranks them) by
+expected gain per second of build time (``edgekit.rescue_order``): int16 activations first where allowed.
 
 Every candidate built is timed as ``edgekit profile`` times it (``edgekit.rescue_latency``), so each point of
 the curve carries its latency next to its accuracy and int8 share of compute.
@@ -24,6 +25,7 @@ from edgekit.errors import EdgekitError
 from edgekit.options import Tolerances
 from edgekit.rescue_cost import int8_compute_share
 from edgekit.rescue_latency import measure_against
+from edgekit.rescue_order import build_seconds, plan
 from edgekit.rescue_remedies import Allowed, Remedy, elementwise_remedy, float_remedies, floats_allowed, scheme_remedies
 from edgekit.rescue_sensitivity import candidates, measured_order, uncertain
 from edgekit.session import RouteJob
@@ -64,6 +66,7 @@ class Search:
     curve: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tried: set[str] = field(default_factory=set)
+    rejected: dict[str, frozenset[str]] = field(default_factory=dict)  # scheme change -> float layers when rejected
     shares: dict[str, float | None] = field(default_factory=dict)  # artifact path -> int8 share of compute
     sensitivity: list[dict[str, Any]] = field(default_factory=list)  # the measured per-group pass, when it ran
     built: dict[tuple[Any, ...], tuple[RouteJob, Artifact]] = field(default_factory=dict)  # builds by job content
@@ -106,27 +109,34 @@ class Search:
     def _round(self, report: Any) -> bool:
         """One round of remedies on the current job; True when a change was accepted."""
         op_types = {layer.op_type for layer in report.layers}
-        schemes = scheme_remedies(self.job, self.allowed, op_types, self.tried)
-        first = [r for r in schemes if r.kind == "per_channel"]
-        later = [r for r in schemes if r.kind not in ("per_channel", "int16_activations")]
-        last = [r for r in schemes if r.kind == "int16_activations"]
-        if any(self._try_accept(r) for r in first):
+        schemes = scheme_remedies(self.job, self.allowed, op_types, self._not_retried())
+        if any(self._try_accept(r) for r in schemes if r.kind == "per_channel"):
             return True
+        schemes = [r for r in schemes if r.kind != "per_channel"]
         groups = float_remedies(self.job, report, self.allowed)[:MAX_GROUPS]
         if not uncertain(report):
+            later = [r for r in schemes if r.kind != "int16_activations"]
+            last = [r for r in schemes if r.kind == "int16_activations"]
             return self._float_search(groups) or any(self._try_accept(r) for r in [*later, *last])
-        self.curve[-1]["attribution"] = "uncertain: whole-model changes, then measured per-group sensitivity"
-        if any(self._try_accept(r) for r in later):
-            return True
         elementwise = elementwise_remedy(self.job, report, self.allowed, self.tried)
-        if elementwise is not None and self._try_accept(elementwise):
-            return True
-        if not floats_allowed(self.job, self.allowed):
-            return any(self._try_accept(r) for r in last)
-        measured = candidates(groups, report, set(self.job.float_layers))
+        measured = candidates(groups, report, set(self.job.float_layers)) if floats_allowed(self.job, self.allowed) else []
+        steps = plan(schemes, elementwise, measured, report, build_seconds(self.tries), self.tried, set(self.rejected))
+        self.curve[-1]["attribution"] = "uncertain: remedies by expected gain per second of build time"
+        self.curve[-1]["order"] = [step.record() for step in steps]
+        for step in steps:
+            if step.remedy is not None and self._try_accept(step.remedy):
+                return True
+            if step.remedy is None and self._measured_search(list(step.groups)):
+                return True
+            if self.stop:
+                return False
+        return False
+
+    def _measured_search(self, groups: list[Remedy]) -> bool:
+        """The measured sensitivity pass over ``groups``, then the ranked greedy search in the measured order."""
         base = score(self.artifact, self.target)
-        ranked = measured_order(self, measured, lambda artifact: _gain(score(artifact, self.target), base))
-        return self._float_search(ranked) or any(self._try_accept(r) for r in last)
+        ranked = measured_order(self, groups, lambda artifact: _gain(score(artifact, self.target), base))
+        return self._float_search(ranked)
 
     def _drop_float_layers(self) -> None:
         """Once a later scheme change met the target, the float layers accepted before it may not be needed."""
@@ -136,10 +146,21 @@ class Search:
             self.curve.append({**point(*built), **self._latency(built[0]), "remedies": ["drop_float_layers"]})
             self.tries[-1]["accepted"] = True
 
+    def _not_retried(self) -> set[str]:
+        """The remedies not to propose again: those tried, except a scheme change rejected before the float layers
+        last changed (on the new job it may help: int16 activations that fail alone can work once the layers
+        breaking their ranges are in float; ``edgekit.rescue_order`` tries it last)."""
+        layers = frozenset(self.job.float_layers)
+        return self.tried - {detail for detail, before in self.rejected.items() if before != layers}
+
     def _try_accept(self, remedy: Remedy) -> bool:
         self.tried.add(remedy.detail)
         built = self._try([remedy])
-        return built is not None and self._accept(built, [remedy])
+        if built is not None and self._accept(built, [remedy]):
+            return True
+        if remedy.scheme and not remedy.layers:
+            self.rejected[remedy.detail] = frozenset(self.job.float_layers)
+        return False
 
     def _float_search(self, groups: list[Remedy]) -> bool:
         """Ranked greedy with bisection over prefixes of ``groups``; True when a prefix was accepted."""

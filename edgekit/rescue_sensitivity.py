@@ -6,7 +6,8 @@ a little), the attribution does not say which layer to keep in float. Then each 
 instead, as NNCF's accuracy control and Olive do: the artifact is built with only that group reverted to float
 and validated on the build's held-out validation data; the groups are ranked by the measured gain of the output
 metric, those that do not help are dropped. The pass is bounded by the search's time budget: it stops measuring
-while enough time is left for the search that follows.
+while enough time is left for the search that follows. It costs one build per group, so on an uncertain
+attribution it comes after the cheaper whole-model remedies expected to remove more (``edgekit.rescue_order``).
 """
 from __future__ import annotations
 

@@ -146,3 +146,29 @@ def residual_onnx():
     ]
     inits = {"w_small": w_small, "w_large": w_large, "offset": offset, "w_head": w_head, "b_head": b_head}
     return _onnx_model(nodes, inits, "residual", 16, "logits", 10)
+
+
+def spread_onnx(blocks: int = 4, width: int = 48):
+    """An MLP of ``blocks`` MatMul + affine (Mul, Add) + decomposed HardSwish (Add, Clip, Mul, Div) blocks, as in
+    PP-OCR's detector: every op's output is re-rounded to int8 and each adds a little error, none most of it."""
+    from onnx import helper
+
+    rng = np.random.default_rng(3)
+    inits: dict[str, np.ndarray] = {"three": np.array(3.0), "six": np.array(6.0), "zero": np.array(0.0)}
+    nodes, previous, fan_in = [], "x", 16
+    for i in range(blocks):
+        inits |= {f"w{i}": rng.normal(0, 1 / np.sqrt(fan_in), (fan_in, width)), f"g{i}": rng.uniform(0.5, 1.5, width),
+                  f"b{i}": rng.normal(0, 0.2, width)}
+        nodes += [
+            helper.make_node("MatMul", [previous, f"w{i}"], [f"m{i}"], name=f"matmul{i}"),
+            helper.make_node("Mul", [f"m{i}", f"g{i}"], [f"s{i}"], name=f"scale{i}"),
+            helper.make_node("Add", [f"s{i}", f"b{i}"], [f"a{i}"], name=f"shift{i}"),
+            helper.make_node("Add", [f"a{i}", "three"], [f"p{i}"], name=f"hs_add{i}"),
+            helper.make_node("Clip", [f"p{i}", "zero", "six"], [f"k{i}"], name=f"hs_clip{i}"),
+            helper.make_node("Mul", [f"a{i}", f"k{i}"], [f"q{i}"], name=f"hs_mul{i}"),
+            helper.make_node("Div", [f"q{i}", "six"], [f"h{i}"], name=f"hs_div{i}"),
+        ]
+        previous, fan_in = f"h{i}", width
+    inits["wh"] = rng.normal(0, 1 / np.sqrt(width), (width, 10))
+    nodes.append(helper.make_node("MatMul", [previous, "wh"], ["logits"], name="head"))
+    return _onnx_model(nodes, inits, "spread", 16, "logits", 10)

@@ -1,5 +1,6 @@
-"""The int8 rescue's search on planted cases: names that cannot be applied, OpenVINO's ignored scope checked in
-the IR, culprits already in float, the time budget, int16 activations, and the rescue on by default."""
+"""The int8 rescue's search on planted cases: names that cannot be applied (ONNX, OpenVINO, TFLite from Keras),
+OpenVINO's ignored scope checked in the IR, culprits already in float, the time budget, int16 activations, and the
+rescue on by default."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -154,3 +155,18 @@ def test_onnx_to_tflite_rescue_says_litert_torch_takes_no_remedy(tmp_path: Path,
     assert not record["met"] and record["curve"][0]["cosine"] < 0.999 and record["float_layers"] == []
     assert any("the PyTorch and ONNX routes to TFLite" in note for note in record["notes"])
     assert build.artifact("tflite", "int8").validation.status == "failed"
+
+
+@pytest.mark.slow
+def test_a_tflite_tensor_name_the_keras_route_cannot_apply_fails_loudly(tmp_path: Path) -> None:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16,), name="x")
+    hidden = keras.layers.Dense(32, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(10, name="head")(hidden))
+    data = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32)
+    build = edgekit.convert(model, formats="tflite", precision="int8", float_layers=["no_such_layer"], rescue=False,
+                            calibration_data=data[:40], validation_data=data[40:], output_dir=tmp_path)
+    assert not build.artifacts and len(build.failures) == 1
+    assert "cannot keep no_such_layer in float: no tensor of the TFLite model has that name" in build.failures[0].error
