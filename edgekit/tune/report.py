@@ -28,6 +28,7 @@ class TuneResult(BaseModel):
     objectives: tuple[str, ...]
     constraints: dict[str, float]
     seed: int
+    batch: int = 4  # trials asked and told together
     study: str  # the SQLite file
     folder: str  # the tune folder (study, cached builds, reports)
     output_dir: str  # where --select promotes a point
@@ -87,8 +88,9 @@ td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}td.l,th.l{
 <p>{summary['trials']} trials ({summary['complete']} complete, {summary['failed']} failed, {summary['feasible']} meet the
 constraints) of a space of {result.space_size} configurations; objectives {', '.join(result.objectives)};
 constraints {html.escape(constraints)}; seed {result.seed}; devices {html.escape(', '.join(result.devices))}.
-Latency is the median of the timed runs with its 95% interval; two points whose intervals overlap are not ranked
-against each other on latency.</p>
+Latency is the median of the timed runs with its 95% interval; two points whose intervals (each widened to at
+least a quarter octave, the spread between runs on a shared machine) overlap are not ranked against each other on
+latency.</p>
 {_chart(result, front)}
 <h2>Trials</h2><table><tr><th>trial</th><th class="l">configuration</th><th class="l">state</th><th>latency ms</th>
 <th>95% interval</th><th>accuracy</th><th>size</th><th class="l">reason / constraints</th></tr>{rows}</table>
