@@ -44,6 +44,13 @@ class TuneResult(BaseModel):
         """The feasible trials no other dominates (latency intervals that overlap are not ranked)."""
         return pareto_front(list(self.trials), self.objectives)
 
+    @classmethod
+    def load(cls, output_dir: str | Path) -> TuneResult:
+        """The study beside the build folder ``output_dir`` as its last run left it (its ``tune.json``)."""
+        from edgekit.tune.promote import load_result
+
+        return load_result(output_dir)
+
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:
             if record.number == number:
