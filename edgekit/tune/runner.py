@@ -170,11 +170,11 @@ class Loop:
                     self._measured(future)
 
     def _tell_batch(self, items: list[_Item]) -> None:
-        """Tell the study every trial of the batch in trial-number order; those that never started are asked again."""
+        """Tell the study every trial of the batch in trial-number order; those that never started (and twins of a
+        trial whose failure does not stand, such as a lost device) are asked again."""
         for item in sorted(items, key=lambda item: item.trial.number):
-            original = item.original
-            if original is not None and original.record is not None:
-                self._duplicate(item.trial, item.config, original.record, counted=False)
+            if item.original is not None and item.ident in self.seen:  # its twin, told just before it, stands
+                self._duplicate(item.trial, item.config, self.seen[item.ident], counted=False)
             elif item.record is not None:
                 self.study.tell_ended(item.trial.number, item.record)
                 self._remember(item.record)
