@@ -22,6 +22,7 @@ trial, the front, the single-convert artifacts).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -76,6 +77,8 @@ def _as_onnx(source: Any, feed: dict[str, np.ndarray], out: Path) -> Path:
     import onnx
     import torch
 
+    if out.is_file():  # a kept work folder: the same file, so that the study there resumes
+        return out
     example = tuple(torch.from_numpy(feed[name]) for name in source.input_names)
     torch.onnx.export(source.framework_model.eval(), example, str(out), input_names=source.input_names,
                       output_names=source.output_names, dynamo=True, external_data=False)
@@ -205,6 +208,8 @@ def main() -> None:
     parser.add_argument("--min-accuracy", type=float, default=0.98)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-digits", action="store_true")
+    parser.add_argument("--work", type=Path, help="keep the work folder here (default: a temporary one); run again with "
+                        "the same folder to resume a study a killed run left, its builds cached")
     args = parser.parse_args()
     from edgekit.quiet import native_stderr, quiet_framework_env
 
@@ -213,11 +218,12 @@ def main() -> None:
     earlier = [{"trials_asked": stored.get("trials"), "min_accuracy": stored.get("min_accuracy"), "seed": stored.get("seed"),
                 **m} for m in stored["models"]]  # entries written before each carried its own settings
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="edgekit-bench-tune-") as tmp, native_stderr(False):
+    kept = contextlib.nullcontext(str(args.work)) if args.work else tempfile.TemporaryDirectory(prefix="edgekit-bench-tune-")
+    with kept as tmp, native_stderr(False):
         names = ([] if args.skip_digits else ["digits"]) + [n for n in args.zoo.split(",") if n]
         for name in names:
             work = Path(tmp) / name
-            work.mkdir()
+            work.mkdir(parents=True, exist_ok=True)
             spec = digits_model(work) if name == "digits" else zoo_model(name, work)
             results.append({"trials_asked": args.trials, "min_accuracy": args.min_accuracy, "seed": args.seed,
                             **run_model(spec, work, args)})
