@@ -126,6 +126,9 @@ class Loop:
                 break
             self._run_batch(items)
             self._tell_batch(items)
+        if self.repeats >= MAX_REPEATS:
+            self.notes.append(f"the sampler proposed {MAX_REPEATS} configurations in a row that were already tried "
+                              f"({len(self.seen)} distinct tried of a space of {self.space.size()}): the search stopped there")
 
     def _ask_batch(self, size: int) -> list[_Item]:
         """``size`` new configurations (a duplicate of an ended trial is told at once and not counted)."""
@@ -193,9 +196,6 @@ class Loop:
 
     def _repeated(self) -> None:
         self.repeats += 1
-        if self.repeats == MAX_REPEATS:
-            self.notes.append(f"the sampler proposed {MAX_REPEATS} configurations in a row that were already tried "
-                              f"({len(self.seen)} distinct tried of a space of {self.space.size()}): the search stopped there")
 
     def _remember(self, record: TrialRecord) -> None:
         """Configurations whose result stands: measured ones, and builds that failed (a route or validation failure)."""
