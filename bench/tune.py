@@ -164,9 +164,13 @@ def why(record: dict[str, Any], best: Any) -> str:
     h2h, convert = record["head_to_head"], record["best_convert"]
     tied = h2h["intervals_overlap_in_rounds"]
     verdict = "faster than" if h2h["speedup"] > 1.0 and not tied else "as fast as (tied with)" if tied else "slower than"
+    from edgekit.tune.front import LATENCY_STEP
+
+    within = "within" if max(h2h["speedup"], 1 / h2h["speedup"]) < LATENCY_STEP else "beyond"
     return (f"the tune point ({best.config.label()}) is {verdict} the best single convert artifact "
             f"({convert['format']} {convert['precision']}): {h2h['tune_median_ms']:.4f} ms vs {h2h['convert_median_ms']:.4f} ms "
-            f"(x{h2h['speedup']:.2f}; intervals overlap in {tied} of {len(h2h['rounds']['tune'])} rounds). The single convert "
+            f"(x{h2h['speedup']:.2f}, {within} the quarter octave the front ranks latency by; intervals overlap in {tied} of "
+            f"{len(h2h['rounds']['tune'])} rounds). The single convert "
             "configurations are points of the tune space (the study starts with fp32 and plain int8 of every format), so "
             "the front can only add faster points: other thread counts, schemes (per-tensor, int16, calibration) and "
             "precisions (fp16, dynamic-range int8) the convert defaults do not try, kept only when they meet the accuracy "
