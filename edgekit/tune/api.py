@@ -12,17 +12,11 @@ from edgekit.errors import InvalidOptionError
 from edgekit.plan_file import DataFile
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.tune.front import TrialRecord, check_constraints, check_objectives
-from edgekit.tune.report import HTML_NAME, JSON_NAME, TuneResult
+from edgekit.tune.report import HTML_NAME, JSON_NAME, TuneResult, tune_folder
 from edgekit.tune.runner import Loop, Measuring, Sources
 from edgekit.tune.space import SearchSpace, TrialConfig, base_space, params_of, thread_choices, with_float_sets
 from edgekit.tune.study import Study, identity_of
 from edgekit.tune.tasks import BuildRequest, TraceRequest, build_trial, describe, trace_culprits
-
-
-def tune_folder(output_dir: str | Path) -> Path:
-    """Where a tune run keeps its study, cached builds and reports: ``<output_dir>.tune`` beside the build folder."""
-    out = Path(output_dir).resolve()
-    return out.parent / f"{out.name}.tune"
 
 
 def tune(

@@ -9,12 +9,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from edgekit.atomic import atomic_write_text
+from edgekit.errors import InvalidOptionError
 from edgekit.tune.front import TrialRecord, fastest, pareto_front, summary_row
 from edgekit.tune.space import SearchSpace
 
 SCHEMA = "edgekit.tune/1"
 JSON_NAME = "tune.json"
 HTML_NAME = "tune-report.html"
+
+
+def tune_folder(output_dir: str | Path) -> Path:
+    """Where a tune run keeps its study, cached builds and reports: ``<output_dir>.tune`` beside the build folder."""
+    out = Path(output_dir).resolve()
+    return out.parent / f"{out.name}.tune"
 
 
 class TuneResult(BaseModel):
@@ -47,9 +54,14 @@ class TuneResult(BaseModel):
     @classmethod
     def load(cls, output_dir: str | Path) -> TuneResult:
         """The study beside the build folder ``output_dir`` as its last run left it (its ``tune.json``)."""
-        from edgekit.tune.promote import load_result
-
-        return load_result(output_dir)
+        path = tune_folder(output_dir) / JSON_NAME
+        if not path.is_file():
+            raise InvalidOptionError(f"no tune run beside {output_dir} ({path} does not exist)",
+                                     "run edgekit tune with the same --out first")
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("summary", "front"):
+            document.pop(key, None)
+        return cls.model_validate(document)
 
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:
