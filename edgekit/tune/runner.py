@@ -142,10 +142,7 @@ class Loop:
                 self._duplicate(trial, config, self.seen[item.ident])
                 continue
             item.original = next((other for other in items if other.ident == item.ident), None)
-            if item.original is not None:
-                self._repeated()
-            else:
-                self.repeats = 0
+            self.repeats = self.repeats + 1 if item.original is not None else 0
             items.append(item)
         return items
 
@@ -187,15 +184,12 @@ class Loop:
     def _duplicate(self, trial: Any, config: TrialConfig, original: TrialRecord, counted: bool = True) -> None:
         """A configuration that already ended: told with the same result, not built or measured again, not counted."""
         if counted:
-            self._repeated()
+            self.repeats += 1
         record = original.model_copy(update={"number": trial.number, "config": config, "state": "duplicate",
                                              "reason": f"duplicate of trial {original.number}: not built or measured again"})
         bounds = (constraint_values(original.build, original.measurement, self.constraints)
                   if original.state == "complete" and original.build and original.measurement else [])
         self.study.tell(trial, record, bounds)
-
-    def _repeated(self) -> None:
-        self.repeats += 1
 
     def _remember(self, record: TrialRecord) -> None:
         """Configurations whose result stands: measured ones, and builds that failed (a route or validation failure)."""
