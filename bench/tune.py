@@ -1,6 +1,8 @@
 """edgekit tune against the best single `edgekit convert` configuration, measured side by side in one run.
 
-For each model (the bundled digits CNN, Keras 3; zoo models from ``bench/zoo_models.py`` with ``--zoo``):
+For each model (the bundled digits CNN, Keras 3; zoo models from ``bench/zoo_models.py`` with ``--zoo``; a zoo
+model that is a PyTorch state dict, such as mtcnn-pnet, is exported to ONNX once with ``torch.onnx.export`` and
+that file is tuned, since a tune trial loads its model from a file in a worker):
 
 1. ``edgekit.tune(model, target="cpu-x86", trials=N, constraints={"min_accuracy": A})``: every trial a real
    build, validated against the source, profiled on this machine (the profiling protocol: warm-up, timed
@@ -11,18 +13,22 @@ For each model (the bundled digits CNN, Keras 3; zoo models from ``bench/zoo_mod
    it, measured again alternately (A, B, A, B, ...) ``--rounds`` times at one thread, so both see the same
    machine state; the ratio of their medians and whether their intervals overlap are reported.
 
-Results: bench/results/tune.json (after each model), bench/results/tune.png (latency vs accuracy per model:
-every trial, the front, the single-convert artifacts).
+Results: bench/results/tune.json (after each model; a model run again replaces its entry, the others are kept,
+each entry says when and at which commit it ran), bench/results/tune.png (latency vs accuracy per model: every
+trial, the front, the single-convert artifacts).
 
-    .venv/bin/python bench/tune.py [--trials 30] [--zoo ppocr-cls] [--rounds 3] [--min-accuracy 0.98]
+    .venv/bin/python bench/tune.py [--trials 30] [--zoo ppocr-cls,mtcnn-pnet] [--skip-digits] [--rounds 3] [--min-accuracy 0.98]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +58,8 @@ def zoo_model(name: str, work: Path) -> dict[str, Any]:
     entry = MODELS[name]
     path = fetch(entry)
     source = Source(entry, path)
+    if entry.kind.startswith("torch-"):
+        path = _as_onnx(source, entry.make_data(source, 1, "calibration")[0], work / f"{name}.onnx")
     arrays = {}
     for which, count in (("calibration", 128), ("evaluation", 200)):
         feeds = entry.make_data(source, count, which)
@@ -62,6 +70,20 @@ def zoo_model(name: str, work: Path) -> dict[str, Any]:
     np.save(work / f"{name}_val.npy", arrays["evaluation"])
     return {"name": name, "model": path, "calibration": work / f"{name}_cal.npy", "validation": work / f"{name}_val.npy",
             "input_shapes": entry.input_shapes or None}
+
+
+def _as_onnx(source: Any, feed: dict[str, np.ndarray], out: Path) -> Path:
+    """A zoo model that is a torch module, exported to one ONNX file (the tune's trials load a file)."""
+    import onnx
+    import torch
+
+    if out.is_file():  # a kept work folder: the same file, so that the study there resumes
+        return out
+    example = tuple(torch.from_numpy(feed[name]) for name in source.input_names)
+    torch.onnx.export(source.framework_model.eval(), example, str(out), input_names=source.input_names,
+                      output_names=source.output_names, dynamo=True, external_data=False)
+    onnx.checker.check_model(str(out))
+    return out
 
 
 def measure(artifact: str, runs: int) -> dict[str, float]:
@@ -106,16 +128,20 @@ def head_to_head(a: str, b: str, rounds: int) -> dict[str, Any]:
 def run_model(spec: dict[str, Any], work: Path, args: argparse.Namespace) -> dict[str, Any]:
     import edgekit
 
+    started = time.monotonic()
     result = edgekit.tune(spec["model"], target="cpu-x86", trials=args.trials, constraints={"min_accuracy": args.min_accuracy},
                           calibration_data=spec["calibration"], validation_data=spec["validation"], seed=args.seed,
                           output_dir=work / "tuned", input_shapes=spec["input_shapes"], runs=50, min_seconds=1.0)
+    tune_seconds = round(time.monotonic() - started, 1)
     front = result.front
     summary = result.summary()
     converts = single_converts(spec, work, args.min_accuracy)
     best_convert = min((c for c in converts if c["meets_budget"]), key=lambda c: c["median_ms"], default=None)
     best_tune = result.trial(summary["fastest"]) if summary["fastest"] is not None else None
     record = {
-        "model": spec["name"], "trials": summary, "space_size": result.space_size, "study": result.study,
+        "model": spec["name"], "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": _commit(),
+        "batch": result.batch, "tune_seconds": tune_seconds, "trials": summary, "space_size": result.space_size,
+        "notes": list(result.notes), "study": result.study,
         "every_trial": [{"trial": r.number, "config": r.config.label(), "state": r.state, "reason": r.reason,
                          "latency_ms": r.values.get("latency"), "interval": r.interval, "accuracy": r.values.get("accuracy"),
                          "size_bytes": r.build.size_bytes if r.build else None, "on_front": r in front} for r in result.trials],
@@ -129,13 +155,22 @@ def run_model(spec: dict[str, Any], work: Path, args: argparse.Namespace) -> dic
     return record
 
 
+def _commit() -> str:
+    done = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
+
+
 def why(record: dict[str, Any], best: Any) -> str:
     h2h, convert = record["head_to_head"], record["best_convert"]
     tied = h2h["intervals_overlap_in_rounds"]
     verdict = "faster than" if h2h["speedup"] > 1.0 and not tied else "as fast as (tied with)" if tied else "slower than"
+    from edgekit.tune.front import LATENCY_STEP
+
+    within = "within" if max(h2h["speedup"], 1 / h2h["speedup"]) < LATENCY_STEP else "beyond"
     return (f"the tune point ({best.config.label()}) is {verdict} the best single convert artifact "
             f"({convert['format']} {convert['precision']}): {h2h['tune_median_ms']:.4f} ms vs {h2h['convert_median_ms']:.4f} ms "
-            f"(x{h2h['speedup']:.2f}; intervals overlap in {tied} of {len(h2h['rounds']['tune'])} rounds). The single convert "
+            f"(x{h2h['speedup']:.2f}, {within} the quarter octave the front ranks latency by; intervals overlap in {tied} of "
+            f"{len(h2h['rounds']['tune'])} rounds). The single convert "
             "configurations are points of the tune space (the study starts with fp32 and plain int8 of every format), so "
             "the front can only add faster points: other thread counts, schemes (per-tensor, int16, calibration) and "
             "precisions (fp16, dynamic-range int8) the convert defaults do not try, kept only when they meet the accuracy "
@@ -177,21 +212,29 @@ def main() -> None:
     parser.add_argument("--min-accuracy", type=float, default=0.98)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-digits", action="store_true")
+    parser.add_argument("--work", type=Path, help="keep the work folder here (default: a temporary one); run again with "
+                        "the same folder to resume a study a killed run left, its builds cached")
     args = parser.parse_args()
     from edgekit.quiet import native_stderr, quiet_framework_env
 
     quiet_framework_env(False)
+    stored = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"models": []}
+    earlier = [{"trials_asked": stored.get("trials"), "min_accuracy": stored.get("min_accuracy"), "seed": stored.get("seed"),
+                **m} for m in stored["models"]]  # entries written before each carried its own settings
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="edgekit-bench-tune-") as tmp, native_stderr(False):
+    kept = contextlib.nullcontext(str(args.work)) if args.work else tempfile.TemporaryDirectory(prefix="edgekit-bench-tune-")
+    with kept as tmp, native_stderr(False):
         names = ([] if args.skip_digits else ["digits"]) + [n for n in args.zoo.split(",") if n]
         for name in names:
             work = Path(tmp) / name
-            work.mkdir()
+            work.mkdir(parents=True, exist_ok=True)
             spec = digits_model(work) if name == "digits" else zoo_model(name, work)
-            results.append(run_model(spec, work, args))
-            RESULTS.write_text(json.dumps({"target": "cpu-x86", "trials": args.trials, "min_accuracy": args.min_accuracy,
-                                           "seed": args.seed, "models": results}, indent=2, default=str) + "\n")
-            plot(results)
+            results.append({"trials_asked": args.trials, "min_accuracy": args.min_accuracy, "seed": args.seed,
+                            **run_model(spec, work, args)})
+            mine = {r["model"] for r in results}
+            models = [*[m for m in earlier if m["model"] not in mine], *results]
+            RESULTS.write_text(json.dumps({"target": "cpu-x86", "models": models}, indent=2, default=str) + "\n")
+            plot(models)
             print(results[-1].get("why", f"{name}: no comparison (no point met the budget)"), flush=True)
 
 

@@ -132,12 +132,16 @@ SEARCH = {"formats": ["onnx", "openvino"], "threads": [1, 2], "runs": 20, "min_s
 
 
 def _summary(result, seconds: float) -> dict:
+    from edgekit.tune.front import told_latency
+
     ended = [r for r in result.trials if r.state != "duplicate"]
     return {"wall_s": round(seconds, 2), "trials_ended": len(ended), "complete": sum(r.state == "complete" for r in ended),
             "proposed": [r.config.label() for r in result.trials],
             "front": sorted(r.config.label() for r in result.front),
             "trials": [{"number": r.number, "state": r.state, "config": r.config.label(),
                         "median_ms": r.measurement.median_ms if r.measurement else None,
+                        "told_latency_ms": told_latency(r.measurement.median_ms) if r.measurement and r.measurement.median_ms
+                        else None,
                         "ci_ms": [r.measurement.ci_low_ms, r.measurement.ci_high_ms] if r.measurement else None,
                         "accuracy": r.values.get("accuracy"), "size_bytes": r.values.get("size"),
                         "build_s": r.build.seconds if r.build else None} for r in result.trials]}
@@ -148,8 +152,11 @@ def compare(a: dict, b: dict) -> dict:
     (a busy machine slows one run more than the other: compare these before reading the wall-time ratio)."""
     same = min(len(a["proposed"]), len(b["proposed"]))
     differ = next((n for n in range(same) if a["proposed"][n] != b["proposed"][n]), None)
+    told = [(x["told_latency_ms"], y["told_latency_ms"]) for x, y in zip(a["trials"], b["trials"])]
+    told_differ = next((a["trials"][n]["number"] for n, (x, y) in enumerate(told) if x != y), None)
     builds = [round(sum(t["build_s"] or 0 for t in s["trials"] if t["state"] != "duplicate"), 2) for s in (a, b)]
     return {"same_proposals": differ is None, "first_different_proposal": differ, "same_front": a["front"] == b["front"],
+            "first_trial_told_another_latency": told_differ,
             "front_configs_in_both": sorted(set(a["front"]) & set(b["front"])),
             "local_build_seconds_sum": builds[0], "ray_build_seconds_sum": builds[1]}
 
@@ -184,11 +191,11 @@ def search_bench(trials: int) -> dict:
     a, b = _summary(local, local_s), _summary(on_ray, ray_s)
     return {
         "what": f"edgekit.tune of a small ONNX digits classifier, {trials} trials: Ray on two one-CPU nodes "
-                "(2 trials in flight) vs the local executor (1 at a time), same seed",
+                "(2 trials in flight) vs the local executor (1 at a time), same seed, batch-synchronous (batch 4)",
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
                  "load_average": os.getloadavg()},
         "settings": {**SEARCH, "trials": trials}, "local_s": a["wall_s"], "ray_two_nodes_s": b["wall_s"],
-        "ratio_ray_over_local": round(ray_s / local_s, 3), **compare(a, b), "sampler_startup_trials": 8,
+        "ratio_ray_over_local": round(ray_s / local_s, 3), **compare(a, b), "sampler_startup_trials": 8, "batch": on_ray.batch,
         "same_space": local.space == on_ray.space, "local": a, "ray": b,
     }
 

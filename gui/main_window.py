@@ -9,7 +9,7 @@ from edgekit.gui.devices_view import DevicesView
 from edgekit.gui.graph_view import GraphView
 from edgekit.gui.history import History, history_folder
 from edgekit.gui.history_view import HistoryView
-from edgekit.gui.jobs import ConvertOptions, ProfileSettings
+from edgekit.gui.jobs import ConvertOptions, ProfileSettings, TuneSettings
 from edgekit.gui.profile_view import ProfileView
 from edgekit.gui.project import MANIFEST, PROJECT_SUFFIX, Project, kind_of_path, read_build
 from edgekit.gui.tune_view import TuneView
@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
         self.history_view.open_reports.connect(self._reopen_reports)
         self.devices_view.devices_changed.connect(self.profile_view.set_devices)
         self.convert_view.converter.running_changed.connect(lambda running: running and self.save_settings())
+        self.tune_view.runner.running_changed.connect(lambda running: running and self.save_settings())
         self.nav.setCurrentRow(0)
         self._restore()
         if refresh_devices:
@@ -242,6 +243,7 @@ class MainWindow(QMainWindow):
         for key, load in (
             ("convert/options", lambda text: self.convert_view.set_options(ConvertOptions.model_validate_json(text))),
             ("profile/settings", lambda text: self.profile_view.set_settings(ProfileSettings.model_validate_json(text))),
+            ("tune/settings", lambda text: self.tune_view.set_settings(TuneSettings.model_validate_json(text))),
         ):
             text = self.settings.value(key)
             if isinstance(text, str) and text:
@@ -254,6 +256,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("convert/options", self.convert_view.options().model_dump_json())
         self.settings.setValue("profile/settings", self.profile_view.settings().model_dump_json())
+        self.settings.setValue("tune/settings", self.tune_view.form.settings(strict=False).model_dump_json())
         self.settings.sync()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)

@@ -90,8 +90,9 @@ class TuneForm(QWidget):
             box.setEnabled(profile is not None and fmt in profile.formats)
             box.setChecked(profile is not None and fmt in profile.formats)
 
-    def constraints(self) -> dict[str, float]:
-        """The constraints typed in, in edgekit's units; a field that is not a number raises ``ValueError``."""
+    def constraints(self, strict: bool = True) -> dict[str, float]:
+        """The constraints typed in, in edgekit's units; a field that is not a number raises ``ValueError`` (or is
+        left out when not ``strict``)."""
         found = {}
         for key, (label, _, factor) in CONSTRAINTS.items():
             text = self.constraint_fields[key].text().strip().replace(",", ".")
@@ -99,13 +100,16 @@ class TuneForm(QWidget):
                 try:
                     found[key] = float(text) * factor
                 except ValueError:
-                    raise ValueError(f"{label}: '{text}' is not a number") from None
+                    if strict:
+                        raise ValueError(f"{label}: '{text}' is not a number") from None
         return found
 
-    def settings(self) -> TuneSettings:
+    def settings(self, strict: bool = True) -> TuneSettings:
+        """The form as ``edgekit.tune``'s settings (``strict=False``: what can be remembered, bad numbers left out)."""
         return TuneSettings(
             model=self.model.path(), target=self.target.currentData() or "cpu-x86",
-            objectives=[o for o, box in self.objective_boxes.items() if box.isChecked()], constraints=self.constraints(),
+            objectives=[o for o, box in self.objective_boxes.items() if box.isChecked()],
+            constraints=self.constraints(strict),
             trials=self.trials.value(), seed=self.seed.value(),
             formats=[f for f, box in self.format_boxes.items() if box.isChecked() and box.isEnabled()],
             calibration_data=self.calibration.path(), validation_data=self.validation.path(),

@@ -91,6 +91,7 @@ class TuneView(QWidget):
         self._request = TuneRequest(settings=settings)
         if not self.runner.start(self._request):
             return False
+        self.show_existing(settings.output_dir)  # a resumed study: its trials at once, before a new one ends
         self.job.started(f"tuning {settings.model} for {settings.target}: {settings.trials} trials")
         self.status_message.emit("tune started")
         return True
@@ -203,7 +204,22 @@ class TuneView(QWidget):
         self.promote_button.setEnabled(not self.runner.running and record is not None and record.state == "complete")
 
     def set_settings(self, settings: TuneSettings) -> None:
+        """Fill the form (remembered settings, a project) and show the study already kept beside its build folder."""
         self.form.set_settings(settings)
+        if not self.runner.running:
+            self.show_existing(settings.output_dir)
+
+    def show_existing(self, output_dir: str) -> bool:
+        """Show the study a run left beside ``output_dir`` (its tune.json); False when there is none to show."""
+        if not output_dir:
+            return False
+        try:
+            result = edgekit.TuneResult.load(output_dir)
+        except (edgekit.EdgekitError, ValueError, OSError):  # none yet, or written by another version: nothing shown
+            return False
+        self.show_result(result)
+        self.status_message.emit(f"study beside {output_dir}: {self.ended_trials()} ended trials")
+        return True
 
 
 def _missing(settings: TuneSettings) -> tuple[str, str] | None:

@@ -12,17 +12,11 @@ from edgekit.errors import InvalidOptionError
 from edgekit.plan_file import DataFile
 from edgekit.progress import ProgressCallback, ProgressEvent, ignore
 from edgekit.tune.front import TrialRecord, check_constraints, check_objectives
-from edgekit.tune.report import HTML_NAME, JSON_NAME, TuneResult
+from edgekit.tune.report import HTML_NAME, JSON_NAME, TuneResult, tune_folder
 from edgekit.tune.runner import Loop, Measuring, Sources
 from edgekit.tune.space import SearchSpace, TrialConfig, base_space, params_of, thread_choices, with_float_sets
 from edgekit.tune.study import Study, identity_of
 from edgekit.tune.tasks import BuildRequest, TraceRequest, build_trial, describe, trace_culprits
-
-
-def tune_folder(output_dir: str | Path) -> Path:
-    """Where a tune run keeps its study, cached builds and reports: ``<output_dir>.tune`` beside the build folder."""
-    out = Path(output_dir).resolve()
-    return out.parent / f"{out.name}.tune"
 
 
 def tune(
@@ -32,7 +26,7 @@ def tune(
     validation_data: Any = None, output_dir: str | Path = "build/edgekit", formats: Sequence[str] | None = None,
     precisions: Sequence[str] | None = None, threads: Sequence[int] | None = None, runs: int = 50,
     min_seconds: float = 1.0, warmup: int = 10, token: str | None = None, parallel: int | None = None,
-    input_shapes: Mapping[str, Sequence[int]] | None = None, tolerances: Mapping[str, float] | None = None,
+    batch: int = 4, input_shapes: Mapping[str, Sequence[int]] | None = None, tolerances: Mapping[str, float] | None = None,
     progress: ProgressCallback | None = None, on_trial: Callable[[TrialRecord], None] | None = None,
     on_result: Callable[[TuneResult], None] | None = None, cancel: threading.Event | None = None,
 ) -> TuneResult:
@@ -47,8 +41,9 @@ def tune(
     constraint values. The study is stored in SQLite in ``<output_dir>.tune`` (``tune_folder``): calling again
     with the same arguments resumes it up to ``trials`` ended trials; builds are cached by content hash and
     never built twice. ``executor="ray"`` (with the cluster ``address``) runs builds and measurements as Ray
-    tasks, measurements pinned to the node holding each device. A failed trial (route error, validation
-    failure, device gone) is recorded with its reason. Returns every trial and the front; writes
+    tasks, measurements pinned to the node holding each device. ``batch`` trials are asked together, run (``parallel``
+    at once) and told in trial-number order when all ended: a seed gives one search on any executor. A failed
+    trial (route error, validation failure, device gone) is recorded with its reason. Returns every trial and the front; writes
     ``tune.json`` and ``tune-report.html`` in the tune folder; ``select`` promotes a point to ``output_dir``.
     Each ended trial: ``on_trial(record)``, ``on_result(study so far)``. ``cancel`` set: in-flight trials end, it returns.
     """
@@ -56,20 +51,17 @@ def tune(
 
     objectives = check_objectives(tuple(objectives))
     bounds = check_constraints(dict(constraints or {}))
-    devices = tuple(devices)
-    if trials < 1 or not devices or len(set(devices)) != len(devices):
-        raise InvalidOptionError("tune needs trials >= 1 and at least one device, without repeats",
-                                 "e.g. trials=30, devices=['local:cpu']")
+    devices = _check_counts(trials, batch, parallel, tuple(devices))
     folder = tune_folder(output_dir)
     profile, sources, space = _setup(model, target, folder, calibration_data, validation_data, formats, precisions, threads,
                                      {"input_shapes": dict(input_shapes) if input_shapes else None,
                                       "tolerances": dict(tolerances) if tolerances else None})
     identity = identity_of(model=sources.model.sha256, calibration=sources.calibration, validation=sources.validation,
-                           target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
+                           target=profile.name, objectives=objectives, constraints=bounds, seed=seed, batch=batch,
                            base_space=space.model_dump(mode="json"), options=sources.options)
     study = Study(folder, identity, objectives, seed)
     notes = [f"trial {n} was interrupted by an earlier run; its configuration is asked again" for n in study.close_interrupted()]
-    workers = parallel or (1 if executor == "local" else max(2, 2 * len(devices)))
+    workers = min(batch, parallel or (1 if executor == "local" else max(2, 2 * len(devices))))  # more never run
     pool = open_executor(executor, address, max_workers=workers, devices=devices)
     emit = progress or ignore
     try:
@@ -81,12 +73,12 @@ def tune(
                 study.enqueue(params_of(config, traced))
         measuring = Measuring(devices=devices, device_profile=str(target), runs=runs, min_seconds=min_seconds, warmup=warmup,
                               token=token)
-        loop = Loop(study, study.space, pool, sources, measuring, bounds, parallel=workers, progress=emit,
+        loop = Loop(study, study.space, pool, sources, measuring, bounds, parallel=workers, batch=batch, progress=emit,
                     cancel=cancel or threading.Event())
 
         def snapshot() -> TuneResult:
             result = TuneResult(
-                model=sources.model.path, target=profile.name, objectives=objectives, constraints=bounds, seed=seed,
+                model=sources.model.path, target=profile.name, objectives=objectives, constraints=bounds, seed=seed, batch=batch,
                 study=str(study.path), folder=str(folder), output_dir=str(Path(output_dir).resolve()), space=study.space,
                 space_size=study.space.size(), devices=devices, lost_devices=loop.lost, trials=tuple(study.records()),
                 notes=tuple([*study.study.user_attrs.get("space_notes", []), *notes, *loop.notes]),
@@ -105,6 +97,13 @@ def tune(
     finally:
         pool.shutdown(wait=True)
     return snapshot()
+
+
+def _check_counts(trials: int, batch: int, parallel: int | None, devices: tuple[str, ...]) -> tuple[str, ...]:
+    if min(trials, batch, parallel or 1) < 1 or not devices or len(set(devices)) != len(devices):
+        raise InvalidOptionError("tune needs trials, batch and parallel >= 1 and at least one device, without repeats",
+                                 "e.g. trials=30, batch=4, devices=['local:cpu']")
+    return devices
 
 
 def _setup(model: str | Path, target: str | Path, folder: Path, calibration_data: Any, validation_data: Any,

@@ -45,7 +45,9 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
 @click.option("--min-time", "min_time", type=float, default=1.0, show_default=True, help="Minimum seconds of timed runs.")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Untimed runs after the first inference.")
 @click.option("--token", help="The agents' token (default: $EDGEKIT_AGENT_TOKEN).")
-@click.option("--parallel", type=int, help="Trials in flight at once (default: 1 locally, 2 per device on Ray).")
+@click.option("--parallel", type=int, help="Trials in flight at once (default: 1 locally, 2 per device on Ray; at most --batch).")
+@click.option("--batch", type=int, default=4, show_default=True,
+              help="Trials asked together and told when all have ended (the search depends on it, not on --parallel).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help="Fix an input's dynamic dimensions.")
 @click.option("--tolerance", multiple=True, metavar="METRIC=VALUE", help="Override a validation threshold, e.g. cosine=0.99.")
 @click.option("--select", "select", type=int, metavar="N", help="Promote trial N's build to --out (atomically) and stop.")
@@ -55,7 +57,7 @@ def tune_command(model: str | None, target: str, objectives: tuple[str, ...], co
                  devices: tuple[str, ...], executor: str, address: str | None, seed: int, calibration: str | None,
                  validation: str | None, output_dir: str, formats: tuple[str, ...], precisions: tuple[str, ...],
                  threads: tuple[int, ...], runs: int, min_time: float, warmup: int, token: str | None, parallel: int | None,
-                 input_shape: tuple[str, ...], tolerance: tuple[str, ...], select: int | None, as_json: bool) -> None:
+                 batch: int, input_shape: tuple[str, ...], tolerance: tuple[str, ...], select: int | None, as_json: bool) -> None:
     """Search MODEL's builds for TARGET: each trial built, validated and measured on the device; prints the front.
 
     Run it again with the same options to resume the study (finished trials are kept, builds never redone).
@@ -76,8 +78,9 @@ def tune_command(model: str | None, target: str, objectives: tuple[str, ...], co
             constraints=_pairs(constraint, "--constraint"), trials=trials, devices=devices or ("local:cpu",),
             executor=executor, address=address, seed=seed, calibration_data=calibration, validation_data=validation,
             output_dir=output_dir, formats=formats or None, precisions=precisions or None, threads=threads or None,
-            runs=runs, min_seconds=min_time, warmup=warmup, token=token, parallel=parallel, input_shapes=shapes or None,
-            tolerances=_pairs(tolerance, "--tolerance") or None, progress=progress, on_trial=on_trial,
+            runs=runs, min_seconds=min_time, warmup=warmup, token=token, parallel=parallel, batch=batch,
+            input_shapes=shapes or None, tolerances=_pairs(tolerance, "--tolerance") or None, progress=progress,
+            on_trial=on_trial,
         )
     if as_json:
         click.echo(result.model_dump_json(indent=2))

@@ -53,7 +53,8 @@ def print_result(result: TuneResult) -> None:
                       human_size(b.size_bytes) if b and b.size_bytes else "-")
     console.print(table)
     if best is not None:
-        note = f"; its latency interval overlaps trial(s) {', '.join(str(r.number) for r in tied)}: not ranked" if tied else ""
+        others = ", ".join(str(r.number) for r in tied)
+        note = f"; within a quarter octave of (or its interval overlaps) trial(s) {others}: not ranked" if tied else ""
         console.print(f"fastest point meeting the constraints: trial {best.number} ({escape(best.config.label())}){note}")
     else:
         console.print("[red]no trial met the constraints[/red]")

@@ -3,9 +3,17 @@
 Latency is the median of the timed runs with its distribution-free 95% interval (``edgekit.profiling.protocol``).
 Two trials whose latency intervals overlap are not ranked against each other on latency: neither is faster,
 so neither dominates the other through latency, and both can stay on the front.
+
+One run's interval describes the noise within that run only; on a shared machine two runs of the same
+artifact differ by far more (the digits CNN's TFLite fp32: intervals of +-0.02 %, medians 2.67 to 3.87 us over
+three rounds). So the interval used for ranking is at least a quarter octave wide (``LATENCY_STEP``: the median
+/ 1.09 to the median x 1.09), and the sampler is told the latency snapped to a quarter-octave grid
+(``told_values``): two trials within one step of each other are a tie for it too, and what it is told moves only
+when a latency crosses a grid line, not with every measurement.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +23,7 @@ from edgekit.tune.space import TrialConfig
 from edgekit.tune.tasks import BuildOutcome, Measurement
 
 OBJECTIVES = {"latency": "minimize", "accuracy": "maximize", "size": "minimize", "memory": "minimize"}
+LATENCY_STEP = 2 ** 0.25  # the latency resolution of a ranking: a quarter octave (x1.19)
 CONSTRAINTS = ("max_latency_ms", "min_accuracy", "min_cosine", "min_top1", "max_size_bytes", "max_peak_memory_bytes")
 
 
@@ -38,11 +47,21 @@ class TrialRecord(BaseModel):
 
     @property
     def interval(self) -> tuple[float, float] | None:
+        """The measured 95% interval of the median latency."""
         m = self.measurement
         if m is None or m.median_ms is None:
             return None
         low = m.ci_low_ms if m.ci_low_ms is not None else m.median_ms
         return low, m.ci_high_ms if m.ci_high_ms is not None else m.median_ms
+
+    @property
+    def ranking_interval(self) -> tuple[float, float] | None:
+        """The interval latency is ranked by: the measured one, widened to at least a quarter octave."""
+        found, m = self.interval, self.measurement
+        if found is None or m is None or m.median_ms is None:
+            return None
+        half = math.sqrt(LATENCY_STEP)
+        return min(found[0], m.median_ms / half), max(found[1], m.median_ms * half)
 
 
 def check_objectives(objectives: tuple[str, ...]) -> tuple[str, ...]:
@@ -77,6 +96,18 @@ def values_of(build: BuildOutcome, measurement: Measurement) -> dict[str, float 
             "memory": float(measurement.peak_rss_bytes) if measurement.peak_rss_bytes is not None else None}
 
 
+def told_latency(median_ms: float) -> float:
+    """The latency the sampler is told: the median snapped to the nearest point of a quarter-octave grid."""
+    if median_ms <= 0:
+        return median_ms
+    return float(f"{LATENCY_STEP ** round(math.log(median_ms, LATENCY_STEP)):.6g}")
+
+
+def told_values(record: TrialRecord, objectives: tuple[str, ...]) -> dict[str, float]:
+    """A measured trial's objective values as the sampler is told them (latency snapped, the others as measured)."""
+    return {o: told_latency(record.values[o]) if o == "latency" else record.values[o] for o in objectives if o in record.values}
+
+
 def constraint_values(build: BuildOutcome, measurement: Measurement, constraints: dict[str, float]) -> list[float]:
     """One value per constraint, <= 0 when met (Optuna's convention)."""
     values = values_of(build, measurement)
@@ -99,7 +130,7 @@ def violations_of(constraints: dict[str, float], values: list[float]) -> list[st
 def _compare(a: TrialRecord, b: TrialRecord, objective: str) -> int:
     """1 when ``a`` is better than ``b`` on ``objective``, -1 when worse, 0 when tied (latency: intervals overlap)."""
     if objective == "latency":
-        ia, ib = a.interval, b.interval
+        ia, ib = a.ranking_interval, b.ranking_interval
         if ia is None or ib is None:
             return 0
         return 1 if ia[1] < ib[0] else -1 if ib[1] < ia[0] else 0
@@ -131,13 +162,13 @@ def pareto_front(records: list[TrialRecord], objectives: tuple[str, ...]) -> lis
 
 
 def fastest(front: list[TrialRecord]) -> tuple[TrialRecord | None, list[TrialRecord]]:
-    """The front point with the lowest median latency, and the points whose latency interval overlaps it (tied)."""
-    timed = [r for r in front if r.interval is not None]
+    """The front point with the lowest median latency, and the points whose ranking interval overlaps it (tied)."""
+    timed = [r for r in front if r.ranking_interval is not None]
     if not timed:
         return None, []
     best = min(timed, key=lambda r: r.values["latency"])
-    low, high = best.interval  # type: ignore[misc]
-    tied = [r for r in timed if r is not best and r.interval[0] <= high and r.interval[1] >= low]  # type: ignore[index]
+    low, high = best.ranking_interval  # type: ignore[misc]
+    tied = [r for r in timed if r is not best and r.ranking_interval[0] <= high and r.ranking_interval[1] >= low]  # type: ignore[index]
     return best, tied
 
 

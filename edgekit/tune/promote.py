@@ -1,29 +1,14 @@
 """Promoting a tune trial: its cached build becomes the build folder, in one atomic swap (``edgekit.transaction``)."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from edgekit.errors import InvalidOptionError
 from edgekit.specs import Build
-from edgekit.tune.report import JSON_NAME, TuneResult
+from edgekit.tune.report import TuneResult
 
 PLAN_NAME = "edgekit-plan.json"  # the promoted build's plan: `edgekit convert --plan` rebuilds it
-
-
-def load_result(output_dir: str | Path) -> TuneResult:
-    """The tune.json of the study beside ``output_dir``."""
-    from edgekit.tune.api import tune_folder
-
-    path = tune_folder(output_dir) / JSON_NAME
-    if not path.is_file():
-        raise InvalidOptionError(f"no tune run beside {output_dir} ({path} does not exist)",
-                                 "run edgekit tune with the same --out first")
-    document = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("summary", "front"):
-        document.pop(key, None)
-    return TuneResult.model_validate(document)
 
 
 def select(trial: int, output_dir: str | Path = "build/edgekit") -> Build:
@@ -31,7 +16,7 @@ def select(trial: int, output_dir: str | Path = "build/edgekit") -> Build:
     from edgekit.manifest import load_build
     from edgekit.transaction import BuildTransaction
 
-    result = load_result(output_dir)
+    result = TuneResult.load(output_dir)
     try:
         record = result.trial(trial)
     except KeyError:

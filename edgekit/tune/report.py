@@ -9,12 +9,19 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from edgekit.atomic import atomic_write_text
+from edgekit.errors import InvalidOptionError
 from edgekit.tune.front import TrialRecord, fastest, pareto_front, summary_row
 from edgekit.tune.space import SearchSpace
 
 SCHEMA = "edgekit.tune/1"
 JSON_NAME = "tune.json"
 HTML_NAME = "tune-report.html"
+
+
+def tune_folder(output_dir: str | Path) -> Path:
+    """Where a tune run keeps its study, cached builds and reports: ``<output_dir>.tune`` beside the build folder."""
+    out = Path(output_dir).resolve()
+    return out.parent / f"{out.name}.tune"
 
 
 class TuneResult(BaseModel):
@@ -28,6 +35,7 @@ class TuneResult(BaseModel):
     objectives: tuple[str, ...]
     constraints: dict[str, float]
     seed: int
+    batch: int = 4  # trials asked and told together
     study: str  # the SQLite file
     folder: str  # the tune folder (study, cached builds, reports)
     output_dir: str  # where --select promotes a point
@@ -42,6 +50,18 @@ class TuneResult(BaseModel):
     def front(self) -> list[TrialRecord]:
         """The feasible trials no other dominates (latency intervals that overlap are not ranked)."""
         return pareto_front(list(self.trials), self.objectives)
+
+    @classmethod
+    def load(cls, output_dir: str | Path) -> TuneResult:
+        """The study beside the build folder ``output_dir`` as its last run left it (its ``tune.json``)."""
+        path = tune_folder(output_dir) / JSON_NAME
+        if not path.is_file():
+            raise InvalidOptionError(f"no tune run beside {output_dir} ({path} does not exist)",
+                                     "run edgekit tune with the same --out first")
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("summary", "front"):
+            document.pop(key, None)
+        return cls.model_validate(document)
 
     def trial(self, number: int) -> TrialRecord:
         for record in self.trials:
@@ -87,8 +107,9 @@ td,th{{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right}}td.l,th.l{
 <p>{summary['trials']} trials ({summary['complete']} complete, {summary['failed']} failed, {summary['feasible']} meet the
 constraints) of a space of {result.space_size} configurations; objectives {', '.join(result.objectives)};
 constraints {html.escape(constraints)}; seed {result.seed}; devices {html.escape(', '.join(result.devices))}.
-Latency is the median of the timed runs with its 95% interval; two points whose intervals overlap are not ranked
-against each other on latency.</p>
+Latency is the median of the timed runs with its 95% interval; two points whose intervals (each widened to at
+least a quarter octave, the spread between runs on a shared machine) overlap are not ranked against each other on
+latency.</p>
 {_chart(result, front)}
 <h2>Trials</h2><table><tr><th>trial</th><th class="l">configuration</th><th class="l">state</th><th>latency ms</th>
 <th>95% interval</th><th>accuracy</th><th>size</th><th class="l">reason / constraints</th></tr>{rows}</table>

@@ -1,12 +1,15 @@
-"""The trial loop: ask Optuna for a configuration, build it as one task, measure it on a free device as another,
-tell the study. Every task goes through the ``TrialExecutor``; a trial that fails (route error, validation
-failure, executor error, device gone) is told as failed with its reason and the study goes on. A device that
-cannot be reached is taken out of the pool: only the trial it was measuring is lost.
+"""The trial loop, batch-synchronous so that a seed gives the same search on any executor at any parallelism:
+ask Optuna for a batch of ``batch`` configurations, build each as one task and measure it on a free device as
+another (at most ``parallel`` trials in flight), wait for the whole batch, then tell the study in trial-number
+order. What the sampler knows when it proposes a trial is the batches before it, never which trials happened to
+end first. Every task goes through the ``TrialExecutor``; a trial that fails (route error, validation failure,
+executor error, device gone) is told as failed with its reason and the study goes on. A device that cannot be
+reached is taken out of the pool: only the trial it was measuring is lost. A trial of the batch that never
+started (a cancel, every device gone) is closed without a record and its configuration asked again first.
 """
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -73,6 +76,21 @@ class Sources:
 
 
 @dataclass
+class _Item:
+    """One trial of a batch: what it builds, and once it ended, its record and constraint values."""
+
+    trial: Any
+    config: TrialConfig
+    plan: PlanFile
+    original: _Item | None = None  # an earlier trial of the batch with the same configuration
+    record: TrialRecord | None = None
+
+    @property
+    def ident(self) -> tuple[str, int]:
+        return self.plan.key, self.config.threads
+
+
+@dataclass
 class Loop:
     """One run of the trial loop (state of the tasks in flight)."""
 
@@ -83,30 +101,67 @@ class Loop:
     measuring: Measuring
     constraints: dict[str, float]
     parallel: int = 1
+    batch: int = 4
     progress: ProgressCallback = lambda event: None
     on_trial: Callable[[TrialRecord], None] = lambda record: None
     cancel: threading.Event = field(default_factory=threading.Event)
     free: list[str] = field(default_factory=list)
     lost: dict[str, str] = field(default_factory=dict)  # device -> why it was taken out of the pool
-    builds: dict[Future, tuple[Any, TrialConfig, str]] = field(default_factory=dict)
-    deferred: list[tuple[Any, TrialConfig, PlanFile]] = field(default_factory=list)  # same key as a build in flight
-    waiting: deque = field(default_factory=deque)  # built, waiting for a device
-    measures: dict[Future, tuple[Any, TrialConfig, BuildOutcome, str]] = field(default_factory=dict)
+    builds: dict[Future, _Item] = field(default_factory=dict)
+    waiting: list[tuple[_Item, BuildOutcome]] = field(default_factory=list)  # built, waiting for a device
+    measures: dict[Future, tuple[_Item, BuildOutcome, str]] = field(default_factory=dict)
     seen: dict[tuple[str, int], TrialRecord] = field(default_factory=dict)  # (build key, threads) -> the trial that ended
     repeats: int = 0  # duplicates proposed in a row
     notes: list[str] = field(default_factory=list)
 
     def run(self, trials: int) -> None:
-        """Run until ``trials`` trials have ended in the study (counting those of earlier runs), or cancel."""
+        """Run batches until ``trials`` trials have ended in the study (counting those of earlier runs), or cancel."""
         self.free = [d for d in self.measuring.devices if d not in self.lost]
         for record in self.study.records():
             self._remember(record)
+        while (not self.cancel.is_set() and len(self.lost) < len(self.measuring.devices) and self.repeats < MAX_REPEATS
+               and self.study.finished() < trials):
+            items = self._ask_batch(min(self.batch, trials - self.study.finished()))
+            if not items:
+                break
+            self._run_batch(items)
+            self._tell_batch(items)
+        if self.repeats >= MAX_REPEATS:
+            self.notes.append(f"the sampler proposed {MAX_REPEATS} configurations in a row that were already tried "
+                              f"({len(self.seen)} distinct tried of a space of {self.space.size()}): the search stopped there")
+
+    def _ask_batch(self, size: int) -> list[_Item]:
+        """``size`` new configurations (a duplicate of an ended trial is told at once and not counted)."""
+        items: list[_Item] = []
+        while sum(item.original is None for item in items) < size and self.repeats < MAX_REPEATS:
+            trial = self.study.ask()
+            config = suggest(trial, self.space)
+            trial.set_user_attr("config", config.model_dump(mode="json"))
+            item = _Item(trial, config, self.sources.plan(config))
+            if item.ident in self.seen:
+                self._duplicate(trial, config, self.seen[item.ident])
+                continue
+            item.original = next((other for other in items if other.ident == item.ident), None)
+            self.repeats = self.repeats + 1 if item.original is not None else 0
+            items.append(item)
+        return items
+
+    def _run_batch(self, items: list[_Item]) -> None:
+        """Build and measure the batch's new configurations, at most ``parallel`` trials in flight."""
+        todo = [item for item in items if item.original is None]
         while True:
-            self._ask(trials)
+            while todo and not self.cancel.is_set() and len(self.lost) < len(self.measuring.devices) and \
+                    len(self.builds) + len(self.waiting) + len(self.measures) < self.parallel:
+                building = {item.plan.key for item in self.builds.values()}
+                item = next((item for item in todo if item.plan.key not in building), None)  # one build per key
+                if item is None:
+                    break
+                todo.remove(item)
+                self._submit_build(item)
             self._measure_waiting()
             futures = [*self.builds, *self.measures]
             if not futures:
-                break
+                return
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             for future in done:
                 if future in self.builds:
@@ -114,36 +169,27 @@ class Loop:
                 else:
                     self._measured(future)
 
-    def _in_flight(self) -> int:
-        return len(self.builds) + len(self.deferred) + len(self.waiting) + len(self.measures)
-
-    def _ask(self, trials: int) -> None:
-        while (not self.cancel.is_set() and len(self.lost) < len(self.measuring.devices) and self._in_flight() < self.parallel
-               and self.repeats < MAX_REPEATS and self.study.finished() + self._in_flight() < trials):
-            trial = self.study.ask()
-            config = suggest(trial, self.space)
-            trial.set_user_attr("config", config.model_dump(mode="json"))
-            plan = self.sources.plan(config)
-            if (plan.key, config.threads) in self.seen:
-                self._duplicate(trial, config, self.seen[(plan.key, config.threads)])
-                continue
-            self.repeats = 0
-            if any(key == plan.key for _, _, key in self.builds.values()):
-                self.deferred.append((trial, config, plan))
+    def _tell_batch(self, items: list[_Item]) -> None:
+        """Tell the study every trial of the batch in trial-number order; those that never started (and twins of a
+        trial whose failure does not stand, such as a lost device) are asked again."""
+        for item in sorted(items, key=lambda item: item.trial.number):
+            if item.original is not None and item.ident in self.seen:  # its twin, told just before it, stands
+                self._duplicate(item.trial, item.config, self.seen[item.ident], counted=False)
+            elif item.record is not None:
+                self.study.tell_ended(item.trial.number, item.record)
+                self._remember(item.record)
             else:
-                self._submit_build(trial, config, plan)
+                self.study.put_back(item.trial)
 
-    def _duplicate(self, trial: Any, config: TrialConfig, original: TrialRecord) -> None:
+    def _duplicate(self, trial: Any, config: TrialConfig, original: TrialRecord, counted: bool = True) -> None:
         """A configuration that already ended: told with the same result, not built or measured again, not counted."""
-        self.repeats += 1
+        if counted:
+            self.repeats += 1
         record = original.model_copy(update={"number": trial.number, "config": config, "state": "duplicate",
                                              "reason": f"duplicate of trial {original.number}: not built or measured again"})
         bounds = (constraint_values(original.build, original.measurement, self.constraints)
                   if original.state == "complete" and original.build and original.measurement else [])
         self.study.tell(trial, record, bounds)
-        if self.repeats == MAX_REPEATS:
-            self.notes.append(f"the sampler proposed {MAX_REPEATS} configurations in a row that were already tried "
-                              f"({len(self.seen)} distinct tried of a space of {self.space.size()}): the search stopped there")
 
     def _remember(self, record: TrialRecord) -> None:
         """Configurations whose result stands: measured ones, and builds that failed (a route or validation failure)."""
@@ -151,42 +197,40 @@ class Loop:
         if build is not None and (record.state == "complete" or (record.state == "failed" and build.status == "failed")):
             self.seen.setdefault((build.key, record.config.threads), record)
 
-    def _submit_build(self, trial: Any, config: TrialConfig, plan: PlanFile) -> None:
-        self.progress(ProgressEvent("tune:build", 0.0, f"trial {trial.number}: building {config.label()}"))
-        future = self.executor.submit(build_trial, BuildRequest(plan=plan, cache_dir=self.sources.cache_dir))
-        self.builds[future] = (trial, config, plan.key)
+    def _submit_build(self, item: _Item) -> None:
+        self.study.started(item.trial)
+        self.progress(ProgressEvent("tune:build", 0.0, f"trial {item.trial.number}: building {item.config.label()}"))
+        future = self.executor.submit(build_trial, BuildRequest(plan=item.plan, cache_dir=self.sources.cache_dir))
+        self.builds[future] = item
 
     def _built(self, future: Future) -> None:
-        trial, config, key = self.builds.pop(future)
-        for item in [d for d in self.deferred if d[2].key == key]:
-            self.deferred.remove(item)
-            self._submit_build(*item)
+        item = self.builds.pop(future)
         try:
             outcome = future.result()
         except Exception as exc:  # the executor's failure (a lost worker, a node gone): this trial only
-            self._finish(trial, config, "failed", f"build task failed: {describe(exc)}")
+            self._finish(item, "failed", f"build task failed: {describe(exc)}")
             return
         if outcome.status != "built" or outcome.artifact is None:
-            self._finish(trial, config, "failed", outcome.reason or "no artifact", build=outcome)
+            self._finish(item, "failed", outcome.reason or "no artifact", build=outcome)
             return
-        self.waiting.append((trial, config, outcome))
+        self.waiting.append((item, outcome))
 
     def _measure_waiting(self) -> None:
         while self.waiting and self.free:
-            trial, config, outcome = self.waiting.popleft()
+            item, outcome = self.waiting.pop(0)
             device = self.free.pop(0)
-            self.progress(ProgressEvent("tune:measure", 0.0, f"trial {trial.number}: measuring on {device}"))
-            request = self.measuring.request(outcome.artifact, device, config.threads)
+            self.progress(ProgressEvent("tune:measure", 0.0, f"trial {item.trial.number}: measuring on {device}"))
+            request = self.measuring.request(outcome.artifact, device, item.config.threads)
             future = self.executor.submit(measure_trial, request, resources={device_resource(device): 1})
-            self.measures[future] = (trial, config, outcome, device)
+            self.measures[future] = (item, outcome, device)
         if not self.free and not self.measures:  # every device is gone: what waits cannot be measured
             while self.waiting:
-                trial, config, outcome = self.waiting.popleft()
-                self._finish(trial, config, "failed", "no device left to measure on: "
+                item, outcome = self.waiting.pop(0)
+                self._finish(item, "failed", "no device left to measure on: "
                              + "; ".join(f"{d}: {why}" for d, why in self.lost.items()), build=outcome)
 
     def _measured(self, future: Future) -> None:
-        trial, config, outcome, device = self.measures.pop(future)
+        item, outcome, device = self.measures.pop(future)
         try:
             measurement: Measurement = future.result()
         except Exception as exc:  # a ClusterError: no node holds the device any more, or its node died with the task
@@ -198,25 +242,27 @@ class Loop:
             self.free.append(device)
         if measurement.status != "complete":
             prefix = f"device gone ({device})" if measurement.device_gone else f"measurement failed on {device}"
-            self._finish(trial, config, "failed", f"{prefix}: {measurement.reason}", build=outcome, measurement=measurement)
+            self._finish(item, "failed", f"{prefix}: {measurement.reason}", build=outcome, measurement=measurement)
             return
         values = values_of(outcome, measurement)
         missing = [name for name in self.study.objectives if values.get(name) is None]
         if missing:
-            self._finish(trial, config, "failed", f"not measured: {', '.join(missing)}", build=outcome, measurement=measurement)
+            self._finish(item, "failed", f"not measured: {', '.join(missing)}", build=outcome, measurement=measurement)
             return
         bounds = constraint_values(outcome, measurement, self.constraints)
-        record = TrialRecord(number=trial.number, config=config, state="complete", build=outcome, measurement=measurement,
-                             values={k: v for k, v in values.items() if v is not None},
+        record = TrialRecord(number=item.trial.number, config=item.config, state="complete", build=outcome,
+                             measurement=measurement, values={k: v for k, v in values.items() if v is not None},
                              violations=violations_of(self.constraints, bounds))
-        self.study.tell(trial, record, bounds)
-        self._remember(record)
-        self.on_trial(record)
+        self._ended(item, record, bounds)
 
-    def _finish(self, trial: Any, config: TrialConfig, state: str, reason: str, build: BuildOutcome | None = None,
+    def _finish(self, item: _Item, state: str, reason: str, build: BuildOutcome | None = None,
                 measurement: Measurement | None = None) -> None:
-        record = TrialRecord(number=trial.number, config=config, state=state, reason=reason, build=build,
+        record = TrialRecord(number=item.trial.number, config=item.config, state=state, reason=reason, build=build,
                              measurement=measurement)
-        self.study.tell(trial, record, [1.0] * len(self.constraints))
-        self._remember(record)
+        self._ended(item, record, [1.0] * len(self.constraints))
+
+    def _ended(self, item: _Item, record: TrialRecord, bounds: list[float]) -> None:
+        """A trial ended: its record is kept (and shown) now, told to the sampler with its batch."""
+        item.record = record
+        self.study.ended(item.trial, record, bounds)
         self.on_trial(record)

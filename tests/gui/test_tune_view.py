@@ -138,3 +138,57 @@ def test_the_tune_request_and_each_trial_message_cross_the_protocol():
     assert isinstance(message, Trial) and message.number == 4 and message.result == {"trials": []}
     with pytest.raises(ValueError):
         TuneSettings(trials=0)
+
+
+def test_the_tune_settings_are_remembered_between_sessions(window, qtbot, settings):
+    from edgekit.gui.main_window import MainWindow
+
+    view = window.tune_view
+    remembered = TuneSettings(model="/models/m.onnx", target="cpu-x86", objectives=["latency", "size"], trials=12, seed=7,
+                              formats=["onnx"], calibration_data="/data/cal.npy", validation_data="/data/val.npy",
+                              output_dir="/builds/m", runs=30, min_seconds=0.5,
+                              constraints={"min_accuracy": 0.97, "max_size_bytes": 40 * 1024.0})
+    view.set_settings(remembered)
+    view.form.constraint_fields["max_latency_ms"].setText("fast")  # not a number: left out of what is remembered
+    window.close()
+    assert TuneSettings.model_validate_json(settings.value("tune/settings")) == remembered
+    reopened = MainWindow(settings=settings, refresh_devices=False)
+    qtbot.addWidget(reopened)
+    assert reopened.tune_view.form.settings() == remembered
+    assert reopened.tune_view.result is None  # no study beside /builds/m: nothing shown
+    settings.setValue("tune/settings", '{"trials": 0}')  # another version's (or a broken) entry: the defaults
+    again = MainWindow(settings=settings, refresh_devices=False)
+    qtbot.addWidget(again)
+    assert again.tune_view.form.settings().trials == TuneSettings().trials and settings.value("tune/settings") is None
+
+
+@pytest.mark.slow
+def test_a_resumed_study_shows_its_trials_before_a_new_trial_ends(window, qtbot, settings, mlp, tmp_path):
+    from edgekit.gui.main_window import MainWindow
+
+    import edgekit
+
+    out = tmp_path / "build"
+    before = _settings(mlp, out, trials=3)
+    # a study an earlier session ran (the same settings the view sends)
+    edgekit.tune(before.model, target=before.target, objectives=tuple(before.objectives), constraints=before.constraints,
+                 trials=3, seed=before.seed, formats=before.formats, calibration_data=before.calibration_data,
+                 validation_data=before.validation_data, output_dir=out, runs=before.runs, min_seconds=before.min_seconds)
+    window.tune_view.set_settings(before)
+    window.close()
+    reopened = MainWindow(settings=settings, refresh_devices=False)
+    qtbot.addWidget(reopened)
+    view = reopened.tune_view
+    # at start, from the remembered settings: the study's 3 trials in the table and on the scatter
+    assert view.result is not None and len(_ended(view)) == 3 and view.table.rowCount() == len(view.result.trials)
+    measured = [r for r in view.result.trials if r.state == "complete"]
+    assert view.plot.drawn == len(measured) == 3 and view.plot.front_drawn == len(view.result.front) >= 1
+    view.show_result(view.result.model_copy(update={"trials": ()}))  # cleared, then resumed: shown again at once
+    assert view.table.rowCount() == 0
+    view.form.trials.setValue(5)
+    assert view.run()
+    assert view.runner.running and view.arrivals == 0 and len(_ended(view)) == 3 and view.plot.drawn == 3
+    qtbot.waitUntil(lambda: not view.runner.running, timeout=600_000)
+    assert not view.error.isVisible(), view.error.message.text()
+    assert len(_ended(view)) == 5 and view.arrivals >= 2
+    assert all(view.result.trial(r.number) == r for r in measured)  # kept as the earlier session measured them
