@@ -9,9 +9,11 @@ that file is tuned, since a tune trial loads its model from a file in a worker):
    runs, the median with its 95% interval).
 2. ``edgekit.convert`` with the options a user gives (every format of the profile at fp32 and int8, the
    default scheme, rescue on): the "single convert" configurations, each profiled the same way.
-3. The fastest front point that meets the accuracy budget and the fastest single-convert artifact that meets
-   it, measured again alternately (A, B, A, B, ...) ``--rounds`` times at one thread, so both see the same
-   machine state; the ratio of their medians and whether their intervals overlap are reported.
+3. The fastest front point that meets the accuracy budget, with the feasible points the study could not order
+   against it (ranking intervals overlapping), and the fastest single-convert artifact that meets it, measured
+   again alternately ``--rounds`` times (each tune point at its own thread count, the convert artifact at one), so
+   all see the same machine state; the fastest tune candidate is compared with the convert artifact: the ratio of
+   their medians and whether their intervals overlap are reported.
 
 Results: bench/results/tune.json (after each model; a model run again replaces its entry, the others are kept,
 each entry says when and at which commit it ran), bench/results/tune.png (latency vs accuracy per model: every
@@ -86,10 +88,10 @@ def _as_onnx(source: Any, feed: dict[str, np.ndarray], out: Path) -> Path:
     return out
 
 
-def measure(artifact: str, runs: int) -> dict[str, float]:
+def measure(artifact: str, runs: int, threads: int = 1) -> dict[str, float]:
     import edgekit
 
-    result = edgekit.profile(artifact, device_profile="cpu-x86", threads=1, runs=runs, min_seconds=1.0, warmup=10,
+    result = edgekit.profile(artifact, device_profile="cpu-x86", threads=threads, runs=runs, min_seconds=1.0, warmup=10,
                              op_profile_runs=0).results[0]
     return {"median_ms": result.median_ms, "ci_low_ms": result.median_ci_low_ms, "ci_high_ms": result.median_ci_high_ms}
 
@@ -111,18 +113,41 @@ def single_converts(spec: dict[str, Any], work: Path, min_accuracy: float) -> li
     return rows
 
 
-def head_to_head(a: str, b: str, rounds: int) -> dict[str, Any]:
-    """A and B measured alternately, ``rounds`` times each; medians of the per-round medians."""
-    found: dict[str, list[dict[str, float]]] = {"tune": [], "convert": []}
+def tie_set(result: Any, best: Any, limit: int = 4) -> list[Any]:
+    """The fastest feasible point and the feasible configurations whose ranking interval overlaps it: the study
+    cannot order them (one measurement each, under whatever load the machine had then), so they are all measured
+    again side by side. Lowest study median first, at most ``limit``."""
+    low, high = best.ranking_interval
+    seen, found = set(), []
+    for r in sorted((r for r in result.trials if r.feasible and r.build and r.ranking_interval), key=lambda r: r.values["latency"]):
+        key = r.config.label()
+        if key in seen or r.ranking_interval[0] > high or r.ranking_interval[1] < low:
+            continue
+        seen.add(key)
+        found.append(r)
+    if best.config.label() not in seen:
+        found.insert(0, best)
+    return found[:limit]
+
+
+def head_to_head(candidates: list[Any], convert: str, rounds: int) -> dict[str, Any]:
+    """The tune candidates (each at its own thread count) and the convert artifact (one thread, as `edgekit
+    profile` runs it by default) measured alternately, ``rounds`` times each; medians of the per-round medians.
+    The tune side is the candidate with the lowest of those medians."""
+    found: dict[str, list[dict[str, float]]] = {str(c.number): [] for c in candidates} | {"convert": []}
     for _ in range(rounds):
-        found["tune"].append(measure(a, 200))
-        found["convert"].append(measure(b, 200))
-    tune_ms = statistics.median(m["median_ms"] for m in found["tune"])
-    convert_ms = statistics.median(m["median_ms"] for m in found["convert"])
-    pairs = zip(found["tune"], found["convert"])
+        for c in candidates:
+            found[str(c.number)].append(measure(c.build.artifact, 200, c.config.threads))
+        found["convert"].append(measure(convert, 200))
+    medians = {k: statistics.median(m["median_ms"] for m in v) for k, v in found.items()}
+    chosen = min((str(c.number) for c in candidates), key=medians.__getitem__)
+    pairs = zip(found[chosen], found["convert"])
     overlap = [t["ci_low_ms"] <= c["ci_high_ms"] and c["ci_low_ms"] <= t["ci_high_ms"] for t, c in pairs]
-    return {"rounds": found, "tune_median_ms": tune_ms, "convert_median_ms": convert_ms,
-            "speedup": convert_ms / tune_ms, "intervals_overlap_in_rounds": sum(overlap)}
+    return {"candidates": [{"trial": c.number, "config": c.config.label(), "median_ms": medians[str(c.number)]}
+                           for c in candidates],
+            "chosen_trial": int(chosen), "rounds": {"tune": found[chosen], "convert": found["convert"]},
+            "tune_median_ms": medians[chosen], "convert_median_ms": medians["convert"],
+            "speedup": medians["convert"] / medians[chosen], "intervals_overlap_in_rounds": sum(overlap)}
 
 
 def run_model(spec: dict[str, Any], work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -146,13 +171,20 @@ def run_model(spec: dict[str, Any], work: Path, args: argparse.Namespace) -> dic
                          "latency_ms": r.values.get("latency"), "interval": r.interval, "accuracy": r.values.get("accuracy"),
                          "size_bytes": r.build.size_bytes if r.build else None, "on_front": r in front} for r in result.trials],
         "single_converts": converts, "best_convert": best_convert,
-        "best_tune": {"trial": best_tune.number, "config": best_tune.config.label(), "artifact": best_tune.build.artifact,
-                      "accuracy": best_tune.values["accuracy"], "size_bytes": best_tune.build.size_bytes} if best_tune else None,
+        "study_fastest": best_tune.number if best_tune else None, "best_tune": _point(best_tune),
     }
     if best_tune and best_convert:
-        record["head_to_head"] = head_to_head(best_tune.build.artifact, best_convert["artifact"], args.rounds)
-        record["why"] = why(record, best_tune)
+        h2h = head_to_head(tie_set(result, best_tune), best_convert["artifact"], args.rounds)
+        chosen = result.trial(h2h["chosen_trial"])
+        record.update(head_to_head=h2h, best_tune=_point(chosen), why=why(record | {"head_to_head": h2h}, chosen))
     return record
+
+
+def _point(record: Any) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {"trial": record.number, "config": record.config.label(), "artifact": record.build.artifact,
+            "threads": record.config.threads, "accuracy": record.values["accuracy"], "size_bytes": record.build.size_bytes}
 
 
 def _commit() -> str:
@@ -167,7 +199,11 @@ def why(record: dict[str, Any], best: Any) -> str:
     from edgekit.tune.front import LATENCY_STEP
 
     within = "within" if max(h2h["speedup"], 1 / h2h["speedup"]) < LATENCY_STEP else "beyond"
-    return (f"the tune point ({best.config.label()}) is {verdict} the best single convert artifact "
+    others = [c for c in h2h["candidates"] if c["trial"] != best.number]
+    ties = (f" It was chosen by measuring side by side the {len(others) + 1} feasible points the study could not order "
+            f"(ranking intervals overlapping its fastest): " + ", ".join(f"trial {c['trial']} {c['median_ms']:.4f} ms"
+                                                                        for c in h2h["candidates"]) + ".") if others else ""
+    return (f"the tune point (trial {best.number}: {best.config.label()}) is {verdict} the best single convert artifact "
             f"({convert['format']} {convert['precision']}): {h2h['tune_median_ms']:.4f} ms vs {h2h['convert_median_ms']:.4f} ms "
             f"(x{h2h['speedup']:.2f}, {within} the quarter octave the front ranks latency by; intervals overlap in {tied} of "
             f"{len(h2h['rounds']['tune'])} rounds). The single convert "
@@ -175,7 +211,7 @@ def why(record: dict[str, Any], best: Any) -> str:
             "the front can only add faster points: other thread counts, schemes (per-tensor, int16, calibration) and "
             "precisions (fp16, dynamic-range int8) the convert defaults do not try, kept only when they meet the accuracy "
             "budget. Per round the two medians: " + ", ".join(f"{t['median_ms']:.4f} vs {c['median_ms']:.4f}" for t, c in
-                                                       zip(h2h["rounds"]["tune"], h2h["rounds"]["convert"])) + " ms.")
+                                                       zip(h2h["rounds"]["tune"], h2h["rounds"]["convert"])) + " ms." + ties)
 
 
 def plot(results: list[dict[str, Any]]) -> None:
