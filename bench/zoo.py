@@ -185,9 +185,15 @@ def metrics(source: Source, references: list[list[np.ndarray]], path: Path, fmt:
     result = []
     for index, name in enumerate(source.output_names):
         ref = [r[index] for r in references]
-        classifier = ref[0].ndim == 2 and ref[0].shape[-1] >= 2
+        classifier = is_probabilities(ref)
         result.append(output_metrics(name, ref, list(per_output[index]), classifier).model_dump())
     return result
+
+
+def is_probabilities(batches: list[np.ndarray]) -> bool:
+    """A classifier's output, judged on top-1 too: rows of at least two non-negative scores summing to 1 (a box or
+    landmark head of the same [1, N] shape is not one)."""
+    return all(b.ndim == 2 and b.shape[-1] >= 2 and b.min() >= 0 and np.allclose(b.sum(-1), 1, atol=1e-3) for b in batches)
 
 
 def meets(outputs: list[dict[str, Any]], precision: str) -> bool:
@@ -208,7 +214,7 @@ def run_edgekit(model: ZooModel, path: Path, source: Source, calibration: list[F
     from edgekit.routes import ROUTES
     from edgekit.weights import quantized_weight_fraction
 
-    framework = {"onnx": "onnx", "keras2-h5": "keras2", "keras3": "keras3", "torch-pnet": "torch", "torch-ge2e": "torch"}[model.kind]
+    framework = {"onnx": "onnx", "keras2-h5": "keras2", "keras2-savedmodel": "keras2", "keras3": "keras3"}.get(model.kind, "torch")
     formats = [f for f in selected if (framework, f) in ROUTES]
     verdicts: dict[tuple[str, str], dict[str, Any]] = {
         (f, p): {"verdict": "no route", "message": f"edgekit has no {framework} -> {f} route"}
@@ -220,7 +226,7 @@ def run_edgekit(model: ZooModel, path: Path, source: Source, calibration: list[F
     as_data = (lambda feeds: np.concatenate([f[source.input_names[0]] for f in feeds])) if single else (lambda feeds: feeds)
     kwargs: dict[str, Any] = {}
     target: Any = path
-    if model.kind.startswith("torch-"):
+    if model.kind.startswith("torch-") and model.kind != "torch-pt2":  # a .pt2 file is given as it is
         import torch
 
         target, kwargs["example_inputs"] = source.framework_model, (torch.from_numpy(calibration[0]["x"]),)
@@ -301,10 +307,20 @@ def baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration:
             if key[0] in formats:
                 yield key, made
     if "executorch" in formats:
-        yield from _executorch_baseline(model, source, calibration, work)
+        yield from _executorch_baseline(model, path, source, calibration, work)
 
 
-def _executorch_baseline(model: ZooModel, source: Source, calibration: list[Feed], work: Path):
+def _torch_program(model: ZooModel, path: Path, source: Source, example: tuple) -> tuple[Any, Any]:
+    """(module, ExportedProgram-or-None) the direct torch calls start from: a .pt2 through ``torch.export.load``."""
+    import torch
+
+    if model.kind == "torch-pt2":
+        program = torch.export.load(path)
+        return program.module(), program
+    return source.framework_model.eval(), None
+
+
+def _executorch_baseline(model: ZooModel, path: Path, source: Source, calibration: list[Feed], work: Path):
     """torch.export -> to_edge_transform_and_lower(XnnpackPartitioner) -> .pte, int8 through the pt2e XNNPACK
     quantizer (torchao.quantization.pt2e): ExecuTorch's documented flow, for the models that are torch modules."""
     if not model.kind.startswith("torch-"):
@@ -317,7 +333,8 @@ def _executorch_baseline(model: ZooModel, source: Source, calibration: list[Feed
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    net, example = source.framework_model.eval(), (torch.from_numpy(calibration[0]["x"]),)
+    example = (torch.from_numpy(calibration[0]["x"]),)
+    net, loaded = _torch_program(model, path, source, example)
 
     def lower(program, precision: str) -> Path:
         out = work / f"model_{precision}.pte"
@@ -337,7 +354,7 @@ def _executorch_baseline(model: ZooModel, source: Source, calibration: list[Feed
             prepared(torch.from_numpy(feed["x"]))
         return lower(torch.export.export(convert_pt2e(prepared), example), "int8")
 
-    for key, make in ((("executorch", "fp32"), lambda: lower(torch.export.export(net, example), "fp32")),
+    for key, make in ((("executorch", "fp32"), lambda: lower(loaded or torch.export.export(net, example), "fp32")),
                       (("executorch", "int8"), int8)):
         try:
             yield key, make()
@@ -398,6 +415,9 @@ def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration
         yield attempt(("openvino", "fp32"), openvino32)
         yield attempt(("openvino", "int8"), lambda: _nncf_int8(ov.convert_model(net), work / "model_int8.xml", calibration))
         return
+    if model.kind == "keras2-savedmodel":
+        yield from _savedmodel_baseline(path, source, calibration, work)
+        return
     if model.kind == "keras3":
         net = source.framework_model
         net(calibration[0][source.input_names[0]])  # Keras 3 export needs a model called once
@@ -426,7 +446,9 @@ def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration
     if model.kind.startswith("torch-"):
         import torch
 
-        net, example = source.framework_model, (torch.from_numpy(calibration[0]["x"]),)
+        example = (torch.from_numpy(calibration[0]["x"]),)
+        net, program = _torch_program(model, path, source, example)
+        ov_source = {"input_model": program} if program is not None else {"input_model": net, "example_input": example}
 
         def tflite32():
             import litert_torch
@@ -436,11 +458,11 @@ def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration
             return out
 
         def onnx_fp32():
-            torch.onnx.export(net, example, str(onnx32))
+            torch.onnx.export(program if program is not None else net, example, str(onnx32))
             return onnx32
 
         def openvino32():
-            ov.save_model(ov.convert_model(net, example_input=example), str(ov32), compress_to_fp16=False)
+            ov.save_model(ov.convert_model(**ov_source), str(ov32), compress_to_fp16=False)
             return ov32
         yield attempt(("tflite", "fp32"), tflite32)
         yield ("tflite", "int8"), RuntimeError("litert_torch has no one-call int8 conversion (needs a PT2E quantizer setup)")
@@ -449,9 +471,48 @@ def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration
                                                           calibration))
         yield attempt(("openvino", "fp32"), openvino32)
         yield attempt(("openvino", "int8"),
-                      lambda: _nncf_int8(ov.convert_model(net, example_input=example), work / "model_int8.xml", calibration))
+                      lambda: _nncf_int8(ov.convert_model(**ov_source), work / "model_int8.xml", calibration))
         return
     raise ValueError(model.kind)
+
+
+def _savedmodel_baseline(path: Path, source: Source, calibration: list[Feed], work: Path):
+    """A SavedModel folder given to each converter as a folder: ``TFLiteConverter.from_saved_model``,
+    tf2onnx's documented ``python -m tf2onnx.convert --saved-model``, ``openvino.convert_model(folder)``."""
+    import openvino as ov
+    import tensorflow as tf
+
+    def tflite(int8: bool) -> Path:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
+        if int8:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: ([f[source.input_names[0]]] for f in calibration)
+        out = work / f"model_{'int8' if int8 else 'fp32'}.tflite"
+        out.write_bytes(converter.convert())
+        return out
+
+    def onnx_fp32() -> Path:
+        out = work / "model.onnx"
+        if not out.exists():
+            done = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(path), "--output", str(out)],
+                                  capture_output=True, text=True, timeout=1800)
+            if done.returncode or not out.exists():
+                raise RuntimeError(f"tf2onnx exited {done.returncode}: {done.stderr.strip().splitlines()[-1:]}")
+        return out
+
+    def openvino32() -> Path:
+        ov.save_model(ov.convert_model(str(path)), str(work / "model.xml"), compress_to_fp16=False)
+        return work / "model.xml"
+
+    for key, make in ((("tflite", "fp32"), lambda: tflite(False)), (("tflite", "int8"), lambda: tflite(True)),
+                      (("onnx", "fp32"), onnx_fp32),
+                      (("onnx", "int8"), lambda: _ort_int8(onnx_fp32(), work / "model_int8.onnx", calibration)),
+                      (("openvino", "fp32"), openvino32),
+                      (("openvino", "int8"), lambda: _nncf_int8(ov.convert_model(str(path)), work / "model_int8.xml", calibration))):
+        try:
+            yield key, make()
+        except Exception as exc:  # noqa: BLE001 - the baseline's failure is the finding
+            yield key, exc
 
 
 def run_baseline(model: ZooModel, path: Path, source: Source, calibration: list[Feed], evaluation: list[Feed],
