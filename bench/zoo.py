@@ -20,8 +20,11 @@ fp32/int8:
 
 Every artifact, edgekit's and the baseline's, is run here through its own runtime (ONNX Runtime, OpenVINO,
 LiteRT, the ExecuTorch runtime) and compared with the source framework's outputs on evaluation data that calibration never saw,
-using ``edgekit.validation.output_metrics``; thresholds are edgekit's defaults (cosine 0.9999 fp32; 0.98
-and top-1 agreement 0.95 for int8 classifiers). Each model runs in its own process.
+using ``edgekit.validation.output_metrics``; both sides are judged by edgekit's default rule for each output's
+kind (guessed from the source's values by ``edgekit.output_kinds.guess_kind``): cosine 0.9999 fp32 / 0.98 int8,
+top-1 agreement 0.95 too for int8 classifiers, relative error 1e-3 fp32 / 0.1 int8 for regression outputs,
+cosine 0.95 int8 for detection heads (point estimates; edgekit's own verdict also needs the whole interval).
+Each model runs in its own process.
 
     .venv/bin/python bench/zoo.py [--models a,b] [--formats f,g] [--merge] [--calibration 32] [--evaluation 64] [--workdir DIR]
 
@@ -91,6 +94,8 @@ def run_artifact(path: Path, fmt: str, feeds: list[Feed], f32_hint: bool = True)
         from ai_edge_litert.interpreter import Interpreter
 
         interpreter = Interpreter(model_path=str(path))
+        signature = next(iter(interpreter._get_full_signature_list().values()), {})  # the only place names survive
+        named = {index: name for name, index in signature.get("outputs", {}).items()}
         inputs = interpreter.get_input_details()
         names = [d["name"] for d in inputs]
         results = []
@@ -105,7 +110,7 @@ def run_artifact(path: Path, fmt: str, feeds: list[Feed], f32_hint: bool = True)
                 interpreter.set_tensor(detail["index"], _tflite_in(renamed[detail["name"]], detail))
             interpreter.invoke()
             outputs = interpreter.get_output_details()
-            results.append({d["name"]: _tflite_out(interpreter.get_tensor(d["index"]), d) for d in outputs})
+            results.append({named.get(d["index"], d["name"]): _tflite_out(interpreter.get_tensor(d["index"]), d) for d in outputs})
         return results
     if fmt == "executorch":
         return _run_pte(path, feeds)
@@ -177,7 +182,10 @@ def align(source_names: list[str], artifact_outputs: dict[str, np.ndarray], refe
 
 def metrics(source: Source, references: list[list[np.ndarray]], path: Path, fmt: str, feeds: list[Feed],
             f32_hint: bool = True) -> list[dict[str, Any]]:
-    """``output_metrics`` of each source output against the artifact over the evaluation feeds."""
+    """``output_metrics`` of each source output against the artifact over the evaluation feeds, each with the kind
+    (classifier, regression, detection, embedding, tensor) that edgekit's rules guess from the source's values."""
+    from edgekit.output_kinds import guess_kind
+    from edgekit.specs import TensorSpec
     from edgekit.validation import output_metrics
 
     outputs = run_artifact(path, fmt, feeds, f32_hint)
@@ -185,23 +193,26 @@ def metrics(source: Source, references: list[list[np.ndarray]], path: Path, fmt:
     result = []
     for index, name in enumerate(source.output_names):
         ref = [r[index] for r in references]
-        classifier = is_probabilities(ref)
-        result.append(output_metrics(name, ref, list(per_output[index]), classifier).model_dump())
+        kind = guess_kind(TensorSpec(name=name, shape=ref[0].shape, dtype=str(ref[0].dtype)), "", ref)
+        result.append(output_metrics(name, ref, list(per_output[index]), kind=kind).model_dump())
     return result
 
 
-def is_probabilities(batches: list[np.ndarray]) -> bool:
-    """A classifier's output, judged on top-1 too: rows of at least two non-negative scores summing to 1 (a box or
-    landmark head of the same [1, N] shape is not one)."""
-    return all(b.ndim == 2 and b.shape[-1] >= 2 and b.min() >= 0 and np.allclose(b.sum(-1), 1, atol=1e-3) for b in batches)
-
-
 def meets(outputs: list[dict[str, Any]], precision: str) -> bool:
-    """edgekit's default gate: every output's cosine at its threshold; top-1 agreement for int8 classifiers."""
-    return all(
-        m["cosine"] >= COSINE[precision] and (precision == "fp32" or m["top1_agreement"] is None or m["top1_agreement"] >= TOP1)
-        for m in outputs
-    )
+    """edgekit's default rule for each output's kind, on the point estimates: relative error for regression
+    outputs (0.1 int8, 1e-3 fp32), the detection cosine for detection heads, the cosine for the rest; top-1
+    agreement too for int8 classifiers."""
+    from edgekit.options import Tolerances
+
+    tolerances = Tolerances.default_for(precision)
+
+    def ok(m: dict[str, Any]) -> bool:
+        if m.get("kind") == "regression":
+            return m["relative_error"] <= tolerances.relative_error
+        return m["cosine"] >= (tolerances.detection_cosine if m.get("kind") == "detection" else COSINE[precision])
+
+    return all(ok(m) and (precision == "fp32" or m["top1_agreement"] is None or m["top1_agreement"] >= TOP1)
+               for m in outputs)
 
 
 # ---------------------------------------------------------------- edgekit
@@ -632,7 +643,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Run {report['date']} on {report['machine']}, {report['wall_seconds']:.0f} s wall. "
         "Command: `.venv/bin/python bench/zoo.py`. Cosine is the lowest over outputs (mean per-sample cosine "
         "against the source framework on evaluation data calibration never saw); `int8 w` is the fraction of "
-        "weights stored as int8. OpenVINO artifacts are judged with `INFERENCE_PRECISION_HINT=f32` on both sides "
+        "weights stored as int8. Both sides are judged by edgekit's default rule for each output's kind (regression outputs "
+        "by relative error, 1e-3 fp32 / 0.1 int8; classifiers by cosine and, at int8, top-1 agreement 0.95). OpenVINO artifacts are judged with `INFERENCE_PRECISION_HINT=f32` on both sides "
         "(`compile_model`'s default runs bf16 on this CPU: fp32 IRs then reach only cosine 0.9986-0.9999; see "
         "`outputs_default_hint` in zoo.json).", "",
         "| model | format | precision | edgekit | baseline (converter called directly) |", "| --- | --- | --- | --- | --- |",
@@ -711,7 +723,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {entry['wall_seconds']} s", file=sys.stderr)
     run = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
            "wall_seconds": round(time.perf_counter() - started, 1), "workdir": str(work)}
-    report = {**run, "thresholds": {"cosine": COSINE, "int8_top1": TOP1, "int8_weight_fraction": INT8_FRACTION}}
+    report = {**run, "thresholds": {"cosine": COSINE, "int8_top1": TOP1, "int8_weight_fraction": INT8_FRACTION,
+                                    "regression_relative_error": {"fp32": 1e-3, "int8": 0.1}, "int8_detection_cosine": 0.95}}
     if args.merge and (args.results / "zoo.json").exists():
         previous = json.loads((args.results / "zoo.json").read_text())
         if formats != FORMATS:  # only these formats' rows were run: the rest of the report is the earlier run's

@@ -380,6 +380,8 @@ class Source:
                 outputs = self.framework_model(torch.from_numpy(feed["x"]))
                 return [t.numpy() for t in (outputs if isinstance(outputs, tuple) else (outputs,))]
         outputs = self.framework_model(feed[self.input_names[0]], training=False)
+        if isinstance(outputs, dict):  # a SavedModel revived by tf_keras returns its outputs by name
+            outputs = [outputs[name] for name in self.output_names]
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return [np.asarray(o) for o in outputs]
 
