@@ -654,9 +654,9 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {entry['model']} | {combo['format']} | {combo['precision']} | {_cell(combo['edgekit'])} | "
                          f"{_cell(combo['baseline'])} |")
     for partial in report.get("partial_runs", []):
-        lines += ["", f"Rows of {', '.join(partial['formats'])} re-run {partial['date']} on {partial['machine']} "
-                      f"({partial['wall_seconds']:.0f} s wall, models: {', '.join(partial['models'])}): "
-                      f"`{partial['command']}`; the other rows are from the run above."]
+        what = "All rows" if tuple(partial["formats"]) == FORMATS else f"Rows of {', '.join(partial['formats'])}"
+        lines += ["", f"{what} of {', '.join(partial['models'])} (re-)run {partial['date']} on {partial['machine']} "
+                      f"({partial['wall_seconds']:.0f} s wall): `{partial['command']}`; the other rows are from the runs above."]
     lines += ["", "## Totals", "", "| side | " + " | ".join(["verdict", "count"]) + " |", "| --- | --- | --- |"]
     for side, counts in report["totals"].items():
         for verdict, count in sorted(counts.items()):
@@ -727,14 +727,15 @@ def main(argv: list[str] | None = None) -> int:
                                     "regression_relative_error": {"fp32": 1e-3, "int8": 0.1}, "int8_detection_cosine": 0.95}}
     if args.merge and (args.results / "zoo.json").exists():
         previous = json.loads((args.results / "zoo.json").read_text())
-        if formats != FORMATS:  # only these formats' rows were run: the rest of the report is the earlier run's
-            ran = [e["model"] for e in entries]
+        ran = [e["model"] for e in entries]
+        if formats != FORMATS:  # only these formats' rows were run: the rest of the rows are the earlier run's
             entries = merge_formats(previous["models"], entries, formats)
-            report.update({k: previous[k] for k in ("date", "machine", "wall_seconds", "workdir") if k in previous})
-            report["partial_runs"] = [*previous.get("partial_runs", []), {
-                **run, "formats": list(formats), "models": ran,
-                "command": f".venv/bin/python bench/zoo.py --merge --formats {','.join(formats)}"
-                           + (f" --models {args.models}" if args.models != ",".join(MODELS) else "")}]
+        # the report's date stays the first full run's; every merged run is listed with its own date and command
+        report.update({k: previous[k] for k in ("date", "machine", "wall_seconds", "workdir") if k in previous})
+        report["partial_runs"] = [*previous.get("partial_runs", []), {
+            **run, "formats": list(formats), "models": ran,
+            "command": ".venv/bin/python bench/zoo.py --merge" + (f" --formats {','.join(formats)}" if formats != FORMATS else "")
+                       + (f" --models {args.models}" if args.models != ",".join(MODELS) else "")}]
         fresh = {entry["model"] for entry in entries}
         kept = [e for e in previous["models"] if e["model"] not in fresh]
         entries = sorted(kept + entries, key=lambda e: list(MODELS).index(e["model"]) if e["model"] in MODELS else len(MODELS))
