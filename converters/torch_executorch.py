@@ -14,11 +14,11 @@ The program carries a constant method ``edgekit_io`` with the source's input and
 format has none), and every .pte is loaded in the ExecuTorch runtime and run once before it is returned.
 The partition report (which ops XNNPACK took, which run in the portable kernels) goes into the notes.
 A program captured from an example with a 0 stride (numpy's ``batch[i][None]`` gives its size-1 axis stride 0;
-ExecuTorch refuses it: "0 in strides is not supported") is captured again from densely strided copies. A PReLU on anything but a 4-D (NCHW) tensor, e.g. after a
-Linear layer as in MTCNN's O-Net, stays out of the XNNPACK partition: executorch 1.4's partitioner takes it,
-then its ``ChannelsLastTaggedReshapePass`` fails the whole lowering ("Attempting to convert non-NHWC
-compatible node to NHWC"); left out, it is decomposed (its select runs in the portable kernels) and the
-rest is still delegated.
+ExecuTorch refuses it: "0 in strides is not supported") is captured again from densely strided copies.
+A PReLU on anything but a 4-D (NCHW) tensor, e.g. after a Linear layer as in MTCNN's O-Net, stays out of
+the XNNPACK partition: executorch 1.4's partitioner takes it, then its ``ChannelsLastTaggedReshapePass``
+fails the whole lowering ("Attempting to convert non-NHWC compatible node to NHWC"); left out, it is
+decomposed (its select runs in the portable kernels) and the rest is still delegated.
 """
 from __future__ import annotations
 
