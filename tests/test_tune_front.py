@@ -65,8 +65,21 @@ def test_overlapping_latency_intervals_are_not_ranked():
     assert not dominates(fast, overlapping_slower, objectives) and dominates(fast, clearly_slower, objectives)
     front = pareto_front([fast, overlapping_slower, clearly_slower, accurate, infeasible], objectives)
     assert [r.number for r in front] == [0, 1, 3]
-    best, tied = fastest(front)
+    best, tied = fastest([fast, overlapping_slower, clearly_slower, accurate, infeasible])
     assert best.number == 0 and [r.number for r in tied] == [1]
+
+
+def test_the_fastest_point_may_be_off_the_front():
+    # ppocr-cls, 30 trials: OpenVINO fp16 0.578 ms and TFLite fp16 0.641 ms are a latency tie (a quarter octave),
+    # both accuracy 1.0; the smaller TFLite file dominates, yet the fastest point is the OpenVINO one
+    objectives = ("latency", "accuracy", "size")
+    openvino = _record(14, 0.578, 0.575, 0.581, 1.0, size=2_800_000)
+    tflite = _record(6, 0.641, 0.638, 0.644, 1.0, size=1_400_000)
+    slow = _record(0, 0.859, 0.855, 0.863, 1.0, size=1_300_000)
+    front = pareto_front([openvino, tflite, slow], objectives)
+    assert [r.number for r in front] == [6, 0]
+    best, tied = fastest([openvino, tflite, slow])
+    assert best.number == 14 and [r.number for r in tied] == [6]
 
 
 def test_constraints_are_checked_and_signed_as_optuna_wants():

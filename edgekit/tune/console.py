@@ -40,7 +40,7 @@ def trial_printer() -> Iterator[tuple[ProgressCallback, Callable[[TrialRecord], 
 def print_result(result: TuneResult) -> None:
     """The front (latency with its interval, accuracy, size), the fastest point and the failures."""
     front = result.front
-    best, tied = fastest(front)
+    best, tied = fastest(list(result.trials))
     table = Table(title=f"Pareto front: {Path(result.model).name} on {result.target} "
                         f"({len(result.trials)} trials, {', '.join(result.objectives)})")
     for column in ("trial", "configuration", "latency ms", "95% interval", "accuracy", "size"):
@@ -55,6 +55,7 @@ def print_result(result: TuneResult) -> None:
     if best is not None:
         others = ", ".join(str(r.number) for r in tied)
         note = f"; within a quarter octave of (or its interval overlaps) trial(s) {others}: not ranked" if tied else ""
+        note += "" if best in front else "; off the front: tied in latency with a smaller or more accurate point"
         console.print(f"fastest point meeting the constraints: trial {best.number} ({escape(best.config.label())}){note}")
     else:
         console.print("[red]no trial met the constraints[/red]")

@@ -146,24 +146,32 @@ def dominates(a: TrialRecord, b: TrialRecord, objectives: tuple[str, ...]) -> bo
     return all(r >= 0 for r in results) and any(r > 0 for r in results)
 
 
-def pareto_front(records: list[TrialRecord], objectives: tuple[str, ...]) -> list[TrialRecord]:
-    """Feasible trials no other feasible trial dominates; one per configuration (its first measurement)."""
+def measured_configs(records: list[TrialRecord]) -> list[TrialRecord]:
+    """Feasible built trials, one per configuration (its first measurement)."""
     seen: set[tuple[str, int]] = set()
-    candidates = []
+    found = []
     for record in records:
         if not record.feasible or record.build is None:
             continue
         ident = (record.build.key, record.config.threads)
         if ident not in seen:
             seen.add(ident)
-            candidates.append(record)
+            found.append(record)
+    return found
+
+
+def pareto_front(records: list[TrialRecord], objectives: tuple[str, ...]) -> list[TrialRecord]:
+    """Feasible trials no other feasible trial dominates; one per configuration (its first measurement)."""
+    candidates = measured_configs(records)
     front = [r for r in candidates if not any(dominates(o, r, objectives) for o in candidates if o is not r)]
     return sorted(front, key=lambda r: r.values.get("latency", float("inf")))
 
 
-def fastest(front: list[TrialRecord]) -> tuple[TrialRecord | None, list[TrialRecord]]:
-    """The front point with the lowest median latency, and the points whose ranking interval overlaps it (tied)."""
-    timed = [r for r in front if r.ranking_interval is not None]
+def fastest(records: list[TrialRecord]) -> tuple[TrialRecord | None, list[TrialRecord]]:
+    """The feasible trial with the lowest median latency, and the feasible ones whose ranking interval overlaps
+    it (tied). Taken over every feasible trial, not the front only: a point tied in latency with a smaller or more
+    accurate one leaves the front, yet it may be the faster of the two."""
+    timed = [r for r in measured_configs(records) if r.ranking_interval is not None]
     if not timed:
         return None, []
     best = min(timed, key=lambda r: r.values["latency"])

@@ -71,7 +71,7 @@ class TuneResult(BaseModel):
 
     def summary(self) -> dict[str, Any]:
         front = self.front
-        best, tied = fastest(front)
+        best, tied = fastest(list(self.trials))
         return {
             "trials": len(self.trials), "complete": sum(r.state == "complete" for r in self.trials),
             "failed": sum(r.state == "failed" for r in self.trials), "feasible": sum(r.feasible for r in self.trials),
