@@ -35,7 +35,7 @@ from edgekit.lifetime import deferred_signals
 
 MANIFEST_NAME = "edgekit-manifest.json"  # the same name as edgekit.manifest (not imported: it pulls in specs)
 STAGING_MARK = ".edgekit-staging-"
-BUILD_FOLDERS = ("snippets",)  # folders a build writes beside its artifacts (edgekit.contract.snippets)
+BUILD_FOLDERS = ("snippets", "logs")  # folders a build writes beside its artifacts: contract snippets, failed routes' logs
 LOCK_SUFFIX = ".edgekit.lock"
 #: ``.<name>.edgekit-staging-<pid>-<start token>-<random>``
 _STAGING = re.compile(r"^\.(?P<name>.*)\.edgekit-staging-(?P<pid>\d+)-(?P<token>\d+)-[^-]+$")

@@ -98,3 +98,7 @@ def test_cli_names_the_unconverted_operators_and_saves_the_log(tmp_path):
     assert "unconverted_ops_report.cpp:151" in failure["detail"]
     assert failure["log"] == str(out / "logs" / "openvino-fp32.log") and failure["log"] in failure["hint"]
     assert "Conversion is failed for: Conv-17, ReduceMean-17" in Path(failure["log"]).read_text()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # the same build into its own folder
+    text = " ".join((again.stdout + again.stderr).split())
+    assert again.returncode == 1 and "not part of its edgekit build" not in text, text
+    assert [f["log"] for f in json.loads((out / "edgekit-manifest.json").read_text())["failures"]] == [failure["log"]]
