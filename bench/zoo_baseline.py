@@ -148,13 +148,7 @@ def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration
         net = source.framework_model
 
         def tflite(int8: bool):
-            converter = tf.lite.TFLiteConverter.from_keras_model(net)
-            if int8:
-                converter.optimizations = [tf.lite.Optimize.DEFAULT]
-                converter.representative_dataset = lambda: ([f[source.input_names[0]]] for f in calibration)
-            out = work / f"model_{'int8' if int8 else 'fp32'}.tflite"
-            out.write_bytes(converter.convert())
-            return out
+            return _tflite(tf.lite.TFLiteConverter.from_keras_model(net), int8, source, calibration, work)
 
         def onnx_fp32():
             tf2onnx.convert.from_keras(net, output_path=str(onnx32))
@@ -232,6 +226,18 @@ def _baseline_artifacts(model: ZooModel, path: Path, source: Source, calibration
     raise ValueError(model.kind)
 
 
+def _tflite(converter: Any, int8: bool, source: Source, calibration: list[Feed], work: Path) -> Path:
+    """The TFLite converter's file: as it is, or int8 with its documented representative dataset."""
+    import tensorflow as tf
+
+    if int8:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([f[source.input_names[0]]] for f in calibration)
+    out = work / f"model_{'int8' if int8 else 'fp32'}.tflite"
+    out.write_bytes(converter.convert())
+    return out
+
+
 def _savedmodel_baseline(path: Path, source: Source, calibration: list[Feed], work: Path):
     """A SavedModel folder given to each converter as a folder: ``TFLiteConverter.from_saved_model``,
     tf2onnx's documented ``python -m tf2onnx.convert --saved-model``, ``openvino.convert_model(folder)``."""
@@ -239,13 +245,7 @@ def _savedmodel_baseline(path: Path, source: Source, calibration: list[Feed], wo
     import tensorflow as tf
 
     def tflite(int8: bool) -> Path:
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(path))
-        if int8:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([f[source.input_names[0]]] for f in calibration)
-        out = work / f"model_{'int8' if int8 else 'fp32'}.tflite"
-        out.write_bytes(converter.convert())
-        return out
+        return _tflite(tf.lite.TFLiteConverter.from_saved_model(str(path)), int8, source, calibration, work)
 
     def onnx_fp32() -> Path:
         out = work / "model.onnx"
