@@ -9,7 +9,7 @@ that file is tuned, since a tune trial loads its model from a file in a worker):
    runs, the median with its 95% interval).
 2. ``edgekit.convert`` with the options a user gives (every format of the profile at fp32 and int8, the
    default scheme, rescue on): the "single convert" configurations, each profiled the same way.
-3. The fastest front point that meets the accuracy budget, with the feasible points the study could not order
+3. The fastest feasible point (on the front or not), with the feasible points the study could not order
    against it (ranking intervals overlapping), and the fastest single-convert artifact that meets it, measured
    again alternately ``--rounds`` times (each tune point at its own thread count, the convert artifact at one), so
    all see the same machine state; the fastest tune candidate is compared with the convert artifact: the ratio of
@@ -113,21 +113,14 @@ def single_converts(spec: dict[str, Any], work: Path, min_accuracy: float) -> li
     return rows
 
 
-def tie_set(result: Any, best: Any, limit: int = 4) -> list[Any]:
-    """The fastest feasible point and the feasible configurations whose ranking interval overlaps it: the study
-    cannot order them (one measurement each, under whatever load the machine had then), so they are all measured
-    again side by side. Lowest study median first, at most ``limit``."""
-    low, high = best.ranking_interval
-    seen, found = set(), []
-    for r in sorted((r for r in result.trials if r.feasible and r.build and r.ranking_interval), key=lambda r: r.values["latency"]):
-        key = r.config.label()
-        if key in seen or r.ranking_interval[0] > high or r.ranking_interval[1] < low:
-            continue
-        seen.add(key)
-        found.append(r)
-    if best.config.label() not in seen:
-        found.insert(0, best)
-    return found[:limit]
+def tie_set(result: Any, limit: int = 4) -> list[Any]:
+    """The fastest feasible point and the feasible configurations the study could not order against it (ranking
+    intervals overlapping; ``edgekit.tune.front.fastest``): one measurement each, under whatever load the machine
+    had then, so they are all measured again side by side. Lowest study median first, at most ``limit``."""
+    from edgekit.tune.front import fastest
+
+    best, tied = fastest(list(result.trials))
+    return sorted([best, *tied], key=lambda r: r.values["latency"])[:limit] if best else []
 
 
 def head_to_head(candidates: list[Any], convert: str, rounds: int) -> dict[str, Any]:
@@ -174,7 +167,7 @@ def run_model(spec: dict[str, Any], work: Path, args: argparse.Namespace) -> dic
         "study_fastest": best_tune.number if best_tune else None, "best_tune": _point(best_tune),
     }
     if best_tune and best_convert:
-        h2h = head_to_head(tie_set(result, best_tune), best_convert["artifact"], args.rounds)
+        h2h = head_to_head(tie_set(result), best_convert["artifact"], args.rounds)
         chosen = result.trial(h2h["chosen_trial"])
         record.update(head_to_head=h2h, best_tune=_point(chosen), why=why(record | {"head_to_head": h2h}, chosen))
     return record
