@@ -2,14 +2,11 @@
 64x256 with input_shapes: the fp32 ONNX artifact takes that shape and matches the shipped model on text lines."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from zoo_models import MODELS, Source, fetch  # noqa: E402
+from zoo_models import MODELS, Source, fetch
 
 pytestmark = [pytest.mark.slow, pytest.mark.zoo]
 

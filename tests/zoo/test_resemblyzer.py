@@ -1,14 +1,11 @@
 """resemblyzer's trained GE2E speaker encoder (3-layer LSTM, checkpoint from its wheel) through edgekit at fp32."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from zoo_models import MODELS, Source, fetch  # noqa: E402
+from zoo_models import MODELS, Source, fetch
 
 pytestmark = [pytest.mark.slow, pytest.mark.zoo]
 

@@ -5,13 +5,10 @@ in int8 and NNCF's int8 LSTM broke the carried state. Both stay float by default
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from zoo_models import MODELS, Source, fetch, silero_data  # noqa: E402
+from zoo_models import MODELS, Source, fetch, silero_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.zoo]
 

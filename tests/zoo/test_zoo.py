@@ -13,15 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zoo  # bench/ is on sys.path through tests/zoo/conftest.py
+from zoo_models import MODELS, Source, fetch
+
+from edgekit.weights import quantized_weight_fraction
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-
-import zoo  # noqa: E402
-from zoo_models import MODELS, Source, fetch  # noqa: E402
-
-from edgekit.weights import quantized_weight_fraction  # noqa: E402
-
 pytestmark = [pytest.mark.slow, pytest.mark.zoo]
 
 SUBSET = ("ppocr-cls", "silero-vad", "mtcnn-pnet", "fer-keras2")

@@ -1,14 +1,11 @@
 """The zoo's wheel extraction: one file or a whole folder, every member confined to the cache folder."""
 from __future__ import annotations
 
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from zoo_models import _extract  # noqa: E402
+from zoo_models import _extract
 
 
 def _wheel(path: Path, members: dict[str, bytes]) -> Path:
