@@ -12,7 +12,7 @@ Then real trained models from the zoo (``bench/zoo_models.py``, fetched from PyP
 detector (DB head, Sigmoid map, 256x320), silero-vad (recurrent state, ``If`` on its sample rate) and the PP-OCR
 text-direction classifier, each built to fp32, plain int8 (``rescue=False``) and rescued int8 (``accuracy_target``
 cosine 0.99, ``--rescue-budget`` seconds per route) for ONNX, OpenVINO and TFLite (the ONNX -> TFLite route;
-the rows in ``DROPPED`` are not built and the JSON says why),
+a model's extra convert options, ``OPTIONS``, are recorded in its row),
 with cosine, top-1 agreement, size, the share of multiply-accumulates left in int8 (counted in the artifact),
 median latency (``edgekit.rescue_latency``: the profiling child, one thread), the remedies accepted, why the
 search stopped, every candidate the rescue built with its accuracy, int8 share and latency, and the measured
@@ -41,9 +41,9 @@ RESULTS = Path(__file__).parent / "results" / "int8_rescue.json"
 FORMATS = ("onnx", "openvino", "tflite")
 TARGET = {"cosine": 0.99, "top1": 0.97}
 ZOO = ("ppocr-det", "silero-vad", "ppocr-cls")
-#: (model, format) rows not built, and why: recorded in the JSON in place of the row
-DROPPED = {("ppocr-det", "tflite"): "not run: litert-torch's int8 conversion of PP-OCRv4 det (ONNX -> TFLite) took over "
-                                    "20 minutes on this 2-core machine; its rescue takes no remedy on that route anyway"}
+#: convert options a model needs beyond its zoo entry (what its own test passes): silero-vad's sample rate is an
+#: ``If`` that OpenVINO cannot convert unless the value is fixed
+OPTIONS = {"silero-vad": {"input_values": {"sr": 16000}, "input_shapes": {"input": (1, 576), "state": (2, 1, 128)}}}
 
 
 def latency_ms(path: str, fmt: str, sample: np.ndarray, runs: int) -> float:
@@ -111,8 +111,7 @@ def zoo_model(name: str, budget: float | None, formats: tuple[str, ...] = FORMAT
     from edgekit.manifest import read_manifest
 
     model = MODELS[name]
-    row: dict = {"covers": model.covers, **{fmt: {"dropped": why} for (m, fmt), why in DROPPED.items() if m == name}}
-    formats = tuple(f for f in formats if (name, f) not in DROPPED)
+    row: dict = {"covers": model.covers, "options": OPTIONS.get(name, {})}
     path = fetch(model)
     source = Source(model, path)
     calibration, evaluation = model.make_data(source, 64, "calibration"), model.make_data(source, 32, "evaluation")
@@ -120,7 +119,7 @@ def zoo_model(name: str, budget: float | None, formats: tuple[str, ...] = FORMAT
     as_data = (lambda feeds: np.concatenate([f[source.input_names[0]] for f in feeds])) if single else (lambda feeds: feeds)
     common = dict(formats=list(formats), calibration_data=as_data(calibration), validation_data=as_data(evaluation),
                   calibration_samples=len(calibration), validation_samples=len(evaluation),
-                  input_shapes=model.input_shapes or None, name="model")
+                  name="model", **{"input_shapes": model.input_shapes or None, **OPTIONS.get(name, {})})
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         plain = edgekit.convert(path, output_dir=f"{tmp}/plain", precision=["fp32", "int8"], rescue=False, **common)

@@ -19,6 +19,7 @@ from typing import Any
 
 from edgekit.errors import InvalidOptionError
 from edgekit.options import Tolerances
+from edgekit.rescue_cost import float_recurrent_share
 from edgekit.rescue_latency import measure_latency
 from edgekit.rescue_remedies import Allowed
 from edgekit.rescue_search import Search, meets, point
@@ -80,7 +81,7 @@ def rescue_route(
     job = replace(job, tolerances=target)
     plain = build(job)
     first = {**point(job, plain), "remedies": []}
-    notes: list[str] = []
+    notes: list[str] = _recurrent_in_float(plain)
     if not allowed.float_layers:
         notes.append("the target device runs integer-only: no layer may stay in float"
                      + ("" if allowed.int16 else ", and it has no int16 activations"))
@@ -115,6 +116,24 @@ def rescue_route(
     record.update(reference_size_bytes=reference_size, reference_latency_ms=reference_latency.get("latency_ms"),
                   sensitivity=search.sensitivity)
     return final.model_copy(update={"notes": (*final.notes, record["summary"], *record["notes"])}), record
+
+
+_RECURRENT_WHY = {
+    "onnx": "ONNX Runtime's static (QDQ) quantizer has no int8 recurrent layers",
+    "openvino": "edgekit keeps recurrent layers with a carried state in float (NNCF's int8 LSTM broke the state)",
+    "tflite": "the TFLite quantizer left them float",
+}
+
+
+def _recurrent_in_float(plain: Artifact) -> list[str]:
+    """What plain int8 already leaves float in recurrent layers, and the remedy edgekit does not have for it."""
+    shares = float_recurrent_share(plain.path, plain.format)
+    if not shares:
+        return []
+    why = _RECURRENT_WHY.get(plain.format, "the route's quantizer left them float")
+    return [f"{100 * sum(shares.values()):.0f}% of the multiply-accumulates are in recurrent layers "
+            f"({', '.join(sorted(shares))}) that stay float in every int8 build of this route: {why}; the remedy "
+            "missing is weight-only int8 for recurrent layers"]
 
 
 def _slower_than_float(latency: float | None, reference: float | None, chosen: RouteJob) -> list[str]:

@@ -255,13 +255,15 @@ class Search:
         return {k: v for k, v in measured.items() if "latency" in k or k == "executed_precision"}
 
     def _affordable(self, artifact: Artifact) -> bool:
-        """The artifact keeps at least the floor of its compute with int8 weights (recorded when it does not)."""
+        """The artifact keeps at least the floor of the compute plain int8 quantizes with int8 weights (recorded
+        when it does not): layers the route never quantizes (float in plain int8 already) are not the search's cost."""
         floor = self.target.min_int8_compute_share
         floor = MIN_INT8_SHARE if floor is None else floor
-        share = self.shares.get(artifact.path)
-        if share is None or share >= floor:
+        share, plain = self.shares.get(artifact.path), self.curve[0].get("int8_compute_share") if self.curve else None
+        if share is None or share >= floor * (plain or 1.0):
             return True
-        note = f"changes leaving under {100 * floor:.0f}% of the compute in int8 were not accepted (min_int8_compute_share)"
+        of = "the compute in int8" if not plain or plain >= 1.0 else f"the compute plain int8 quantizes ({100 * plain:.0f}%) in int8"
+        note = f"changes leaving under {100 * floor:.0f}% of {of} were not accepted (min_int8_compute_share)"
         if note not in self.notes:
             self.notes.append(note)
         return False
