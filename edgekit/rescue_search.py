@@ -124,7 +124,7 @@ class Search:
         self.curve[-1]["attribution"] = "uncertain: remedies by expected gain per second of build time"
         self.curve[-1]["order"] = [step.record() for step in steps]
         for step in steps:
-            if step.remedy is not None and self._try_accept(step.remedy):
+            if step.remedy is not None and (self._try_accept(step.remedy) or self._split_search(step.remedy)):
                 return True
             if step.remedy is None and self._measured_search(list(step.groups)):
                 return True
@@ -137,6 +137,35 @@ class Search:
         base = score(self.artifact, self.target)
         ranked = measured_order(self, groups, lambda artifact: _gain(score(artifact, self.target), base))
         return self._float_search(ranked)
+
+    def _split_search(self, group: Remedy) -> bool:
+        """A group of layers that raised the metric but left too little compute in int8 (keeping ops in float can
+        stop ONNX Runtime from quantizing the convolution they feed): bisected, each half built on the current
+        job; the affordable half with the largest gain is accepted (the first that meets the target at once), a
+        half that helps but is still too costly is bisected again. At most two builds per layer of the group."""
+        if len(group.layers) < 2:
+            return False
+        built = self.built.get((frozenset((*self.job.float_layers, *group.layers)), self.job.scheme.model_dump_json()))
+        base = score(self.artifact, self.target)
+        if built is None or _gain(score(built[1], self.target), base) <= 0 or self._affordable(built[1]):
+            return False
+        best: tuple[float, Remedy, tuple[RouteJob, Artifact]] | None = None
+        pending = [group.layers]
+        while pending and not self._over():
+            layers = pending.pop(0)
+            for half in (layers[:len(layers) // 2], layers[len(layers) // 2:]):
+                remedy = Remedy("float", f"{len(half)} of the {len(group.layers)} layers of '{group.detail}' in float", half)
+                found = self._try([remedy])
+                gain = _gain(score(found[1], self.target), base) if found is not None else 0.0
+                if found is None or gain <= 0:
+                    continue
+                if not self._affordable(found[1]):
+                    pending.extend([half] if len(half) > 1 else [])
+                elif meets(found[1], self.target):
+                    return self._accept(found, [remedy])
+                elif best is None or gain > best[0]:
+                    best = gain, remedy, found
+        return best is not None and self._accept(best[2], [best[1]])
 
     def _drop_float_layers(self) -> None:
         """Once a later scheme change met the target, the float layers accepted before it may not be needed."""
