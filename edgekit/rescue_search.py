@@ -139,8 +139,8 @@ class Search:
         return self._float_search(ranked)
 
     def _split_search(self, group: Remedy) -> bool:
-        """A group of layers that raised the metric but left too little compute in int8 (keeping ops in float can
-        stop ONNX Runtime from quantizing the convolution they feed): bisected, each half built on the current
+        """A group of layers that raised the metric but left too little compute in int8 (silero-vad's elementwise
+        ops in float: 39% of its MACs kept int8 weights in ONNX Runtime's output): bisected, each half built on the current
         job; the affordable half with the largest gain is accepted (the first that meets the target at once), a
         half that helps but is still too costly is bisected again. At most two builds per layer of the group."""
         if len(group.layers) < 2:
