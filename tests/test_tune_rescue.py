@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import edgekit
@@ -31,17 +30,9 @@ PLAIN_SCHEME = {"per_channel": True, "symmetric_weights": True, "symmetric_activ
 
 @pytest.fixture(scope="module")
 def outlier_cnn(tmp_path_factory, digits) -> dict[str, Path]:
-    """The planted-outlier digits CNN as an fp32 ONNX file, with calibration and validation inputs."""
-    from debug_models import outlier_classifier
+    from tune_models import make_outlier_cnn
 
-    x_train, x_test, y_train, _ = digits
-    folder = tmp_path_factory.mktemp("outlier-cnn")
-    build = edgekit.convert(outlier_classifier(x_train, y_train), formats="onnx", precision="fp32",
-                            output_dir=folder / "fp32")
-    np.save(folder / "cal.npy", x_train[:200])
-    np.save(folder / "val.npy", x_test[:100])
-    return {"model": Path(build.artifact("onnx", "fp32").path), "calibration": folder / "cal.npy",
-            "validation": folder / "val.npy"}
+    return make_outlier_cnn(tmp_path_factory.mktemp("outlier-cnn"), digits)
 
 
 def _tune(cnn: dict[str, Path], out: Path, events: list[str] | None = None, **options):

@@ -129,7 +129,8 @@ def _curves(result: TuneResult) -> str:
         return "" if value is None else f"{value:.6g}"
 
     rows = "".join(
-        f'<tr><td class="l">{html.escape(fmt)}</td><td>{step}</td><td class="l">{html.escape(", ".join(p.remedies) or "plain int8")}</td>'
+        f'<tr><td class="l">{html.escape(fmt)}</td><td>{step}</td>'
+        f'<td class="l">{html.escape(", ".join(p.remedies) or "plain int8")}</td>'
         f'<td class="l">{html.escape(", ".join(p.float_layers) or "none")}</td><td>{cell(p.cosine)}</td>'
         f"<td>{cell(p.top1_agreement)}</td><td>{cell(p.int8_compute_share)}</td></tr>"
         for fmt, curve in result.rescue.items() for step, p in enumerate(curve.points))
