@@ -13,7 +13,10 @@ build cache), then each format's float-layer sets from the best evidence there i
 
 The notes say which source each format's sets came from. The sets are stored in the study with the space
 (``Study.set_space``), so a resumed study neither rescues nor traces again; the rescue's build is cached by
-content hash like a trial's, so a run killed while priming does not redo a finished rescue either.
+content hash like a trial's, so a run killed while priming does not redo a finished rescue either. The rescue's
+builds are deterministic, its stop is not always: one cut short by its time budget walks less of the curve on a
+slower machine, so two new studies agree on their spaces when their rescues stop on the target or on no remedy
+improving (the notes give the reason it stopped).
 """
 from __future__ import annotations
 
