@@ -42,7 +42,8 @@ def tune(
     float layers of the int8 rescue's accuracy-vs-int8-share curve, step by step from plain int8 (the rescue runs
     once, as a task, within ``rescue_budget`` seconds: None scales it by model size, ``edgekit.rescue.default_budget``;
     0 turns it off), and its last point is a trial; otherwise, or when the rescue gives no curve, prefixes of the
-    ranked culprits of the plain int8 artifact's divergence trace. The notes say which, per format.
+    ranked culprits of the plain int8 artifact's divergence trace. The notes say which, per format; the result's
+    ``rescue`` holds each rescued format's curve (``edgekit.tune.tasks.RescueCurve``).
     Optuna's multi-objective TPE sampler (``seed``) searches it with the constraints (``max_latency_ms``,
     ``min_accuracy``, ``min_cosine``, ``min_top1``, ``max_size_bytes``, ``max_peak_memory_bytes``) as its
     constraint values. The study is stored in SQLite in ``<output_dir>.tune`` (``tune_folder``): calling again

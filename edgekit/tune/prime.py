@@ -176,8 +176,9 @@ def _rescue(pool: Any, sources: Sources, space: SearchSpace, fmt: str, target: d
 
 def _curve_note(fmt: str, curve: RescueCurve, sets: int) -> str:
     first, last = curve.points[0], curve.points[-1]
+    counted = f"{sets} float-layer set{'s' if sets > 1 else ''}"
     return (f"{fmt}: float-layer sets from the rescue curve ({len(curve.points)} points, cosine {_number(first.cosine)} "
-            f"-> {_number(last.cosine)}; {sets} float-layer sets; target {'met' if curve.met else 'NOT met'}, stopped on "
+            f"-> {_number(last.cosine)}; {counted}; target {'met' if curve.met else 'NOT met'}, stopped on "
             f"{curve.stopped}, {curve.seconds} s of a {_number(curve.budget_s)} s budget)")
 
 
