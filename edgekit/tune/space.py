@@ -134,11 +134,6 @@ def with_sets(space: SearchSpace, sets: Mapping[str, tuple[tuple[str, ...], ...]
     return space.model_copy(update={"formats": formats})
 
 
-def with_float_sets(space: SearchSpace, culprits: dict[str, list[list[str]]]) -> SearchSpace:
-    """The space with each format's float-layer sets: prefixes of its ranked culprit groups (``culprits[fmt]``)."""
-    return with_sets(space, {fmt: prefix_sets(groups) for fmt, groups in culprits.items()})
-
-
 def suggest(trial: Any, space: SearchSpace) -> TrialConfig:
     """The configuration an Optuna trial asks for; int8 dimensions are asked only for int8 trials (per format)."""
     fmt = trial.suggest_categorical("format", list(space.formats))

@@ -263,7 +263,7 @@ def rescue_curve(request: RescueRequest) -> RescueCurve:
     fmt = request.plan.options.formats[0] if request.plan.options.formats else "?"
     label = f"{fmt}/int8"
     outcome = build_trial(BuildRequest(plan=request.plan, cache_dir=request.cache_dir))
-    if outcome.build_dir is None:
+    if outcome.build_dir is None or outcome.artifact is None:  # files not visible here, a route error
         return RescueCurve(label=label, outcome=outcome, reason=outcome.reason or "the rescue built nothing")
     try:
         record = read_manifest(outcome.build_dir)["config"]["run"].get("rescue", {}).get(label)
