@@ -54,8 +54,8 @@ def test_a_study_of_real_builds_and_measurements(tuned):
     assert all(fs.float_sets[0] == () for fs in result.space.formats.values())
     for fmt in ("onnx", "openvino"):
         sets = len(result.space.formats[fmt].float_sets) - 1
-        assert (f"{fmt}: float-layer sets from the divergence trace of plain int8 ({sets} prefixes of its ranked culprits; "
-                "plain int8 meets cosine >= 0.98 and top1 >= 0.95: no rescue)") in result.notes
+        assert (f"{fmt}: float-layer sets from the divergence trace of plain int8 ({sets} prefix{'es' if sets != 1 else ''} "
+                "of its ranked culprits; plain int8 meets cosine >= 0.98 and top1 >= 0.95: no rescue)") in result.notes
     assert result.rescue == {}
     assert result.space.size() >= 40
     front = result.front

@@ -124,8 +124,9 @@ def prime(pool: Any, sources: Sources, space: SearchSpace, target: dict[str, flo
         except Exception as exc:  # a trace that fails leaves that format without float sets, said so
             notes.append(f"{fmt}: the divergence trace failed ({describe(exc)}): no float-layer sets")
             continue
-        notes.append(f"{fmt}: float-layer sets from the divergence trace of plain int8 ({len(sets[fmt]) - 1} prefixes "
-                     f"of its ranked culprits; {why_not[fmt]})")
+        prefixes = len(sets[fmt]) - 1
+        notes.append(f"{fmt}: float-layer sets from the divergence trace of plain int8 ({prefixes} prefix"
+                     f"{'es' if prefixes != 1 else ''} of its ranked culprits; {why_not[fmt]})")
     emit(ProgressEvent("tune:trace", 1.0, "search space ready"))
     primed, rescued = with_sets(space, sets), []
     for fmt, curve in curves.items():
