@@ -49,8 +49,14 @@ def test_a_study_of_real_builds_and_measurements(tuned):
         assert record.build.validation in ("passed", "inconclusive") and record.values["accuracy"] >= 0.95
     fp32, int8 = result.trials[0], result.trials[1]
     assert fp32.values["accuracy"] == 1.0 and int8.build.size_bytes < 0.5 * fp32.build.size_bytes
-    # float-layer sets from the trace of the plain int8 artifact: "none" first, then ranked culprits
+    # float-layer sets from the trace of the plain int8 artifact: "none" first, then ranked culprits; plain int8
+    # meets the int8 tolerances, so no rescue ran (tests/test_tune_rescue.py: one that does)
     assert all(fs.float_sets[0] == () for fs in result.space.formats.values())
+    for fmt in ("onnx", "openvino"):
+        sets = len(result.space.formats[fmt].float_sets) - 1
+        assert (f"{fmt}: float-layer sets from the divergence trace of plain int8 ({sets} prefix{'es' if sets != 1 else ''} "
+                "of its ranked culprits; plain int8 meets cosine >= 0.98 and top1 >= 0.95: no rescue)") in result.notes
+    assert result.rescue == {}
     assert result.space.size() >= 40
     front = result.front
     assert front and {r.number for r in front} <= {r.number for r in result.trials if r.feasible}

@@ -7,7 +7,7 @@ import pytest
 from edgekit.errors import InvalidOptionError
 from edgekit.profiles import load_profile
 from edgekit.tune.front import TrialRecord, check_constraints, constraint_values, dominates, fastest, pareto_front
-from edgekit.tune.space import TrialConfig, base_space, params_of, suggest, thread_choices, with_float_sets
+from edgekit.tune.space import TrialConfig, base_space, params_of, prefix_sets, suggest, thread_choices, with_sets
 from edgekit.tune.tasks import BuildOutcome, Measurement
 
 
@@ -23,7 +23,7 @@ def test_space_from_the_cpu_x86_profile_and_the_onnx_routes():
     assert (onnx.accelerator, openvino.accelerator, tflite.accelerator) == ("CPUExecutionProvider", "CPU", "xnnpack")
     assert space.threads == (1, 2) and thread_choices(6) == (1, 2, 4, 6)
     # 3 float sets from two culprit groups: none, the worst, the two worst (prefixes, no repeats)
-    traced = with_float_sets(space, {"onnx": [["a", "b"], ["b", "c"]]})
+    traced = with_sets(space, {"onnx": prefix_sets([["a", "b"], ["b", "c"]])})
     assert traced.formats["onnx"].float_sets == ((), ("a", "b"), ("a", "b", "c"))
     assert traced.size() == 2 * ((2 + 2 * 3 * 2 * 3) + (2 + 2 * 3) + (3 + 2))
 
@@ -35,7 +35,7 @@ def test_an_integer_only_npu_profile_offers_no_int16():
 
 
 def test_enqueued_params_give_back_the_same_configuration():
-    space = with_float_sets(base_space(load_profile("cpu-x86"), "onnx", cores=2), {"onnx": [["n1"], ["n2"]]})
+    space = with_sets(base_space(load_profile("cpu-x86"), "onnx", cores=2), {"onnx": prefix_sets([["n1"], ["n2"]])})
     config = TrialConfig(format="onnx", precision="int8", threads=2, accelerator="CPUExecutionProvider",
                          quantization={"per_channel": False, "calibration_method": "entropy", "activations": "int16"},
                          float_layers=("n1", "n2"))

@@ -32,3 +32,20 @@ def make_mlp(folder: Path) -> dict[str, Path]:
     np.save(folder / "cal.npy", x[:300])
     np.save(folder / "val.npy", x[1500:])
     return {"model": folder / "mlp.onnx", "calibration": folder / "cal.npy", "validation": folder / "val.npy"}
+
+
+def make_outlier_cnn(folder: Path, digits: tuple) -> dict[str, Path]:
+    """The planted-outlier digits CNN (tests/debug_models.py) exported to an fp32 ONNX file, with calibration and
+    validation inputs: ONNX Runtime's plain int8 ruins it, the int8 rescue fixes it with two layers in float."""
+    from debug_models import outlier_classifier
+
+    import edgekit
+
+    x_train, x_test, y_train, _ = digits
+    folder.mkdir(parents=True, exist_ok=True)
+    build = edgekit.convert(outlier_classifier(x_train, y_train), formats="onnx", precision="fp32",
+                            output_dir=folder / "fp32")
+    np.save(folder / "cal.npy", x_train[:200])
+    np.save(folder / "val.npy", x_test[:100])
+    return {"model": Path(build.artifact("onnx", "fp32").path), "calibration": folder / "cal.npy",
+            "validation": folder / "val.npy"}

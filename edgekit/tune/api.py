@@ -4,19 +4,20 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import wait
 from pathlib import Path
 from typing import Any
 
 from edgekit.errors import InvalidOptionError
+from edgekit.plan import tolerances_for
 from edgekit.plan_file import DataFile
-from edgekit.progress import ProgressCallback, ProgressEvent, ignore
+from edgekit.progress import ProgressCallback, ignore
 from edgekit.tune.front import TrialRecord, check_constraints, check_objectives
+from edgekit.tune.prime import accuracy_target, baselines, prime
 from edgekit.tune.report import HTML_NAME, JSON_NAME, TuneResult, tune_folder
 from edgekit.tune.runner import Loop, Measuring, Sources
-from edgekit.tune.space import SearchSpace, TrialConfig, base_space, params_of, thread_choices, with_float_sets
+from edgekit.tune.space import SearchSpace, base_space, params_of, thread_choices
 from edgekit.tune.study import Study, identity_of
-from edgekit.tune.tasks import BuildRequest, TraceRequest, build_trial, describe, trace_culprits
+from edgekit.tune.tasks import RescueCurve
 
 
 def tune(
@@ -27,15 +28,22 @@ def tune(
     precisions: Sequence[str] | None = None, threads: Sequence[int] | None = None, runs: int = 50,
     min_seconds: float = 1.0, warmup: int = 10, token: str | None = None, parallel: int | None = None,
     batch: int = 4, input_shapes: Mapping[str, Sequence[int]] | None = None, tolerances: Mapping[str, float] | None = None,
-    progress: ProgressCallback | None = None, on_trial: Callable[[TrialRecord], None] | None = None,
-    on_result: Callable[[TuneResult], None] | None = None, cancel: threading.Event | None = None,
+    rescue_budget: float | None = None, progress: ProgressCallback | None = None,
+    on_trial: Callable[[TrialRecord], None] | None = None, on_result: Callable[[TuneResult], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> TuneResult:
     """Search the builds of ``model`` for ``target`` for the Pareto front of ``objectives`` under ``constraints``.
 
     Each of ``trials`` trials is a real build (``edgekit.convert`` of one format, precision, quantization scheme
     and float-layer set), validated, then measured with the profiling protocol on one of ``devices``
     (``local:cpu`` or agents, same profile) at one thread count. The space comes from the target profile and the
-    routes, the float-layer sets from the divergence trace of the plain int8 artifact (``edgekit.tune.space``).
+    routes (``edgekit.tune.space``); each int8 format's float-layer sets (``edgekit.tune.prime``), when its plain
+    int8 misses the study's ``min_cosine`` / ``min_top1`` (with neither: the profile's int8 tolerances), are the
+    float layers of the int8 rescue's accuracy-vs-int8-share curve, step by step from plain int8 (the rescue runs
+    once, as a task, within ``rescue_budget`` seconds: None scales it by model size, ``edgekit.rescue.default_budget``;
+    0 turns it off), and its last point is a trial; otherwise, or when the rescue gives no curve, prefixes of the
+    ranked culprits of the plain int8 artifact's divergence trace. The notes say which, per format; the result's
+    ``rescue`` holds each rescued format's curve (``edgekit.tune.tasks.RescueCurve``).
     Optuna's multi-objective TPE sampler (``seed``) searches it with the constraints (``max_latency_ms``,
     ``min_accuracy``, ``min_cosine``, ``min_top1``, ``max_size_bytes``, ``max_peak_memory_bytes``) as its
     constraint values. The study is stored in SQLite in ``<output_dir>.tune`` (``tune_folder``): calling again
@@ -52,25 +60,31 @@ def tune(
     objectives = check_objectives(tuple(objectives))
     bounds = check_constraints(dict(constraints or {}))
     devices = _check_counts(trials, batch, parallel, tuple(devices))
+    if rescue_budget is not None and not rescue_budget >= 0:
+        raise InvalidOptionError(f"rescue_budget={rescue_budget} is not a number of seconds >= 0",
+                                 "give seconds for each format's int8 rescue, 0 for none, or leave it to scale with the model")
     folder = tune_folder(output_dir)
     profile, sources, space = _setup(model, target, folder, calibration_data, validation_data, formats, precisions, threads,
                                      {"input_shapes": dict(input_shapes) if input_shapes else None,
                                       "tolerances": dict(tolerances) if tolerances else None})
+    rescue = {"rescue_budget": rescue_budget} if rescue_budget is not None else {}  # studies started without it resume
     identity = identity_of(model=sources.model.sha256, calibration=sources.calibration, validation=sources.validation,
                            target=profile.name, objectives=objectives, constraints=bounds, seed=seed, batch=batch,
-                           base_space=space.model_dump(mode="json"), options=sources.options)
+                           base_space=space.model_dump(mode="json"), options=sources.options, **rescue)
     study = Study(folder, identity, objectives, seed)
     notes = [f"trial {n} was interrupted by an earlier run; its configuration is asked again" for n in study.close_interrupted()]
     workers = min(batch, parallel or (1 if executor == "local" else max(2, 2 * len(devices))))  # more never run
     pool = open_executor(executor, address, max_workers=workers, devices=devices)
     emit = progress or ignore
     try:
-        if study.space is None:
-            traced, found = _prime(pool, sources, space, emit)
-            study.study.set_user_attr("space_notes", found)
-            study.set_space(traced)
-            for config in _baselines(traced):
-                study.enqueue(params_of(config, traced))
+        if study.space is None:  # once per study: a resumed one has its space, never traced or rescued again
+            wanted = accuracy_target(bounds, tolerances_for("int8", sources.options["tolerances"], profile))
+            primed = prime(pool, sources, space, wanted, rescue_budget, emit)
+            study.study.set_user_attr("space_notes", primed.notes)
+            study.study.set_user_attr("rescue_curves", {f: c.model_dump(mode="json") for f, c in primed.curves.items()})
+            study.set_space(primed.space)
+            for config in [*baselines(primed.space), *primed.rescued]:
+                study.enqueue(params_of(config, primed.space))
         measuring = Measuring(devices=devices, device_profile=str(target), runs=runs, min_seconds=min_seconds, warmup=warmup,
                               token=token)
         loop = Loop(study, study.space, pool, sources, measuring, bounds, parallel=workers, batch=batch, progress=emit,
@@ -82,6 +96,7 @@ def tune(
                 study=str(study.path), folder=str(folder), output_dir=str(Path(output_dir).resolve()), space=study.space,
                 space_size=study.space.size(), devices=devices, lost_devices=loop.lost, trials=tuple(study.records()),
                 notes=tuple([*study.study.user_attrs.get("space_notes", []), *notes, *loop.notes]),
+                rescue={f: RescueCurve.model_validate(c) for f, c in study.study.user_attrs.get("rescue_curves", {}).items()},
             )
             result.save_json(folder / JSON_NAME)  # after every trial: a live view, and what a killed run leaves
             result.save_html(folder / HTML_NAME)
@@ -152,54 +167,6 @@ def _data_file(data: Any, folder: Path, what: str) -> DataFile | None:
     if not path.is_file() or path.read_bytes() != buffer.getvalue():
         atomic_write_bytes(path, buffer.getvalue())
     return DataFile.of(path)
-
-
-def _plain(space: SearchSpace, fmt: str, precision: str) -> TrialConfig:
-    fspace = space.formats[fmt]
-    quantization = ({"per_channel": fspace.per_channel[0], "calibration_method": fspace.calibration_methods[0],
-                     "activations": fspace.activations[0]} if precision == "int8" else {})
-    return TrialConfig(format=fmt, precision=precision, quantization=quantization, threads=space.threads[0],
-                       accelerator=fspace.accelerator)
-
-
-def _baselines(space: SearchSpace) -> list[TrialConfig]:
-    """The trials a study starts with: fp32 and plain int8 of every format (what ``edgekit convert`` builds)."""
-    return [_plain(space, fmt, p) for fmt, fs in space.formats.items() for p in ("fp32", "int8") if p in fs.precisions]
-
-
-def _prime(pool: Any, sources: Sources, space: SearchSpace, emit: ProgressCallback) -> tuple[SearchSpace, list[str]]:
-    """Build fp32 and plain int8 of each format that has int8 and trace them: the float-layer sets of the space."""
-    formats = [fmt for fmt, fs in space.formats.items() if "int8" in fs.precisions and "fp32" in fs.precisions]
-    if not formats:
-        return space, []
-    emit(ProgressEvent("tune:trace", 0.0, f"building fp32 and int8 of {', '.join(formats)} for the divergence trace"))
-    futures = {(fmt, p): pool.submit(build_trial, BuildRequest(plan=sources.plan(_plain(space, fmt, p)),
-                                                               cache_dir=sources.cache_dir))
-               for fmt in formats for p in ("fp32", "int8")}
-    wait(list(futures.values()))
-    notes, culprits, traces = [], {}, {}
-    data = sources.validation or sources.calibration
-    for fmt in formats:
-        fp32, int8 = (_result(futures[(fmt, p)]) for p in ("fp32", "int8"))
-        if data is None or isinstance(fp32, str) or isinstance(int8, str) or not fp32.artifact or not int8.artifact:
-            why = next((r for r in (fp32, int8) if isinstance(r, str)), None) or "no data or no artifact to trace"
-            notes.append(f"{fmt}: no float-layer sets ({why})")
-            continue
-        traces[fmt] = pool.submit(trace_culprits, TraceRequest(artifact=int8.artifact, reference=fp32.artifact, data=data.path))
-    for fmt, future in traces.items():
-        try:
-            culprits[fmt] = future.result()
-        except Exception as exc:  # a trace that fails leaves that format without float sets, said so
-            notes.append(f"{fmt}: the divergence trace failed ({describe(exc)}): no float-layer sets")
-    emit(ProgressEvent("tune:trace", 1.0, "search space ready"))
-    return with_float_sets(space, culprits), notes
-
-
-def _result(future: Any) -> Any:
-    try:
-        return future.result()
-    except Exception as exc:
-        return describe(exc)
 
 
 __all__ = ["TuneResult", "thread_choices", "tune", "tune_folder"]

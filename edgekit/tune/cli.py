@@ -50,6 +50,9 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, float]:
               help="Trials asked together and told when all have ended (the search depends on it, not on --parallel).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help="Fix an input's dynamic dimensions.")
 @click.option("--tolerance", multiple=True, metavar="METRIC=VALUE", help="Override a validation threshold, e.g. cosine=0.99.")
+@click.option("--rescue-budget", "rescue_budget", type=float, metavar="SECONDS",
+              help="Time budget of the int8 rescue whose curve gives a format's float-layer sets (default scaled by "
+                   "model size; 0: trace prefixes only).")
 @click.option("--select", "select", type=int, metavar="N", help="Promote trial N's build to --out (atomically) and stop.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON instead of tables.")
 @friendly_errors
@@ -57,7 +60,8 @@ def tune_command(model: str | None, target: str, objectives: tuple[str, ...], co
                  devices: tuple[str, ...], executor: str, address: str | None, seed: int, calibration: str | None,
                  validation: str | None, output_dir: str, formats: tuple[str, ...], precisions: tuple[str, ...],
                  threads: tuple[int, ...], runs: int, min_time: float, warmup: int, token: str | None, parallel: int | None,
-                 batch: int, input_shape: tuple[str, ...], tolerance: tuple[str, ...], select: int | None, as_json: bool) -> None:
+                 batch: int, input_shape: tuple[str, ...], tolerance: tuple[str, ...], rescue_budget: float | None,
+                 select: int | None, as_json: bool) -> None:
     """Search MODEL's builds for TARGET: each trial built, validated and measured on the device; prints the front.
 
     Run it again with the same options to resume the study (finished trials are kept, builds never redone).
@@ -79,8 +83,8 @@ def tune_command(model: str | None, target: str, objectives: tuple[str, ...], co
             executor=executor, address=address, seed=seed, calibration_data=calibration, validation_data=validation,
             output_dir=output_dir, formats=formats or None, precisions=precisions or None, threads=threads or None,
             runs=runs, min_seconds=min_time, warmup=warmup, token=token, parallel=parallel, batch=batch,
-            input_shapes=shapes or None, tolerances=_pairs(tolerance, "--tolerance") or None, progress=progress,
-            on_trial=on_trial,
+            input_shapes=shapes or None, tolerances=_pairs(tolerance, "--tolerance") or None,
+            rescue_budget=rescue_budget, progress=progress, on_trial=on_trial,
         )
     if as_json:
         click.echo(result.model_dump_json(indent=2))

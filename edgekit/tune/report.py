@@ -12,6 +12,7 @@ from edgekit.atomic import atomic_write_text
 from edgekit.errors import InvalidOptionError
 from edgekit.tune.front import TrialRecord, fastest, pareto_front, summary_row
 from edgekit.tune.space import SearchSpace
+from edgekit.tune.tasks import RescueCurve
 
 SCHEMA = "edgekit.tune/1"
 JSON_NAME = "tune.json"
@@ -45,6 +46,7 @@ class TuneResult(BaseModel):
     lost_devices: dict[str, str] = {}
     trials: tuple[TrialRecord, ...]
     notes: tuple[str, ...] = ()
+    rescue: dict[str, RescueCurve] = {}  # per format: the int8 rescue curve its float-layer sets came from
 
     @property
     def front(self) -> list[TrialRecord]:
@@ -113,9 +115,28 @@ latency.</p>
 {_chart(result, front)}
 <h2>Trials</h2><table><tr><th>trial</th><th class="l">configuration</th><th class="l">state</th><th>latency ms</th>
 <th>95% interval</th><th>accuracy</th><th>size</th><th class="l">reason / constraints</th></tr>{rows}</table>
-{f'<h2>Devices lost</h2><ul>{lost}</ul>' if lost else ''}{f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
+{_curves(result)}{f'<h2>Devices lost</h2><ul>{lost}</ul>' if lost else ''}{f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
 </body></html>
 """
+
+
+def _curves(result: TuneResult) -> str:
+    """Each rescue curve the float-layer sets came from: one row per accepted step."""
+    if not result.rescue:
+        return ""
+
+    def cell(value: float | None) -> str:
+        return "" if value is None else f"{value:.6g}"
+
+    rows = "".join(
+        f'<tr><td class="l">{html.escape(fmt)}</td><td>{step}</td>'
+        f'<td class="l">{html.escape(", ".join(p.remedies) or "plain int8")}</td>'
+        f'<td class="l">{html.escape(", ".join(p.float_layers) or "none")}</td><td>{cell(p.cosine)}</td>'
+        f"<td>{cell(p.top1_agreement)}</td><td>{cell(p.int8_compute_share)}</td></tr>"
+        for fmt, curve in result.rescue.items() for step, p in enumerate(curve.points))
+    return ('<h2>Float-layer sets from the int8 rescue</h2><table><tr><th class="l">format</th><th>step</th>'
+            '<th class="l">remedies</th><th class="l">in float</th><th>cosine</th><th>top-1</th><th>int8 share</th></tr>'
+            f"{rows}</table>")
 
 
 def _row(row: dict[str, Any], on_front: bool) -> str:

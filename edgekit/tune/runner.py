@@ -65,11 +65,12 @@ class Sources:
     options: dict[str, Any]  # BuildOptions fields shared by all trials (target, input shapes, tolerances, ...)
     cache_dir: str
 
-    def plan(self, config: TrialConfig) -> PlanFile:
-        """The plan of one configuration, its output folder the cache folder named by its key."""
+    def plan(self, config: TrialConfig, **extra: Any) -> PlanFile:
+        """The plan of one configuration, its output folder the cache folder named by its key; ``extra``: other
+        ``BuildOptions`` (a trial builds without the int8 rescue, ``edgekit.tune.prime`` runs it with ``rescue=True``)."""
         options = BuildOptions.of({**self.options, "formats": (config.format,), "precision": (config.precision,),
                                    "quantization": config.quantization or None, "float_layers": config.float_layers,
-                                   "rescue": False})
+                                   "rescue": False, **extra})
         plan = PlanFile(model=self.model, calibration_data=self.calibration, validation_data=self.validation, options=options)
         folder = build_dir_of(self.cache_dir, plan.key)
         return plan.model_copy(update={"options": options.model_copy(update={"output_dir": str(folder)})})

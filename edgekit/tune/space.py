@@ -1,16 +1,18 @@
-"""The search space of a tune run, from the target profile, the routes and the divergence trace.
+"""The search space of a tune run, from the target profile, the routes, and the int8 rescue or the divergence trace.
 
 Dimensions: the format (the profile's formats the model's framework has a route to), the precision (the
 profile's supported precisions the route declares), and for int8 the quantization scheme fields the route
-really passes to its quantizer (per-channel weights, calibration method, int16 activations), plus the
-float-layer sets taken from the trace of the plain int8 artifact: prefixes of its ranked culprits (the
-worst layer, the two worst, ...), so the space holds a few meaningful sets instead of random layer subsets.
+really passes to its quantizer (per-channel weights, calibration method, int16 activations), plus a few
+meaningful float-layer sets instead of random layer subsets (``edgekit.tune.prime`` picks the source): the
+float layers of the int8 rescue's curve, step by step (``curve_sets``), or prefixes of the ranked culprits
+of the plain int8 artifact's trace (``prefix_sets``: the worst layer, the two worst, ...).
 Measurement dimensions: inference threads (1 up to the device's cores, powers of two) and the accelerator
 the profile's runtime section names for each format (TFLite delegate, ONNX Runtime execution provider,
 OpenVINO device).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -111,15 +113,24 @@ def base_space(profile: DeviceProfile, framework: str, cores: int, formats: tupl
     return SearchSpace(formats=chosen, threads=thread_choices(cores))
 
 
-def with_float_sets(space: SearchSpace, culprits: dict[str, list[list[str]]]) -> SearchSpace:
-    """The space with each format's float-layer sets: prefixes of its ranked culprit groups (``culprits[fmt]``)."""
-    formats = {}
-    for fmt, fspace in space.formats.items():
-        groups, sets, kept = culprits.get(fmt, []), [()], []
-        for group in groups:
-            kept.extend(n for n in group if n not in kept)
-            sets.append(tuple(kept))
-        formats[fmt] = fspace.model_copy(update={"float_sets": tuple(dict.fromkeys(sets))})
+def prefix_sets(groups: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    """Float-layer sets from ranked culprit groups: none, the worst group, the two worst, ... (no repeats)."""
+    sets, kept = [()], []
+    for group in groups:
+        kept.extend(n for n in group if n not in kept)
+        sets.append(tuple(kept))
+    return tuple(dict.fromkeys(sets))
+
+
+def curve_sets(points: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    """Float-layer sets from the float layers of a rescue curve's points: none first, then in the order walked."""
+    return tuple(dict.fromkeys([(), *(tuple(p) for p in points)]))
+
+
+def with_sets(space: SearchSpace, sets: Mapping[str, tuple[tuple[str, ...], ...]]) -> SearchSpace:
+    """The space with each format's float-layer sets (``sets[fmt]``, none in float first; a format without: none)."""
+    formats = {fmt: fspace.model_copy(update={"float_sets": tuple(dict.fromkeys([(), *sets.get(fmt, ())]))})
+               for fmt, fspace in space.formats.items()}
     return space.model_copy(update={"formats": formats})
 
 

@@ -10,6 +10,8 @@ every node mounts at the same path); a task on a node that cannot see them fails
   measurement with its reason, never an exception.
 - ``trace_culprits(TraceRequest) -> list[list[str]]``: the divergence trace of a plain int8 artifact against
   its fp32 reference, as ranked groups of layers to keep in float.
+- ``rescue_curve(RescueRequest) -> RescueCurve``: the int8 rescue (``edgekit.rescue``) of one format as a build
+  cached like a trial's, and the accuracy-vs-int8-share curve of accepted steps its manifest records.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from edgekit.errors import Cancelled, ClusterError, EdgekitError
+from edgekit.errors import Cancelled, ClusterError, EdgekitError, ManifestError
 from edgekit.plan_file import PlanFile
 
 OUTCOME_NAME = "outcome.json"
@@ -221,6 +223,62 @@ def trace_culprits(request: TraceRequest) -> list[list[str]]:
         raise unseen
     report = debug(request.artifact, request.data, reference=request.reference, samples=request.samples)
     return [list(culprit.keep_float) for culprit in report.culprits]
+
+
+class RescueRequest(_Frozen):
+    plan: PlanFile  # a plain int8 build with the rescue on (its accuracy target and time budget)
+    cache_dir: str
+
+
+class CurvePoint(_Frozen):
+    """One accepted step of a rescue: what was built and what it measured."""
+
+    float_layers: tuple[str, ...]
+    scheme: dict[str, Any]  # the whole QuantScheme of the step
+    cosine: float | None = None
+    top1_agreement: float | None = None
+    int8_compute_share: float | None = None
+    size_bytes: int | None = None
+    remedies: tuple[str, ...] = ()  # the remedy kinds the step applied (none: plain int8)
+
+
+class RescueCurve(_Frozen):
+    """A rescue's outcome: the curve it walked (plain int8 first), or why there is none."""
+
+    label: str  # <format>/int8
+    outcome: BuildOutcome
+    points: tuple[CurvePoint, ...] = ()
+    met: bool | None = None
+    stopped: str | None = None
+    seconds: float | None = None
+    budget_s: float | None = None
+    reason: str | None = None  # why no curve was recorded
+
+
+def rescue_curve(request: RescueRequest) -> RescueCurve:
+    """Build the request's int8 plan with its rescue (cached by content hash like a trial) and read the curve of
+    accepted steps from the build's manifest; no manifest or no rescue record is a curve without points."""
+    from edgekit.manifest import read_manifest
+
+    fmt = request.plan.options.formats[0] if request.plan.options.formats else "?"
+    label = f"{fmt}/int8"
+    outcome = build_trial(BuildRequest(plan=request.plan, cache_dir=request.cache_dir))
+    if outcome.build_dir is None or outcome.artifact is None:  # files not visible here, a route error
+        return RescueCurve(label=label, outcome=outcome, reason=outcome.reason or "the rescue built nothing")
+    try:
+        record = read_manifest(outcome.build_dir)["config"]["run"].get("rescue", {}).get(label)
+    except (ManifestError, KeyError, TypeError, AttributeError) as exc:
+        why = exc.message if isinstance(exc, ManifestError) else f"no run section ({exc})"
+        return RescueCurve(label=label, outcome=outcome, reason=f"the rescue's manifest cannot be read: {why}")
+    if not isinstance(record, dict) or not record.get("curve"):
+        return RescueCurve(label=label, outcome=outcome, reason=outcome.reason or "the build recorded no rescue curve")
+    fields = set(CurvePoint.model_fields)
+    try:
+        points = tuple(CurvePoint.model_validate({k: v for k, v in p.items() if k in fields}) for p in record["curve"])
+    except (ValueError, AttributeError) as exc:
+        return RescueCurve(label=label, outcome=outcome, reason=f"the rescue's curve cannot be read: {exc}")
+    return RescueCurve(label=label, outcome=outcome, points=points, met=record.get("met"), stopped=record.get("stopped"),
+                       seconds=record.get("seconds"), budget_s=record.get("budget_s"))
 
 
 def unseen_here(path: str, what: str) -> ClusterError | None:

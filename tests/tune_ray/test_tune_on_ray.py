@@ -93,12 +93,50 @@ def test_tune_on_a_two_node_cluster_builds_on_the_head_and_measures_on_the_devic
     assert set(result.lost_devices) == {"bench-gone"}
 
 
+@pytest.mark.loopback_netns
+@pytest.mark.slow
+def test_the_int8_rescue_runs_as_a_ray_task_and_gives_the_same_float_sets(digits, tmp_path):
+    """The planted-outlier CNN's plain int8 misses min_cosine: the rescue whose curve makes the float-layer sets
+    runs as a Ray task (through the CLI on a local Ray) and walks the same curve as with the local executor."""
+    from tune_models import make_outlier_cnn
+
+    from edgekit.tune.report import TuneResult
+
+    cnn = make_outlier_cnn(tmp_path / "cnn", digits)
+    search = {"formats": ["onnx"], "threads": [1], "runs": 10, "min_seconds": 0.1, "warmup": 2, "seed": 3, "trials": 3,
+              "batch": 2, "objectives": ("accuracy", "size"), "constraints": {"min_cosine": 0.99999}}
+    local = edgekit.tune(cnn["model"], calibration_data=cnn["calibration"], validation_data=cnn["validation"],
+                         output_dir=tmp_path / "local", executor="local", **search)
+    argv = [sys.executable, "-m", "edgekit.cli", "tune", str(cnn["model"]), "--executor", "ray", "-c", str(cnn["calibration"]),
+            "--validation", str(cnn["validation"]), "--out", str(tmp_path / "ray"), "--format", "onnx", "--threads", "1",
+            "--runs", "10", "--min-time", "0.1", "--warmup", "2", "--seed", "3", "--trials", "3", "--batch", "2",
+            "--objective", "accuracy", "--objective", "size", "--constraint", "min_cosine=0.99999", "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = TuneResult.model_validate_json(done.stdout)
+    curve, expected = result.rescue["onnx"], local.rescue["onnx"]
+    assert curve.points == expected.points and len(curve.points) == 4 and curve.met  # the same builds, the same numbers
+    assert curve.points[0].cosine < 0.5 and curve.points[-1].cosine >= 0.99999
+    assert result.space == local.space and len(result.space.formats["onnx"].float_sets) == 2
+    assert any(n.startswith("onnx: float-layer sets from the rescue curve (4 points") for n in result.notes)
+    assert [r.config.label() for r in result.trials] == [r.config.label() for r in local.trials]
+
+
 def test_a_node_that_cannot_see_the_tune_files_says_so(mlp, tmp_path):
     from edgekit.errors import ClusterError
     from edgekit.plan_file import DataFile
     from edgekit.tune.runner import Sources
     from edgekit.tune.space import TrialConfig
-    from edgekit.tune.tasks import BuildRequest, MeasureRequest, TraceRequest, build_trial, measure_trial, trace_culprits
+    from edgekit.tune.tasks import (
+        BuildRequest,
+        MeasureRequest,
+        RescueRequest,
+        TraceRequest,
+        build_trial,
+        measure_trial,
+        rescue_curve,
+        trace_culprits,
+    )
 
     elsewhere = tmp_path / "not-mounted-here"
     sources = Sources(model=DataFile.of(mlp["model"]), calibration=None, validation=DataFile.of(mlp["validation"]),
@@ -111,6 +149,9 @@ def test_a_node_that_cannot_see_the_tune_files_says_so(mlp, tmp_path):
     measured = measure_trial(MeasureRequest(artifact=str(elsewhere / "model.onnx")))
     assert measured.status == "failed" and not measured.device_gone
     assert measured.reason.startswith(f"the artifact {elsewhere / 'model.onnx'} is not visible on node ")
+    rescued = rescue_curve(RescueRequest(plan=sources.plan(TrialConfig(format="onnx", precision="int8"), rescue=True),
+                                         cache_dir=str(elsewhere)))
+    assert rescued.points == () and rescued.reason.startswith(f"the tune cache folder {elsewhere} is not visible on node ")
     with pytest.raises(ClusterError, match="the fp32 artifact .* is not visible on node") as caught:
         trace_culprits(TraceRequest(artifact=str(mlp["model"]), reference=str(elsewhere / "a.onnx"), data=str(mlp["validation"])))
     assert "shared file system" in caught.value.hint
