@@ -16,7 +16,8 @@ def test_space_from_the_cpu_x86_profile_and_the_onnx_routes():
     assert list(space.formats) == ["onnx", "openvino", "tflite"]
     onnx, openvino, tflite = (space.formats[f] for f in ("onnx", "openvino", "tflite"))
     assert onnx.precisions == ("fp32", "fp16", "int8") and tflite.precisions == ("fp32", "fp16", "int8", "dynamic")
-    assert onnx.calibration_methods == ("minmax", "percentile", "entropy") and onnx.activations == ("int8", "int16")
+    assert onnx.calibration_methods == ("minmax", "percentile") and onnx.activations == ("int8", "int16")  # entropy == minmax
+    assert openvino.calibration_methods == ("minmax", "percentile", "entropy")
     assert openvino.activations == ("int8",)  # NNCF: int8 activations only
     # litert-torch (ONNX -> TFLite): per-channel or per-tensor, no calibration choice, no int16
     assert tflite.calibration_methods == ("minmax",) and tflite.per_channel == (True, False) and tflite.activations == ("int8",)

@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict
 
 from edgekit.profiles import DeviceProfile
 
-CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
-_CALIBRATES = {"onnx", "openvino"}  # routes whose quantizer takes a calibration method
+#: calibration methods each format's quantizer really distinguishes: ONNX Runtime's entropy calibrator gets 128
+#: histogram bins for 128 levels from ``quantize_static``, one candidate threshold, so its scales are min/max's
+_CALIBRATION_METHODS = {"onnx": ("minmax", "percentile"), "openvino": ("minmax", "percentile", "entropy")}
 
 
 class _Frozen(BaseModel):
@@ -106,7 +107,7 @@ def base_space(profile: DeviceProfile, framework: str, cores: int, formats: tupl
         chosen[fmt] = FormatSpace(
             precisions=found,
             per_channel=(True, False) if "per_channel" in fields else (profile.quantization.per_channel,),
-            calibration_methods=CALIBRATION_METHODS if "calibration_method" in fields and fmt in _CALIBRATES else ("minmax",),
+            calibration_methods=_CALIBRATION_METHODS.get(fmt, ("minmax",)) if "calibration_method" in fields else ("minmax",),
             activations=("int8", "int16") if int16 else ("int8",),
             accelerator=runtime.get(fmt),
         )
