@@ -26,7 +26,7 @@ def test_space_from_the_cpu_x86_profile_and_the_onnx_routes():
     # 3 float sets from two culprit groups: none, the worst, the two worst (prefixes, no repeats)
     traced = with_sets(space, {"onnx": prefix_sets([["a", "b"], ["b", "c"]])})
     assert traced.formats["onnx"].float_sets == ((), ("a", "b"), ("a", "b", "c"))
-    assert traced.size() == 2 * ((2 + 2 * 3 * 2 * 3) + (2 + 2 * 3) + (3 + 2))
+    assert traced.size() == 2 * ((2 + 2 * 2 * 2 * 3) + (2 + 2 * 3) + (3 + 2))
 
 
 def test_an_integer_only_npu_profile_offers_no_int16():
@@ -38,7 +38,7 @@ def test_an_integer_only_npu_profile_offers_no_int16():
 def test_enqueued_params_give_back_the_same_configuration():
     space = with_sets(base_space(load_profile("cpu-x86"), "onnx", cores=2), {"onnx": prefix_sets([["n1"], ["n2"]])})
     config = TrialConfig(format="onnx", precision="int8", threads=2, accelerator="CPUExecutionProvider",
-                         quantization={"per_channel": False, "calibration_method": "entropy", "activations": "int16"},
+                         quantization={"per_channel": False, "calibration_method": "percentile", "activations": "int16"},
                          float_layers=("n1", "n2"))
     study = optuna.create_study(directions=["minimize", "maximize"])
     study.enqueue_trial(params_of(config, space))
