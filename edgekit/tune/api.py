@@ -12,7 +12,7 @@ from edgekit.plan import tolerances_for
 from edgekit.plan_file import DataFile
 from edgekit.progress import ProgressCallback, ignore
 from edgekit.tune.front import TrialRecord, check_constraints, check_objectives
-from edgekit.tune.prime import accuracy_target, baselines, prime
+from edgekit.tune.prime import Primed, accuracy_target, baselines, prime
 from edgekit.tune.report import HTML_NAME, JSON_NAME, TuneResult, tune_folder
 from edgekit.tune.runner import Loop, Measuring, Sources
 from edgekit.tune.space import SearchSpace, base_space, params_of, thread_choices
@@ -37,14 +37,10 @@ def tune(
     Each of ``trials`` trials is a real build (``edgekit.convert`` of one format, precision, quantization scheme
     and float-layer set), validated, then measured with the profiling protocol on one of ``devices``
     (``local:cpu`` or agents, same profile) at one thread count. The space comes from the target profile and the
-    routes (``edgekit.tune.space``); each int8 format's float-layer sets (``edgekit.tune.prime``), when its plain
-    int8 misses the study's ``min_cosine`` / ``min_top1`` (with neither: the profile's int8 tolerances), are the
-    float layers of the int8 rescue's accuracy-vs-int8-share curve, step by step from plain int8 (the rescue runs
-    once, as a task, within ``rescue_budget`` seconds: None scales it by model size, ``edgekit.rescue.default_budget``;
-    0 turns it off), and its last point is a trial; otherwise, or when the rescue gives no curve, prefixes of the
-    ranked culprits of the plain int8 artifact's divergence trace. The notes say which, per format; the result's
-    ``rescue`` holds each rescued format's curve (``edgekit.tune.tasks.RescueCurve``).
-    Optuna's multi-objective TPE sampler (``seed``) searches it with the constraints (``max_latency_ms``,
+    routes (``edgekit.tune.space``); an int8 format's float-layer sets are those of the int8 rescue's curve when its
+    plain int8 misses ``min_cosine`` / ``min_top1`` (else the profile's int8 tolerances; ``rescue_budget`` seconds,
+    None: scaled by model size, 0: off), else trace prefixes (``edgekit.tune.prime``; the notes say which, ``rescue``
+    holds the curves). Optuna's multi-objective TPE sampler (``seed``) searches it with the constraints (``max_latency_ms``,
     ``min_accuracy``, ``min_cosine``, ``min_top1``, ``max_size_bytes``, ``max_peak_memory_bytes``) as its
     constraint values. The study is stored in SQLite in ``<output_dir>.tune`` (``tune_folder``): calling again
     with the same arguments resumes it up to ``trials`` ended trials; builds are cached by content hash and
@@ -60,9 +56,7 @@ def tune(
     objectives = check_objectives(tuple(objectives))
     bounds = check_constraints(dict(constraints or {}))
     devices = _check_counts(trials, batch, parallel, tuple(devices))
-    if rescue_budget is not None and not rescue_budget >= 0:
-        raise InvalidOptionError(f"rescue_budget={rescue_budget} is not a number of seconds >= 0",
-                                 "give seconds for each format's int8 rescue, 0 for none, or leave it to scale with the model")
+    _check_rescue_budget(rescue_budget)
     folder = tune_folder(output_dir)
     profile, sources, space = _setup(model, target, folder, calibration_data, validation_data, formats, precisions, threads,
                                      {"input_shapes": dict(input_shapes) if input_shapes else None,
@@ -75,20 +69,14 @@ def tune(
     notes = [f"trial {n} was interrupted by an earlier run; its configuration is asked again" for n in study.close_interrupted()]
     workers = min(batch, parallel or (1 if executor == "local" else max(2, 2 * len(devices))))  # more never run
     pool = open_executor(executor, address, max_workers=workers, devices=devices)
-    emit = progress or ignore
     try:
         if study.space is None:  # once per study: a resumed one has its space, never traced or rescued again
             wanted = accuracy_target(bounds, tolerances_for("int8", sources.options["tolerances"], profile))
-            primed = prime(pool, sources, space, wanted, rescue_budget, emit)
-            study.study.set_user_attr("space_notes", primed.notes)
-            study.study.set_user_attr("rescue_curves", {f: c.model_dump(mode="json") for f, c in primed.curves.items()})
-            study.set_space(primed.space)
-            for config in [*baselines(primed.space), *primed.rescued]:
-                study.enqueue(params_of(config, primed.space))
+            _start(study, prime(pool, sources, space, wanted, rescue_budget, progress or ignore))
         measuring = Measuring(devices=devices, device_profile=str(target), runs=runs, min_seconds=min_seconds, warmup=warmup,
                               token=token)
-        loop = Loop(study, study.space, pool, sources, measuring, bounds, parallel=workers, batch=batch, progress=emit,
-                    cancel=cancel or threading.Event())
+        loop = Loop(study, study.space, pool, sources, measuring, bounds, parallel=workers, batch=batch,
+                    progress=progress or ignore, cancel=cancel or threading.Event())
 
         def snapshot() -> TuneResult:
             result = TuneResult(
@@ -112,6 +100,21 @@ def tune(
     finally:
         pool.shutdown(wait=True)
     return snapshot()
+
+
+def _check_rescue_budget(rescue_budget: float | None) -> None:
+    if rescue_budget is not None and not rescue_budget >= 0:
+        raise InvalidOptionError(f"rescue_budget={rescue_budget} is not a number of seconds >= 0",
+                                 "give seconds for each format's int8 rescue, 0 for none, or leave it to scale with the model")
+
+
+def _start(study: Study, primed: Primed) -> None:
+    """Store a new study's primed space, its notes and rescue curves, and enqueue its baseline trials."""
+    study.study.set_user_attr("space_notes", primed.notes)
+    study.study.set_user_attr("rescue_curves", {f: c.model_dump(mode="json") for f, c in primed.curves.items()})
+    study.set_space(primed.space)
+    for config in [*baselines(primed.space), *primed.rescued]:
+        study.enqueue(params_of(config, primed.space))
 
 
 def _check_counts(trials: int, batch: int, parallel: int | None, devices: tuple[str, ...]) -> tuple[str, ...]:
