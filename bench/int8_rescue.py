@@ -12,7 +12,7 @@ Then real trained models from the zoo (``bench/zoo_models.py``, fetched from PyP
 detector (DB head, Sigmoid map, 256x320), silero-vad (recurrent state, ``If`` on its sample rate) and the PP-OCR
 text-direction classifier, each built to fp32, plain int8 (``rescue=False``) and rescued int8 (``accuracy_target``
 cosine 0.99, ``--rescue-budget`` seconds per route) for ONNX, OpenVINO and TFLite (the ONNX -> TFLite route;
-a model's extra convert options, ``OPTIONS``, are recorded in its row),
+a model's extra convert options, such as silero-vad's fixed sample rate, are recorded in its row),
 with cosine, top-1 agreement, size, the share of multiply-accumulates left in int8 (counted in the artifact),
 median latency (``edgekit.rescue_latency``: the profiling child, one thread), the remedies accepted, why the
 search stopped, every candidate the rescue built with its accuracy, int8 share and latency, and the measured
@@ -41,11 +41,6 @@ RESULTS = Path(__file__).parent / "results" / "int8_rescue.json"
 FORMATS = ("onnx", "openvino", "tflite")
 TARGET = {"cosine": 0.99, "top1": 0.97}
 ZOO = ("ppocr-det", "silero-vad", "ppocr-cls")
-#: convert options a model needs beyond its zoo entry (what its own test passes): silero-vad's sample rate is an
-#: ``If`` that OpenVINO cannot convert unless the value is fixed
-OPTIONS = {"silero-vad": {"input_values": {"sr": 16000}, "input_shapes": {"input": (1, 576), "state": (2, 1, 128)}}}
-
-
 def latency_ms(path: str, fmt: str, sample: np.ndarray, runs: int) -> float:
     """Median latency of one inference on one thread."""
     from edgekit.formats.runner import open_runner
@@ -105,13 +100,14 @@ def zoo_model(name: str, budget: float | None, formats: tuple[str, ...] = FORMAT
     """fp32, plain and rescued int8 of one zoo model in every format with a route from ONNX (TFLite through the
     ONNX -> TFLite route), each with its median latency; the rescue's curve with every candidate's latency."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from zoo_models import MODELS, Source, fetch
+    from zoo_models import MODELS, SILERO_OPTIONS, Source, fetch
 
     import edgekit
     from edgekit.manifest import read_manifest
 
     model = MODELS[name]
-    row: dict = {"covers": model.covers, "options": OPTIONS.get(name, {})}
+    options = {"silero-vad": SILERO_OPTIONS}.get(name, {})  # what the model's own tests pass beyond its zoo entry
+    row: dict = {"covers": model.covers, "options": options}
     path = fetch(model)
     source = Source(model, path)
     calibration, evaluation = model.make_data(source, 64, "calibration"), model.make_data(source, 32, "evaluation")
@@ -119,7 +115,7 @@ def zoo_model(name: str, budget: float | None, formats: tuple[str, ...] = FORMAT
     as_data = (lambda feeds: np.concatenate([f[source.input_names[0]] for f in feeds])) if single else (lambda feeds: feeds)
     common = dict(formats=list(formats), calibration_data=as_data(calibration), validation_data=as_data(evaluation),
                   calibration_samples=len(calibration), validation_samples=len(evaluation),
-                  name="model", **{"input_shapes": model.input_shapes or None, **OPTIONS.get(name, {})})
+                  name="model", **{"input_shapes": model.input_shapes or None, **options})
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         plain = edgekit.convert(path, output_dir=f"{tmp}/plain", precision=["fp32", "int8"], rescue=False, **common)

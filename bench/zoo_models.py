@@ -293,6 +293,25 @@ def ge2e_data(source: Any, count: int, which: str) -> list[Feed]:
     return _single("x", np.stack([mel_frames(clip)[:160] for clip in clips]))
 
 
+#: what silero-vad needs beyond its file: its sample rate fixed (OpenVINO cannot convert the ``If`` on it) and static
+#: shapes of one 64 + 512-sample step and its state
+SILERO_OPTIONS = {"input_values": {"sr": 16000}, "input_shapes": {"input": (1, 576), "state": (2, 1, 128)}}
+
+
+def build_silero(output_dir: Path, fmt: str, evaluation: int, **options: Any) -> Any:
+    """silero-vad converted to ``fmt`` int8 on 64 calibration steps and ``evaluation`` held-out ones."""
+    import edgekit
+
+    model = MODELS["silero-vad"]
+    path = fetch(model)
+    source = Source(model, path)
+    return edgekit.convert(
+        str(path), formats=[fmt], precision=["int8"], output_dir=output_dir, name="silero_vad",
+        calibration_data=silero_data(source, 64, "calibration"), validation_data=silero_data(source, evaluation, "evaluation"),
+        calibration_samples=64, validation_samples=evaluation, **SILERO_OPTIONS, **options,
+    )
+
+
 def basic_pitch_data(source: Any, count: int, which: str) -> list[Feed]:
     clips = synthetic_audio(which, count, 43844, 22050)
     return _single(source.input_names[0], clips[:, :, None])  # ONNX: serving_default_input_2:0, SavedModel: input_2

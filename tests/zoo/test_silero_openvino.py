@@ -8,23 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from zoo_models import MODELS, Source, fetch, silero_data
+from zoo_models import build_silero
 
 pytestmark = [pytest.mark.slow, pytest.mark.zoo]
 
 
 def test_silero_vad_openvino_int8_passes_with_its_recurrent_layer_and_magnitude_in_float(tmp_path: Path) -> None:
-    import edgekit
-
-    model = MODELS["silero-vad"]
-    path = fetch(model)
-    source = Source(model, path)
-    build = edgekit.convert(
-        str(path), formats=["openvino"], precision=["int8"], output_dir=tmp_path / "out", name="silero_vad",
-        calibration_data=silero_data(source, 64, "calibration"), validation_data=silero_data(source, 64, "evaluation"),
-        calibration_samples=64, validation_samples=64, input_values={"sr": 16000},
-        input_shapes={"input": (1, 576), "state": (2, 1, 128)}, rescue=False,
-    )
+    build = build_silero(tmp_path / "out", "openvino", 64, rescue=False)
     assert not build.failures, build.failures
     (artifact,) = build.artifacts
     validation = artifact.validation

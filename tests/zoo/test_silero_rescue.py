@@ -11,24 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from zoo_models import MODELS, Source, fetch, silero_data
+from zoo_models import build_silero
 
 pytestmark = [pytest.mark.slow, pytest.mark.zoo]
 
 
 def test_silero_vad_onnx_rescue_bisects_the_elementwise_group_and_keeps_the_int8_share(tmp_path: Path) -> None:
-    import edgekit
     from edgekit.manifest import read_manifest
 
-    model = MODELS["silero-vad"]
-    path = fetch(model)
-    source = Source(model, path)
-    build = edgekit.convert(
-        str(path), formats=["onnx"], precision=["int8"], output_dir=tmp_path / "out", name="silero_vad",
-        calibration_data=silero_data(source, 64, "calibration"), validation_data=silero_data(source, 32, "evaluation"),
-        calibration_samples=64, validation_samples=32, input_values={"sr": 16000},
-        input_shapes={"input": (1, 576), "state": (2, 1, 128)}, accuracy_target={"cosine": 0.99},
-    )
+    build = build_silero(tmp_path / "out", "onnx", 32, accuracy_target={"cosine": 0.99})
     record = read_manifest(tmp_path / "out")["config"]["run"]["rescue"]["onnx/int8"]
     (artifact,) = build.artifacts
     print(record["float_layers"], record["scheme_changes"], artifact.validation.cosine, record["int8_compute_share"])
