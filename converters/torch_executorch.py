@@ -19,6 +19,9 @@ A PReLU on anything but a 4-D (NCHW) tensor, e.g. after a Linear layer as in MTC
 the XNNPACK partition: executorch 1.4's partitioner takes it, then its ``ChannelsLastTaggedReshapePass``
 fails the whole lowering ("Attempting to convert non-NHWC compatible node to NHWC"); left out, it is
 decomposed (its select runs in the portable kernels) and the rest is still delegated.
+An unrolled LSTM/GRU/RNN layer's split and squeeze ops are lowered as XNNPACK slice and view ops
+(``converters/_executorch_recurrent.py``): left to the portable kernels, each one cut the XNNPACK
+partition at every time step, and lowering time grew with the square of the sequence length.
 """
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ def lower_to_pte(program: Any, args: tuple[Any, ...], names: tuple[list[str], li
                 program, note = _quantized(program, args, input_names, request)
                 notes.append(note)
             request.progress(0.5, "lowering to XNNPACK")
-            edge = _lower(program, input_names, output_names)
+            edge, rewritten = _lower(program, input_names, output_names)
             buffer = edge.to_executorch().buffer
     except ConversionError:
         raise
@@ -67,6 +70,9 @@ def lower_to_pte(program: Any, args: tuple[Any, ...], names: tuple[list[str], li
             f"ExecuTorch lowering failed ({request.precision}): {type(exc).__name__}: {first_line(exc)}",
             "the message names the operator that could not be lowered; replace it in forward(), or try the onnx route",
         ) from exc
+    if rewritten:
+        notes.append(f"recurrent layers: {rewritten} split/squeeze ops of their unrolled steps lowered as XNNPACK "
+                     "slice/view ops (same values), so the steps stay in one partition")
     path = request.out_dir / f"{request.stem}.pte"
     _write(path, buffer)
     request.progress(0.9, "loading and running the .pte in the ExecuTorch runtime")
@@ -89,11 +95,17 @@ def _densely_strided(program: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[An
     return torch.export.export(program.module(), dense, strict=False), dense
 
 
-def _lower(program: Any, input_names: list[str], output_names: list[str]) -> Any:
+def _lower(program: Any, input_names: list[str], output_names: list[str]) -> tuple[Any, int]:
+    """The edge program lowered to XNNPACK, and how many recurrent-layer ops were rewritten for it."""
     from executorch.exir import to_edge_transform_and_lower
 
+    from edgekit.converters._executorch_recurrent import RecurrentSliceViewPass
+
     names = json.dumps({"inputs": list(input_names), "outputs": list(output_names)})
-    return to_edge_transform_and_lower(program, partitioner=[xnnpack_partitioner()], constant_methods={"edgekit_io": names})
+    recurrent = RecurrentSliceViewPass()
+    edge = to_edge_transform_and_lower(program, transform_passes=[recurrent], partitioner=[xnnpack_partitioner()],
+                                       constant_methods={"edgekit_io": names})
+    return edge, recurrent.rewritten
 
 
 def xnnpack_partitioner() -> Any:
