@@ -115,7 +115,7 @@ def test_fp32_and_int8_round_trip_parity(build):
     counts = get_format("executorch").member("weight_counts")(int8.path)
     weights = sum(p.numel() for p in model.parameters() if p.dim() > 1)
     if name == "lstm":
-        assert counts["int8"] == 24 * 5 and int8.validation.int8_weight_fraction < 0.01
+        assert counts["int8"] == 24 * 5 and int8.validation.int8_weight_fraction < 0.05  # the head only (0.0355): the LSTM stays float
     else:  # the matrices really are stored as int8
         assert counts["int8"] >= 0.9 * weights and int8.validation.int8_weight_fraction >= 0.98, (counts, weights)
         assert int8.validation.cosine >= 0.99
