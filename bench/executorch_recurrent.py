@@ -11,7 +11,8 @@ last layer's final hidden state), exported at 10, 20 and 40 steps, and lowered:
 
 For each: lowering seconds (``to_edge_transform_and_lower`` + ``to_executorch``), XNNPACK delegates, portable
 kernel instructions, the worst cosine against the torch model over 8 random inputs, and the median latency of
-20 runs in the ExecuTorch runtime (after 3 warm-up runs; one discarded warm-up lowering first). One run on this machine; results go to bench/results/executorch_recurrent.json.
+20 runs in the ExecuTorch runtime (after 3 warm-up runs; one discarded warm-up lowering first). One run on
+this machine; results go to bench/results/executorch_recurrent.json.
 
     .venv/bin/python bench/executorch_recurrent.py [--steps 10,20,40] [--modes xnnpack,edgekit,portable]
 """
@@ -51,11 +52,10 @@ def encoder():
 
 def lowering(mode: str) -> tuple[list, list]:
     """(transform passes, partitioners) of ``mode``."""
-    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-
     from edgekit.converters._executorch_recurrent import RecurrentSliceViewPass, in_recurrent_layer
     from edgekit.converters.torch_executorch import xnnpack_partitioner
+    from executorch.backends.xnnpack.partition.config import ALL_PARTITIONER_CONFIGS
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
     if mode == "xnnpack":
         return [], [XnnpackPartitioner()]

@@ -41,6 +41,8 @@ RESULTS = Path(__file__).parent / "results" / "int8_rescue.json"
 FORMATS = ("onnx", "openvino", "tflite")
 TARGET = {"cosine": 0.99, "top1": 0.97}
 ZOO = ("ppocr-det", "silero-vad", "ppocr-cls")
+
+
 def latency_ms(path: str, fmt: str, sample: np.ndarray, runs: int) -> float:
     """Median latency of one inference on one thread."""
     from edgekit.formats.runner import open_runner

@@ -21,7 +21,7 @@ fails the whole lowering ("Attempting to convert non-NHWC compatible node to NHW
 decomposed (its select runs in the portable kernels) and the rest is still delegated.
 An unrolled LSTM/GRU/RNN layer's split and squeeze ops are lowered as XNNPACK slice and view ops
 (``converters/_executorch_recurrent.py``): left to the portable kernels, each one cut the XNNPACK
-partition at every time step, and lowering time grew with the square of the sequence length.
+partition at every time step (37 delegates at 10 steps, 67 at 20; resemblyzer's 160 did not lower in 38 minutes).
 """
 from __future__ import annotations
 
@@ -97,9 +97,8 @@ def _densely_strided(program: Any, args: tuple[Any, ...]) -> tuple[Any, tuple[An
 
 def _lower(program: Any, input_names: list[str], output_names: list[str]) -> tuple[Any, int]:
     """The edge program lowered to XNNPACK, and how many recurrent-layer ops were rewritten for it."""
-    from executorch.exir import to_edge_transform_and_lower
-
     from edgekit.converters._executorch_recurrent import RecurrentSliceViewPass
+    from executorch.exir import to_edge_transform_and_lower
 
     names = json.dumps({"inputs": list(input_names), "outputs": list(output_names)})
     recurrent = RecurrentSliceViewPass()

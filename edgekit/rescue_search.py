@@ -291,7 +291,8 @@ class Search:
         share, plain = self.shares.get(artifact.path), self.curve[0].get("int8_compute_share") if self.curve else None
         if share is None or share >= floor * (plain or 1.0):
             return True
-        of = "the compute in int8" if not plain or plain >= 1.0 else f"the compute plain int8 quantizes ({100 * plain:.0f}%) in int8"
+        of = ("the compute in int8" if not plain or plain >= 1.0
+              else f"the compute plain int8 quantizes ({100 * plain:.0f}%) in int8")
         note = f"changes leaving under {100 * floor:.0f}% of {of} were not accepted (min_int8_compute_share)"
         if note not in self.notes:
             self.notes.append(note)

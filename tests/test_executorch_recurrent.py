@@ -53,9 +53,8 @@ def _edge_ops(graph_module) -> Counter:
 
 
 def test_the_pass_rewrites_only_the_recurrent_layers_ops():
-    from executorch.exir import to_edge
-
     from edgekit.converters._executorch_recurrent import RecurrentSliceViewPass
+    from executorch.exir import to_edge
 
     program = to_edge(torch.export.export(SplitThenLSTM().eval(), (torch.zeros(1, 2, 4),), strict=False))
     module = program.exported_program().graph_module

@@ -28,9 +28,8 @@ PLAIN_SCHEME = {"per_channel": True, "symmetric_weights": True, "symmetric_activ
 
 @pytest.fixture(scope="module")
 def outlier_cnn(tmp_path_factory, digits) -> dict:
-    from tune_models import make_outlier_cnn
-
     import onnx
+    from tune_models import make_outlier_cnn
 
     cnn = make_outlier_cnn(tmp_path_factory.mktemp("outlier-cnn"), digits)
     # Keras numbers its models per process (functional_1, functional_1_1, ...): the prefix is read from the file;
