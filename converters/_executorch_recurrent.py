@@ -7,8 +7,9 @@ partition and a 3-layer LSTM over 160 steps becomes hundreds of XNNPACK delegate
 preprocessing runs XNNPACK's passes over a copy of the program, so lowering time grows with the number
 of delegates (a 3-layer LSTM(40, 64): 37 delegates at 10 steps, 67 at 20, 21 s and 41 s in
 bench/results/executorch_recurrent.json; resemblyzer's 160 steps did not finish in 38 minutes). This pass
-rewrites those two ops, only inside recurrent modules, as the ops XNNPACK takes: a ``slice_copy`` per chunk and a ``view_copy`` to the same shape (the same values), so the
-unrolled layer is one partition (160 steps: 342 s, 4 delegates).
+rewrites those two ops, only inside recurrent modules, as the ops XNNPACK takes: a ``slice_copy`` per chunk
+and a ``view_copy`` to the same shape (the same values), so the unrolled layer is one partition (160 steps:
+342 s, 4 delegates).
 """
 from __future__ import annotations
 
