@@ -152,5 +152,5 @@ def executorch_model(path: Path, quantized: bool = False) -> Path:
         prepared = prepare_pt2e(torch.export.export(Scale().eval(), args).module(), quantizer)
         prepared(torch.tensor([[-4.0, 4.0, 7.0, 0.0]]))
         program, names = torch.export.export(convert_pt2e(prepared), args), (["q"], ["out"])
-    path.write_bytes(_lower(program, *names).to_executorch().buffer)
+    path.write_bytes(_lower(program, *names)[0].to_executorch().buffer)
     return path
