@@ -136,6 +136,7 @@ def _quantize_int8(source: Path, final: Path, request: RouteRequest, external: b
             path.unlink(missing_ok=True)
     granularity = "per-channel" if scheme.per_channel else "per-tensor"
     weights = "symmetric" if scheme.symmetric_weights else "asymmetric"
+    weights += " 7-bit (int8 products saturate on x86 CPUs without VNNI)" if scheme.reduced_weights else ""
     acts = "symmetric" if scheme.symmetric_activations else "asymmetric"
     note = (
         f"ONNX Runtime static QDQ quantization ({granularity} {weights} int8 weights, {acts} {activation_name} "
@@ -176,6 +177,7 @@ class _Attempt:
                 str(self.prepared), str(self.quantized), reader, quant_format=QuantFormat.QDQ,
                 per_channel=scheme.per_channel, activation_type=self.activation_type, weight_type=_quant_type("QInt8"),
                 calibrate_method=_calibration_method(scheme.calibration_method), use_external_data_format=self.external,
+                reduce_range=scheme.reduced_weights,
                 nodes_to_exclude=[*request.float_layers, *plan.excluded], extra_options=extra,
             )
             # a quantized graph ONNX Runtime cannot load or run is a quantizer failure too (e.g. a renamed bias

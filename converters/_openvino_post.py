@@ -99,6 +99,7 @@ def _quantize_int8(ov_model: Any, request: RouteRequest) -> tuple[Any, list[str]
     )
     if scheme.smooth_quant:
         note += "; SmoothQuant (transformer model type)"
+    note += "; " + _weight_range_note(scheme)
     _check_float(quantized, ignored)
     kept = [f"kept in float: {', '.join(request.float_layers)}"] if request.float_layers else []
     kept += [f"kept in float by default, {why}: {', '.join(names)}" for why, names in defaults]
@@ -176,13 +177,21 @@ def _advanced_parameters(scheme: QuantScheme) -> Any:
         mode=QuantizationScheme.SYMMETRIC if scheme.symmetric_weights else QuantizationScheme.ASYMMETRIC,
     )
     return AdvancedQuantizationParameters(
-        # NNCF's overflow fix (7-bit first-layer weights for CPUs without VNNI) exists for symmetric weights only
-        overflow_fix=None if scheme.symmetric_weights else OverflowFix.DISABLE,
+        # NNCF's overflow fix (7-bit weights for CPUs without VNNI) exists for symmetric weights only
+        overflow_fix=OverflowFix.ENABLE if scheme.reduced_weights and scheme.symmetric_weights else OverflowFix.DISABLE,
         weights_quantization_params=weights,
         activations_range_estimator_params=getattr(
             RangeEstimatorParametersSet, _RANGE_ESTIMATORS[scheme.calibration_method]
         ),
     )
+
+
+def _weight_range_note(scheme: QuantScheme) -> str:
+    if not scheme.reduced_weights:
+        return "8-bit weights"
+    if scheme.symmetric_weights:
+        return "7-bit weights (NNCF overflow fix: int8 products saturate on x86 CPUs without VNNI)"
+    return "8-bit weights: NNCF's 7-bit overflow fix needs symmetric weights, int8 products may saturate on x86 CPUs without VNNI"
 
 
 def _input_matcher(ov_model: Any, request: RouteRequest):

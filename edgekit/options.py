@@ -21,12 +21,25 @@ class QuantScheme(BaseModel):
     bias_correction: Literal["auto", "fast", "full"] = "auto"
     #: NNCF (OpenVINO): SmoothQuant on MatMuls (``model_type=TRANSFORMER``)
     smooth_quant: bool = False
+    #: ONNX Runtime and OpenVINO int8 weights: "full" 8-bit, "reduced" 7-bit (no saturation on x86 CPUs without
+    #: VNNI, see edgekit.cpu_int8), "auto": reduced when the building host's int8 products saturate (the
+    #: manifest's notes say which was used)
+    weight_range: Literal["auto", "full", "reduced"] = "auto"
 
     @model_validator(mode="after")
     def _consistent(self) -> QuantScheme:
         if self.activations == "int16" and self.io_dtype == "uint8":
             raise ValueError("int16 activations cannot be combined with uint8 input/output")
         return self
+
+    @property
+    def reduced_weights(self) -> bool:
+        """Whether weights are quantized to 7 bits ("auto": on a host whose int8 products saturate, with int8
+        activations; int16 activations run through other kernels, where 7 bits would only lose precision)."""
+        from edgekit.cpu_int8 import host_int8_saturates
+
+        auto = self.weight_range == "auto" and self.activations == "int8" and host_int8_saturates()
+        return self.weight_range == "reduced" or auto
 
 
 class Tolerances(BaseModel):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 ALL_PRECISIONS = ("fp32", "fp16", "int8")
 #: the QuantScheme fields (edgekit.options) a route may honour for int8
 SCHEME_FIELDS = frozenset({"per_channel", "symmetric_weights", "symmetric_activations", "io_dtype", "activations",
-                           "calibration_method", "bias_correction", "smooth_quant"})
+                           "calibration_method", "bias_correction", "smooth_quant", "weight_range"})
 
 
 @dataclass(frozen=True)

@@ -128,8 +128,12 @@ def test_a_spread_error_is_rescued_by_int16_in_one_build(tmp_path: Path) -> None
               "elementwise": dict(float_layers=elementwise)}
     cosines = {name: edgekit.convert(spread_onnx(), output_dir=tmp_path / name, rescue=False, **common, **extra)
                .artifact("onnx", "int8").validation.cosine for name, extra in others.items()}
-    assert plain.artifact("onnx", "int8").validation.cosine == pytest.approx(0.99868, abs=2e-5)
-    assert cosines == {"percentile": pytest.approx(0.99870, abs=2e-5), "elementwise": pytest.approx(0.99909, abs=2e-5)}
+    plain_cosine = plain.artifact("onnx", "int8").validation.cosine
+    assert plain_cosine == pytest.approx(0.99868, abs=1e-4)
+    # neither percentile calibration nor the elementwise layers in float reach the target below (0.99870 and
+    # 0.99909 with 8-bit weights, 0.99846 and 0.99893 with 7-bit ones, edgekit.cpu_int8): the error is spread
+    assert cosines.keys() == {"percentile", "elementwise"}
+    assert all(abs(c - plain_cosine) < 5e-4 and c < 0.9992 for c in cosines.values()), cosines
 
     edgekit.convert(spread_onnx(), output_dir=tmp_path / "rescued", accuracy_target={"cosine": 0.9992}, **common)
     record = read_manifest(tmp_path / "rescued")["config"]["run"]["rescue"]["onnx/int8"]

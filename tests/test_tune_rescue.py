@@ -23,7 +23,8 @@ CONSTRAINTS = {"min_cosine": 0.99999}
 SEARCH = {"formats": ["onnx"], "threads": [1], "runs": 10, "min_seconds": 0.1, "warmup": 2, "seed": 3, "batch": 2,
           "objectives": ("latency", "accuracy", "size")}
 PLAIN_SCHEME = {"per_channel": True, "symmetric_weights": True, "symmetric_activations": False, "io_dtype": "float32",
-                "activations": "int8", "calibration_method": "minmax", "bias_correction": "auto", "smooth_quant": False}
+                "activations": "int8", "calibration_method": "minmax", "bias_correction": "auto", "smooth_quant": False,
+                "weight_range": "auto"}
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +57,22 @@ def test_the_float_sets_are_the_rescue_curve_and_a_resume_does_not_rescue_again(
     assert [p.float_layers for p in curve.points] == [tuple(p["float_layers"]) for p in record["curve"]]
     assert [p.cosine for p in curve.points] == [p["cosine"] for p in record["curve"]]
     cosines = [p.cosine for p in curve.points]
-    assert [p.remedies for p in curve.points] == [(), ("float",), ("calibration",), ("int16_activations",)]
-    assert cosines[0] < 0.5 and 0.9999 < cosines[1] < 0.99999 and cosines[3] >= 0.99999  # 0.319, 0.99992, 0.999995
+    # percentile calibration is a step where it helps: with 8-bit weights (a CPU with VNNI) 0.319, 0.99992, then
+    # percentile, then int16 0.999995; with 7-bit weights (edgekit.cpu_int8) 0.328, 0.99997, int16 0.999992
+    remedies = [p.remedies for p in curve.points]
+    calibrated = ("calibration",) in remedies
+    assert remedies == [(), ("float",), *[("calibration",)] * calibrated, ("int16_activations",)]
+    assert cosines[0] < 0.5 and 0.9999 < cosines[1] < 0.99999 and cosines[-1] >= 0.99999
     assert cosines == sorted(cosines)
-    assert [p.float_layers for p in curve.points] == [(), *[outlier_cnn["pair"]] * 3]
-    assert curve.points[-1].scheme == {**PLAIN_SCHEME, "calibration_method": "percentile", "activations": "int16"}
+    assert [p.float_layers for p in curve.points] == [(), *[outlier_cnn["pair"]] * (len(remedies) - 1)]
+    calibration = "percentile" if calibrated else "minmax"
+    assert curve.points[-1].scheme == {**PLAIN_SCHEME, "calibration_method": calibration, "activations": "int16"}
     assert 0.99 < curve.points[-1].int8_compute_share < 1.0  # the head and the outlier layer: under 1% of the MACs
     # the space: the curve's float-layer sets in the order walked, not the trace's prefixes
     assert result.space.formats["onnx"].float_sets == ((), outlier_cnn["pair"])
     notes = [n for n in result.notes if n.startswith("onnx: float-layer sets")]
-    assert notes == [f"onnx: float-layer sets from the rescue curve (4 points, cosine {cosines[0]:.6g} -> {cosines[3]:.6g}; "
+    assert notes == [f"onnx: float-layer sets from the rescue curve ({len(remedies)} points, cosine {cosines[0]:.6g} -> "
+                     f"{cosines[-1]:.6g}; "
                      f"2 float-layer sets; target met, stopped on target met, {curve.seconds} s of a "
                      f"{curve.budget_s:.6g} s budget)"]
     assert not any("does not hold" in n for n in result.notes)  # percentile and int16 are dimensions of the space
@@ -74,8 +81,8 @@ def test_the_float_sets_are_the_rescue_curve_and_a_resume_does_not_rescue_again(
     assert [(r.config.precision, r.config.float_layers) for r in result.trials] == [
         ("fp32", ()), ("int8", ()), ("int8", outlier_cnn["pair"])]
     rescued = result.trials[2]
-    assert rescued.config.quantization == {"per_channel": True, "calibration_method": "percentile", "activations": "int16"}
-    assert rescued.state == "complete" and rescued.build.cosine == pytest.approx(cosines[3], abs=1e-9)
+    assert rescued.config.quantization == {"per_channel": True, "calibration_method": calibration, "activations": "int16"}
+    assert rescued.state == "complete" and rescued.build.cosine == pytest.approx(cosines[-1], abs=1e-9)
     assert result.trials[1].build.cosine == pytest.approx(cosines[0], abs=1e-9)
     assert rescued.feasible and not result.trials[1].feasible  # min_cosine 0.99999
     assert events.count("tune:rescue") == 2 and "tune:trace" in events

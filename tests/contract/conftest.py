@@ -49,4 +49,5 @@ def digits_contract_build(tmp_path_factory, digits, digits_keras_file) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image, "L").save(folder / f"{index:04d}.png")
     np.savez(root / "raw255.npz", x=pixels.astype(np.float32)[..., np.newaxis], y=y_test)
-    return {"build": build, "root": root, "png": images, "raw255": root / "raw255.npz", "y": y_test}
+    return {"build": build, "root": root, "png": images, "raw255": root / "raw255.npz", "y": y_test, "x": x_png,
+            "keras": digits_keras_file}

@@ -50,7 +50,12 @@ def test_raw_pngs_with_the_contract_applied_measure_the_build_accuracy(digits_co
         assert accuracy.samples == 450
         assert accuracy.accuracy == pytest.approx(artifact.validation.accuracy, abs=1e-12)
         assert accuracy.accuracy > 0.95
-    assert measured[("onnx", "fp32")].accuracy == pytest.approx(437 / 450)
+    # the source model itself, on the same pixels: at most one borderline sample flips in fp32
+    import keras
+
+    source = keras.saving.load_model(digits_contract_build["keras"], safe_mode=True)
+    expected = float((source.predict(digits_contract_build["x"], verbose=0).argmax(1) == digits_contract_build["y"]).mean())
+    assert measured[("onnx", "fp32")].accuracy == pytest.approx(expected, abs=1.5 / 450)
 
 
 def test_raw_pngs_profiled_through_an_agent_measure_the_build_accuracy(digits_contract_build, tmp_path):

@@ -115,10 +115,12 @@ def test_the_int8_rescue_runs_as_a_ray_task_and_gives_the_same_float_sets(digits
     assert done.returncode == 0, done.stderr[-3000:]
     result = TuneResult.model_validate_json(done.stdout)
     curve, expected = result.rescue["onnx"], local.rescue["onnx"]
-    assert curve.points == expected.points and len(curve.points) == 4 and curve.met  # the same builds, the same numbers
+    # the same builds, the same numbers (3 or 4 points: tests/test_tune_rescue.py)
+    points = len(curve.points)
+    assert curve.points == expected.points and points in (3, 4) and curve.met
     assert curve.points[0].cosine < 0.5 and curve.points[-1].cosine >= 0.99999
     assert result.space == local.space and len(result.space.formats["onnx"].float_sets) == 2
-    assert any(n.startswith("onnx: float-layer sets from the rescue curve (4 points") for n in result.notes)
+    assert any(n.startswith(f"onnx: float-layer sets from the rescue curve ({points} points") for n in result.notes)
     assert [r.config.label() for r in result.trials] == [r.config.label() for r in local.trials]
 
 
