@@ -120,7 +120,7 @@ def rescue_route(
 
 _RECURRENT_WHY = {
     "onnx": "ONNX Runtime's static (QDQ) quantizer has no int8 recurrent layers",
-    "openvino": "edgekit keeps recurrent layers with a carried state in float (NNCF's int8 LSTM broke the state)",
+    "openvino": "edgekit keeps recurrent layers in float (NNCF's int8 LSTM broke silero-vad's state and resemblyzer's embedding)",
     "tflite": "the TFLite quantizer left them float",
 }
 
