@@ -135,7 +135,8 @@ def test_openvino_refuses_int16_activations_before_any_work(models):
     with pytest.raises(UnsupportedRouteError) as info:
         plan(models["torch"], formats="openvino", precision="int8", quantization={"activations": "int16"})
     assert "torch_openvino) does not honour quantization activations='int16'" in info.value.message
-    assert info.value.hint.endswith("honours: bias_correction, calibration_method, per_channel, smooth_quant, symmetric_activations, symmetric_weights")
+    assert info.value.hint.endswith("honours: bias_correction, calibration_method, per_channel, smooth_quant, "
+                                    "symmetric_activations, symmetric_weights, weight_range")
 
 
 def test_parse_target_reads_strings_and_dicts() -> None:
