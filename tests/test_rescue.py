@@ -78,7 +78,9 @@ def test_rescue_fixes_a_sigmoid_head_and_a_residual_add_in_onnx(tmp_path: Path, 
                             tolerances={"min_int8_compute_share": 0.3})  # tiny MLPs: the culprits hold much of the compute
     record = read_manifest(tmp_path)["config"]["run"]["rescue"]["onnx/int8"]
     assert record["met"] and record["curve"][0]["cosine"] < 0.999 and record["cosine"] >= 0.999
-    assert record["scheme_changes"] == {"activations": "int16"}
+    # int16 activations; percentile calibration too where it helps (with 7-bit weights, edgekit.cpu_int8)
+    changes = record["scheme_changes"]
+    assert changes["activations"] == "int16" and set(changes) <= {"activations", "calibration_method"}
     first = record["tries"][0]
     if name == "sigmoid":  # the head (sigmoid + the layer feeding it) is one group, but it is 80% of the compute
         assert first["remedies"][0]["kind"] == "head_float" and first["remedies"][0]["layers"][0] == "head_sigmoid"
